@@ -1,0 +1,162 @@
+//! The `instances` table: one row per id (`master`, `worker-N`, …), holding
+//! who currently holds the id (a process, identified for liveness) and where
+//! its tmux pane is.
+//!
+//! A row's holder is identified by `session_id`, a random token each
+//! registering process makes. Every call checks that its own token still
+//! holds the row, so a process whose id was taken over loses its powers at
+//! once (B3).
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use crate::process::{Liveness, ProcessId};
+
+/// Legacy liveness, for rows written by intercomm-aimfp (no pid recorded): an
+/// instance is alive while it has made a call within this many milliseconds.
+pub const LEGACY_STALE_MS: i64 = 30_000;
+
+/// An instance's role.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Master,
+    #[default]
+    Worker,
+}
+
+impl Role {
+    /// `master` or `worker`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Master => "master",
+            Self::Worker => "worker",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        if s == "master" {
+            Self::Master
+        } else {
+            Self::Worker
+        }
+    }
+}
+
+/// One row of `instances`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub id: String,
+    pub role: Role,
+    /// Cleared by signoff, teardown and a clean exit.
+    pub active: bool,
+    /// Last call made by the holder, epoch ms (display only).
+    pub last_active: i64,
+    pub registered_at: i64,
+    /// Token of the holding process.
+    pub session_id: String,
+    pub process: ProcessId,
+    /// tmux pane id (`%N`), or empty when not in tmux.
+    pub pane: String,
+    /// tmux server socket path of that pane, or empty.
+    pub tmux_socket: String,
+}
+
+impl Instance {
+    /// Whether the holder is running: `active`, and its process alive (rows
+    /// from another host, or from intercomm-aimfp, use what can be known).
+    pub fn is_alive(&self, now_ms: i64) -> bool {
+        if !self.active {
+            return false;
+        }
+        if self.process.pid == 0 {
+            return now_ms - self.last_active <= LEGACY_STALE_MS;
+        }
+        self.process.liveness() != Liveness::Dead
+    }
+
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            role: Role::parse(&row.get::<_, String>(1)?),
+            active: row.get::<_, i64>(2)? != 0,
+            last_active: row.get(3)?,
+            registered_at: row.get(4)?,
+            session_id: row.get(5)?,
+            process: ProcessId {
+                pid: row.get(6)?,
+                start: row.get::<_, i64>(7)?.try_into().unwrap_or(0),
+                boot: row.get(8)?,
+                host: row.get(9)?,
+            },
+            pane: row.get(10)?,
+            tmux_socket: row.get(11)?,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, role, active, last_active, registered_at, session_id, \
+                       pid, proc_start, boot_id, host, pane, tmux_socket";
+
+/// The row for `id`, if any.
+pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Instance>> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM instances WHERE id = ?1"))?
+        .query_row([id], Instance::from_row)
+        .optional()
+}
+
+/// Every row, oldest registration first.
+pub fn list(conn: &Connection) -> rusqlite::Result<Vec<Instance>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM instances ORDER BY registered_at, id"
+    ))?;
+    let rows = stmt.query_map([], Instance::from_row)?;
+    rows.collect()
+}
+
+/// Writes `inst` as the row for its id, replacing any previous holder.
+pub fn put(conn: &Connection, inst: &Instance) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO instances (id, role, active, last_active, registered_at, session_id,
+                                tmux_target, pid, proc_start, boot_id, host, pane, tmux_socket)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (id) DO UPDATE SET
+            role = excluded.role, active = excluded.active, last_active = excluded.last_active,
+            registered_at = excluded.registered_at, session_id = excluded.session_id,
+            tmux_target = '', pid = excluded.pid, proc_start = excluded.proc_start,
+            boot_id = excluded.boot_id, host = excluded.host, pane = excluded.pane,
+            tmux_socket = excluded.tmux_socket",
+    )?
+    .execute(params![
+        inst.id,
+        inst.role.as_str(),
+        inst.active,
+        inst.last_active,
+        inst.registered_at,
+        inst.session_id,
+        inst.process.pid,
+        i64::try_from(inst.process.start).unwrap_or(0),
+        inst.process.boot,
+        inst.process.host,
+        inst.pane,
+        inst.tmux_socket,
+    ])?;
+    Ok(())
+}
+
+/// Marks `id` inactive if `session_id` still holds it; returns whether it did.
+pub fn deactivate(conn: &Connection, id: &str, session_id: &str) -> rusqlite::Result<bool> {
+    let n = conn
+        .prepare_cached("UPDATE instances SET active = 0 WHERE id = ?1 AND session_id = ?2")?
+        .execute([id, session_id])?;
+    Ok(n > 0)
+}
+
+/// Records a call by the holder `session_id` of `id` (display staleness).
+pub fn touch(conn: &Connection, id: &str, session_id: &str, now_ms: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE instances SET last_active = ?3 WHERE id = ?1 AND session_id = ?2")?
+        .execute(params![id, session_id, now_ms])?;
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! The `messages` and `read_cursors` tables.
+//!
+//! Delivery order is `seq` (AUTOINCREMENT: increasing, never reused; writers
+//! are serialised by SQLite, so a reader never sees seq N+1 before N). A
+//! reader's cursor is the highest seq delivered to it; what it has not read
+//! is every message above its cursor addressed to it, or broadcast by someone
+//! else. Reads use the `(to_id, seq)` index, so their cost does not grow with
+//! the size of the bus.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use crate::names::BROADCAST;
+
+/// Largest message content, in bytes (1 MiB).
+pub const MAX_CONTENT_BYTES: usize = 1 << 20;
+
+/// The kinds of message, as in intercomm-aimfp 1.0.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageType {
+    /// A task contract, master → worker.
+    Task,
+    Status,
+    Question,
+    Answer,
+    Announce,
+    /// A worker's completion report.
+    Done,
+}
+
+impl MessageType {
+    /// Every type, in the original's order.
+    pub const ALL: [MessageType; 6] = [
+        Self::Task,
+        Self::Status,
+        Self::Question,
+        Self::Answer,
+        Self::Announce,
+        Self::Done,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Task => "task",
+            Self::Status => "status",
+            Self::Question => "question",
+            Self::Answer => "answer",
+            Self::Announce => "announce",
+            Self::Done => "done",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// A stored message. `kind` is the raw type text: buses written by older
+/// releases may hold retired types, which are shown as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    pub seq: i64,
+    pub id: String,
+    pub from: String,
+    /// An instance id, or `all` for a broadcast.
+    pub to: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub content: String,
+    /// Epoch milliseconds.
+    pub sent_at_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<String>,
+}
+
+impl Message {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            seq: row.get(0)?,
+            id: row.get(1)?,
+            from: row.get(2)?,
+            to: row.get(3)?,
+            kind: row.get(4)?,
+            content: row.get(5)?,
+            sent_at_ms: row.get(6)?,
+            in_reply_to: row.get(7)?,
+        })
+    }
+}
+
+/// A message to store.
+#[derive(Debug, Clone, Copy)]
+pub struct NewMessage<'a> {
+    pub id: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub kind: MessageType,
+    pub content: &'a str,
+    pub sent_at_ms: i64,
+    pub in_reply_to: Option<&'a str>,
+}
+
+/// Stores a message; returns its seq.
+pub fn insert(conn: &Connection, m: &NewMessage<'_>) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO messages (id, from_id, to_id, type, content, ts, in_reply_to)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        m.id,
+        m.from,
+        m.to,
+        m.kind.as_str(),
+        m.content,
+        m.sent_at_ms,
+        m.in_reply_to
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Up to `limit` messages for `reader` with seq above `after`, in seq order.
+pub fn inbox(
+    conn: &Connection,
+    reader: &str,
+    after: i64,
+    limit: i64,
+) -> rusqlite::Result<Vec<Message>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, id, from_id, to_id, type, content, ts, in_reply_to FROM messages
+          WHERE to_id = ?1 AND seq > ?2 AND from_id <> ?1
+         UNION ALL
+         SELECT seq, id, from_id, to_id, type, content, ts, in_reply_to FROM messages
+          WHERE to_id = ?3 AND seq > ?2 AND from_id <> ?1
+         ORDER BY seq LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(params![reader, after, BROADCAST, limit], Message::from_row)?;
+    rows.collect()
+}
+
+/// How many messages for `reader` lie above `after`.
+pub fn count_inbox(conn: &Connection, reader: &str, after: i64) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT (SELECT COUNT(*) FROM messages WHERE to_id = ?1 AND seq > ?2 AND from_id <> ?1)
+              + (SELECT COUNT(*) FROM messages WHERE to_id = ?3 AND seq > ?2 AND from_id <> ?1)",
+    )?
+    .query_row(params![reader, after, BROADCAST], |r| r.get(0))
+}
+
+/// One message by id.
+pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Message>> {
+    conn.prepare_cached(
+        "SELECT seq, id, from_id, to_id, type, content, ts, in_reply_to FROM messages WHERE id = ?1",
+    )?
+    .query_row([id], Message::from_row)
+    .optional()
+}
+
+/// The highest seq ever handed out (0 on an empty bus). Survives deletion.
+pub fn last_seq(conn: &Connection) -> rusqlite::Result<i64> {
+    let seq: Option<i64> = conn
+        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'messages'")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    Ok(seq.unwrap_or(0))
+}
+
+/// `reader`'s cursor (0 when it has none).
+pub fn cursor(conn: &Connection, reader: &str) -> rusqlite::Result<i64> {
+    let seq: Option<i64> = conn
+        .prepare_cached("SELECT last_read_seq FROM read_cursors WHERE instance_id = ?1")?
+        .query_row([reader], |r| r.get(0))
+        .optional()?;
+    Ok(seq.unwrap_or(0))
+}
+
+/// Sets `reader`'s cursor.
+pub fn set_cursor(conn: &Connection, reader: &str, seq: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO read_cursors (instance_id, last_read_seq) VALUES (?1, ?2)
+         ON CONFLICT (instance_id) DO UPDATE SET last_read_seq = excluded.last_read_seq",
+    )?
+    .execute(params![reader, seq])?;
+    Ok(())
+}
+
+/// Deletes every message except the newest `keep`, sparing any message that
+/// one of `protected` (reader id, cursor) has not read. Returns how many
+/// were deleted.
+pub fn prune(conn: &Connection, keep: i64, protected: &[(String, i64)]) -> rusqlite::Result<usize> {
+    let readers = serde_json::to_string(protected).unwrap_or_else(|_| "[]".to_owned());
+    conn.prepare_cached(
+        "WITH readers (id, cur) AS (
+            SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?2))
+         DELETE FROM messages
+          WHERE seq NOT IN (SELECT seq FROM messages ORDER BY seq DESC LIMIT ?1)
+            AND NOT EXISTS (
+                SELECT 1 FROM readers r
+                 WHERE messages.seq > r.cur
+                   AND (messages.to_id = r.id OR (messages.to_id = ?3 AND messages.from_id <> r.id)))",
+    )?
+    .execute(params![keep, readers, BROADCAST])
+}
+
+/// Total number of stored messages.
+pub fn count(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT COUNT(*) FROM messages")?
+        .query_row([], |r| r.get(0))
+}

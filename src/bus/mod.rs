@@ -1,0 +1,187 @@
+//! The bus: one WAL-mode SQLite file per project, shared by every intercomm
+//! process of that project (one MCP server per Claude instance, plus CLI calls).
+//!
+//! ```text
+//! instances     id PK ─┐  role, active, pid/proc_start/boot_id/host (liveness),
+//!                      │  session_id (the registering process's token), pane
+//! read_cursors  instance_id PK → last_read_seq (highest seq delivered)
+//! messages      seq PK AUTOINCREMENT (delivery order, never reused),
+//!               id UUID UNIQUE, from_id, to_id ('all' = broadcast), type, content, ts
+//! worktrees     worker_id PK → path, base, branch, head_commit, status
+//! ```
+//!
+//! Invariants:
+//! - every read-then-write runs in `BEGIN IMMEDIATE` ([`Bus::write`]), so
+//!   allocation and cursors cannot race (B2, B13);
+//! - the file is created only by a write (register, worktree add), never by a
+//!   server merely starting (S4): see [`Bus::open_existing`];
+//! - the folder is 0700, the database and its `-wal`/`-shm` files 0600 (S3).
+
+pub mod instances;
+pub mod messages;
+mod schema;
+pub mod worktrees;
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::location::BusPaths;
+
+pub use schema::SCHEMA_VERSION;
+
+/// How long a statement waits for another process's write lock.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Failures of the bus layer.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("bus database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bus schema version {found} is newer than this intercomm (supports up to {supported})")]
+    TooNew { found: i64, supported: i64 },
+    #[error("migrating the bus to schema version {version} failed: {source}")]
+    Migration {
+        version: i64,
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+/// An open bus connection (one per process).
+#[derive(Debug)]
+pub struct Bus {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Bus {
+    /// Opens the bus if its file exists; `Ok(None)` if it does not. Never
+    /// creates anything (S4), but migrates an existing older schema.
+    pub fn open_existing(paths: &BusPaths) -> Result<Option<Self>, BusError> {
+        let path = paths.db();
+        if !path.exists() {
+            return Ok(None);
+        }
+        Self::open_path(&path).map(Some)
+    }
+
+    /// Opens the bus, creating the folder (0700) and the file (0600) first if
+    /// needed, and tightening the modes of an existing bus.
+    pub fn open_or_create(paths: &BusPaths) -> Result<Self, BusError> {
+        let dir = paths.dir();
+        if !paths.root.is_dir() {
+            return Err(BusError::Io {
+                what: "bus root is not a directory:",
+                path: paths.root.clone(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                restrict(&dir, 0o700);
+            }
+            Err(source) => {
+                return Err(BusError::Io {
+                    what: "cannot create bus folder",
+                    path: dir,
+                    source,
+                });
+            }
+        }
+        let path = paths.db();
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                for suffix in ["", "-wal", "-shm"] {
+                    restrict(Path::new(&format!("{}{suffix}", path.display())), 0o600);
+                }
+            }
+            Err(source) => {
+                return Err(BusError::Io {
+                    what: "cannot create bus file",
+                    path,
+                    source,
+                });
+            }
+        }
+        Self::open_path(&path)
+    }
+
+    fn open_path(path: &Path) -> Result<Self, BusError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags)?;
+        // The busy timeout must be in force before anything takes a lock,
+        // including the switch to WAL (B13).
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(target: "bus", %mode, "bus is not in WAL mode");
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        schema::migrate(&mut conn)?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The connection, for reads outside a transaction.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committing on `Ok`.
+    pub fn write<T, E>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<BusError>,
+    {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(BusError::from)?;
+        let value = f(&tx)?;
+        tx.commit().map_err(BusError::from)?;
+        Ok(value)
+    }
+}
+
+/// The schema version of the bus at `path`, read without changing it.
+pub fn schema_version(path: &Path) -> Result<i64, BusError> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// Best effort: narrows a path's mode, logging (not failing) when it cannot.
+fn restrict(path: &Path, mode: u32) {
+    let Ok(meta) = fs::metadata(path) else { return };
+    if meta.permissions().mode() & 0o777 == mode {
+        return;
+    }
+    if let Err(err) = fs::set_permissions(path, fs::Permissions::from_mode(mode)) {
+        tracing::warn!(target: "bus", path = %path.display(), %err, "cannot restrict mode");
+    }
+}

@@ -1,0 +1,164 @@
+//! Schema versions, as `PRAGMA user_version`, and the append-only migrations
+//! between them. Each migration runs in its own `BEGIN IMMEDIATE` transaction
+//! that re-reads the version first, so two processes opening a new bus at the
+//! same moment cannot both migrate (B13). Never edit a shipped migration:
+//! append a new one.
+//!
+//! | version | what |
+//! |---------|------|
+//! | 0       | empty file, or a bus written by intercomm-aimfp (any release)      |
+//! | 1       | the intercomm-aimfp 1.0.2 schema, normalised (ms cursor → seq)     |
+//! | 2       | intercomm: message `seq` never reused, liveness, pane, indexes     |
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use super::BusError;
+
+type Migration = fn(&Transaction<'_>) -> rusqlite::Result<()>;
+
+const MIGRATIONS: &[Migration] = &[adopt_legacy, intercomm_v1];
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the bus up to [`SCHEMA_VERSION`], refusing a newer one.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), BusError> {
+    if user_version(conn)? == SCHEMA_VERSION {
+        return Ok(());
+    }
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version = user_version(&tx)?;
+        if version > SCHEMA_VERSION {
+            return Err(BusError::TooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let Some(step) = usize::try_from(version)
+            .ok()
+            .and_then(|v| MIGRATIONS.get(v))
+        else {
+            return Ok(());
+        };
+        step(&tx).map_err(|source| BusError::Migration {
+            version: version + 1,
+            source,
+        })?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+        tracing::info!(target: "bus", version = version + 1, "bus schema migrated");
+    }
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+fn columns(tx: &Transaction<'_>, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = tx.prepare(&format!("PRAGMA table_info({table})"))?;
+    let names = stmt.query_map([], |r| r.get::<_, String>(1))?;
+    names.collect()
+}
+
+/// 0 → 1: creates the 1.0.2 tables, or brings an older intercomm-aimfp bus to
+/// that shape (missing columns added; the millisecond cursor `last_read_ts`
+/// converted to a message rowid, as the original converts it).
+fn adopt_legacy(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS instances (
+            id TEXT PRIMARY KEY,
+            role TEXT NOT NULL CHECK (role IN ('master','worker')),
+            active INTEGER NOT NULL DEFAULT 1,
+            last_active INTEGER NOT NULL,
+            registered_at INTEGER NOT NULL,
+            session_id TEXT NOT NULL DEFAULT '',
+            tmux_target TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE IF NOT EXISTS messages (
+            id TEXT PRIMARY KEY,
+            from_id TEXT NOT NULL,
+            to_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            content TEXT NOT NULL,
+            ts INTEGER NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS read_cursors (
+            instance_id TEXT PRIMARY KEY,
+            last_read_seq INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE IF NOT EXISTS worktrees (
+            worker_id TEXT PRIMARY KEY,
+            branch TEXT NOT NULL DEFAULT '',
+            path TEXT NOT NULL,
+            base TEXT NOT NULL DEFAULT 'main',
+            status TEXT NOT NULL DEFAULT 'active',
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );",
+    )?;
+    let inst = columns(tx, "instances")?;
+    for col in ["session_id", "tmux_target"] {
+        if !inst.iter().any(|c| c == col) {
+            tx.execute_batch(&format!(
+                "ALTER TABLE instances ADD COLUMN {col} TEXT NOT NULL DEFAULT ''"
+            ))?;
+        }
+    }
+    let cursors = columns(tx, "read_cursors")?;
+    let has = |c: &str| cursors.iter().any(|x| x == c);
+    if has("last_read_ts") {
+        if !has("last_read_seq") {
+            tx.execute_batch(
+                "ALTER TABLE read_cursors ADD COLUMN last_read_seq INTEGER NOT NULL DEFAULT 0",
+            )?;
+        }
+        tx.execute_batch(
+            "UPDATE read_cursors SET last_read_seq = COALESCE(
+                (SELECT MAX(m.rowid) FROM messages m WHERE m.ts <= read_cursors.last_read_ts), 0);
+             ALTER TABLE read_cursors DROP COLUMN last_read_ts;",
+        )?;
+    }
+    Ok(())
+}
+
+/// 1 → 2: the intercomm schema.
+/// - `messages` is rebuilt with `seq INTEGER PRIMARY KEY AUTOINCREMENT`: the
+///   old implicit rowid becomes `seq` (so stored cursors stay valid), and
+///   AUTOINCREMENT never hands out a number twice, even after `clear` empties
+///   the table (B7). The sequence starts above every stored cursor, so a
+///   cursor left past the end by the original's rowid reuse cannot hide new
+///   mail. The type CHECK is dropped (old buses hold retired types); types are
+///   validated in code.
+/// - `instances` gains the columns liveness needs, and the tmux pane.
+/// - `worktrees` records the commit a reported branch pointed at.
+fn intercomm_v1(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE messages_v2 (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            from_id TEXT NOT NULL,
+            to_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            content TEXT NOT NULL,
+            ts INTEGER NOT NULL,
+            in_reply_to TEXT
+        );
+        INSERT INTO messages_v2 (seq, id, from_id, to_id, type, content, ts)
+            SELECT rowid, id, from_id, to_id, type, content, ts FROM messages ORDER BY rowid;
+        DROP TABLE messages;
+        ALTER TABLE messages_v2 RENAME TO messages;
+        CREATE INDEX messages_to_seq ON messages (to_id, seq);
+        CREATE INDEX messages_reply ON messages (in_reply_to) WHERE in_reply_to IS NOT NULL;
+        INSERT OR REPLACE INTO sqlite_sequence (name, seq) VALUES ('messages', MAX(
+            (SELECT COALESCE(MAX(seq), 0) FROM messages),
+            (SELECT COALESCE(MAX(last_read_seq), 0) FROM read_cursors)));
+        ALTER TABLE instances ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE instances ADD COLUMN proc_start INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE instances ADD COLUMN boot_id TEXT NOT NULL DEFAULT '';
+        ALTER TABLE instances ADD COLUMN host TEXT NOT NULL DEFAULT '';
+        ALTER TABLE instances ADD COLUMN pane TEXT NOT NULL DEFAULT '';
+        ALTER TABLE instances ADD COLUMN tmux_socket TEXT NOT NULL DEFAULT '';
+        ALTER TABLE worktrees ADD COLUMN head_commit TEXT NOT NULL DEFAULT '';",
+    )
+}

@@ -1,0 +1,158 @@
+//! The `worktrees` table: the registry of workers' git worktrees, keyed by
+//! the worker's id (the same id as its instance and its tmux session, B6).
+//! Rows are kept after removal (status `removed`) as a record.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+/// A worktree's place in the merge lifecycle. Any status may follow any
+/// other: the master records what happened (as in the original).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WorktreeStatus {
+    /// The worker is editing.
+    Active,
+    /// The worker reported completion.
+    Done,
+    /// In the master's merge queue.
+    Queued,
+    Merging,
+    Verifying,
+    Merged,
+    /// Sent back for revision.
+    Conflict,
+    Failed,
+    /// Torn down.
+    Removed,
+}
+
+impl WorktreeStatus {
+    const ALL: [WorktreeStatus; 9] = [
+        Self::Active,
+        Self::Done,
+        Self::Queued,
+        Self::Merging,
+        Self::Verifying,
+        Self::Merged,
+        Self::Conflict,
+        Self::Failed,
+        Self::Removed,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Done => "done",
+            Self::Queued => "queued",
+            Self::Merging => "merging",
+            Self::Verifying => "verifying",
+            Self::Merged => "merged",
+            Self::Conflict => "conflict",
+            Self::Failed => "failed",
+            Self::Removed => "removed",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .unwrap_or(Self::Active)
+    }
+}
+
+/// One registry row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorktreeRow {
+    pub worker_id: String,
+    /// Branch the master recorded, or empty.
+    pub branch: String,
+    /// Commit `branch` pointed at when recorded, or empty.
+    pub head_commit: String,
+    pub path: String,
+    pub base: String,
+    pub status: WorktreeStatus,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl WorktreeRow {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            worker_id: row.get(0)?,
+            branch: row.get(1)?,
+            head_commit: row.get(2)?,
+            path: row.get(3)?,
+            base: row.get(4)?,
+            status: WorktreeStatus::parse(&row.get::<_, String>(5)?),
+            created_at_ms: row.get(6)?,
+            updated_at_ms: row.get(7)?,
+        })
+    }
+}
+
+const COLUMNS: &str = "worker_id, branch, head_commit, path, base, status, created_at, updated_at";
+
+/// The row for `worker_id`, if any.
+pub fn get(conn: &Connection, worker_id: &str) -> rusqlite::Result<Option<WorktreeRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM worktrees WHERE worker_id = ?1"
+    ))?
+    .query_row([worker_id], WorktreeRow::from_row)
+    .optional()
+}
+
+/// Every row, oldest first.
+pub fn list(conn: &Connection) -> rusqlite::Result<Vec<WorktreeRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM worktrees ORDER BY created_at, worker_id"
+    ))?;
+    let rows = stmt.query_map([], WorktreeRow::from_row)?;
+    rows.collect()
+}
+
+/// Records a freshly added worktree. A re-added id starts a new lifecycle:
+/// branch, commit and creation time are reset, not inherited (B8).
+pub fn put_new(conn: &Connection, row: &WorktreeRow) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO worktrees
+            (worker_id, branch, head_commit, path, base, status, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        row.worker_id,
+        row.branch,
+        row.head_commit,
+        row.path,
+        row.base,
+        row.status.as_str(),
+        row.created_at_ms,
+        row.updated_at_ms
+    ])?;
+    Ok(())
+}
+
+/// Sets a status, and the branch and its commit when given.
+pub fn set_status(
+    conn: &Connection,
+    worker_id: &str,
+    status: WorktreeStatus,
+    branch: Option<(&str, &str)>,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    match branch {
+        Some((name, commit)) => conn
+            .prepare_cached(
+                "UPDATE worktrees SET status = ?2, branch = ?3, head_commit = ?4, updated_at = ?5
+                  WHERE worker_id = ?1",
+            )?
+            .execute(params![worker_id, status.as_str(), name, commit, now_ms])?,
+        None => conn
+            .prepare_cached(
+                "UPDATE worktrees SET status = ?2, updated_at = ?3 WHERE worker_id = ?1",
+            )?
+            .execute(params![worker_id, status.as_str(), now_ms])?,
+    };
+    Ok(())
+}

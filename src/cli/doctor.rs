@@ -1,0 +1,188 @@
+//! `intercomm doctor`: checks what intercomm needs and says what to fix.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use serde::Serialize;
+
+use crate::bus::{self, SCHEMA_VERSION};
+use crate::location::{self, BusPaths};
+use crate::ops::Outcome;
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Ok,
+    /// Works, but something is missing or off.
+    Warn,
+    /// intercomm cannot work until this is fixed.
+    Fail,
+}
+
+/// One check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub verdict: Verdict,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// All checks.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// Whether any check failed.
+    pub fn failed(&self) -> bool {
+        self.checks.iter().any(|c| c.verdict == Verdict::Fail)
+    }
+}
+
+impl Outcome for Report {
+    fn text(&self) -> String {
+        let mut out = String::new();
+        for c in &self.checks {
+            let mark = match c.verdict {
+                Verdict::Ok => "ok  ",
+                Verdict::Warn => "warn",
+                Verdict::Fail => "FAIL",
+            };
+            out.push_str(&format!("[{mark}] {}: {}\n", c.name, c.detail));
+            if let Some(fix) = &c.fix {
+                out.push_str(&format!("       fix: {fix}\n"));
+            }
+        }
+        out.push_str(if self.failed() {
+            "Some checks failed."
+        } else {
+            "intercomm is ready."
+        });
+        out
+    }
+}
+
+fn check(name: &'static str, verdict: Verdict, detail: String, fix: Option<&str>) -> Check {
+    Check {
+        name,
+        verdict,
+        detail,
+        fix: fix.map(str::to_owned),
+    }
+}
+
+/// First line of `<program> <arg>`, if the program runs.
+fn version(program: &str, arg: &str) -> Option<String> {
+    let out = Command::new(program).arg(arg).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(text.lines().next().unwrap_or("").trim().to_owned()).filter(|_| out.status.success())
+}
+
+fn tool(name: &'static str, arg: &str, missing: Verdict, fix: &str) -> Check {
+    match version(name, arg) {
+        Some(v) => check(name, Verdict::Ok, v, None),
+        None => check(
+            name,
+            missing,
+            format!("{name} not found on PATH"),
+            Some(fix),
+        ),
+    }
+}
+
+/// Runs every check for the bus at `paths`.
+pub fn run(paths: &BusPaths) -> Report {
+    let mut checks = vec![
+        tool(
+            "tmux",
+            "-V",
+            Verdict::Warn,
+            "install tmux (e.g. apt-get install tmux): spawn, wake and scan need it",
+        ),
+        tool(
+            "git",
+            "--version",
+            Verdict::Warn,
+            "install git: workers and AIMFP commit with it",
+        ),
+        tool(
+            "claude",
+            "--version",
+            Verdict::Warn,
+            "npm install -g @anthropic-ai/claude-code",
+        ),
+    ];
+    let root = &paths.root;
+    checks.push(if !root.is_dir() {
+        check(
+            "bus root",
+            Verdict::Fail,
+            format!("{} is not a directory", root.display()),
+            Some("set INTERCOMM_DB_ROOT (or --root) to the project directory"),
+        )
+    } else if location::git_main_workdir(root).is_none() {
+        check(
+            "bus root",
+            Verdict::Warn,
+            format!("{} is not in a git repository", root.display()),
+            Some("worktrees need git: run `git init` or start from a checkout"),
+        )
+    } else {
+        check("bus root", Verdict::Ok, root.display().to_string(), None)
+    });
+    let db = paths.db();
+    checks.push(if !db.exists() {
+        check(
+            "bus",
+            Verdict::Ok,
+            format!(
+                "{} does not exist yet; the first registration creates it",
+                db.display()
+            ),
+            None,
+        )
+    } else {
+        match bus::schema_version(&db) {
+            Ok(v) if v > SCHEMA_VERSION => check(
+                "bus",
+                Verdict::Fail,
+                format!("schema version {v} is newer than this intercomm ({SCHEMA_VERSION})"),
+                Some("upgrade intercomm"),
+            ),
+            Ok(v) => {
+                let mode = std::fs::metadata(&db).map(|m| m.permissions().mode() & 0o777);
+                let note = if v < SCHEMA_VERSION {
+                    format!(", migrates to {SCHEMA_VERSION} on next open")
+                } else {
+                    String::new()
+                };
+                match mode {
+                    Ok(0o600) => check(
+                        "bus",
+                        Verdict::Ok,
+                        format!("{} (schema {v}{note})", db.display()),
+                        None,
+                    ),
+                    Ok(m) => check(
+                        "bus",
+                        Verdict::Warn,
+                        format!("{} has mode {m:o} (schema {v}{note})", db.display()),
+                        Some("chmod 600 the bus files and 700 its folder (intercomm does this on write)"),
+                    ),
+                    Err(e) => check("bus", Verdict::Fail, format!("{}: {e}", db.display()), None),
+                }
+            }
+            Err(e) => check(
+                "bus",
+                Verdict::Fail,
+                e.to_string(),
+                Some("move the damaged bus aside; intercomm creates a new one"),
+            ),
+        }
+    });
+    Report { checks }
+}

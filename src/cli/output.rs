@@ -1,0 +1,58 @@
+//! The CLI's one printer: outcomes to stdout (text or `--json`), errors to
+//! stderr as one line (plus a hint line), mapped to an exit code.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::ops::Outcome;
+
+/// Prints an outcome; a closed stdout (e.g. `| head`) is not an error.
+pub fn outcome<O: Outcome>(o: &O, json: bool) -> Result<ExitCode> {
+    let text = if json {
+        serde_json::to_string_pretty(o).unwrap_or_default()
+    } else {
+        o.text()
+    };
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::internal(
+            "stdout",
+            format!("cannot write to stdout: {e}"),
+        )),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Reports an error and returns its exit code (1 user, 255 internal).
+pub fn error(err: &Error, json: bool) -> ExitCode {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "error": err })).unwrap_or_default()
+        );
+    }
+    eprintln!("intercomm: {}", err.message);
+    if let Some(hint) = &err.hint {
+        eprintln!("hint: {hint}");
+    }
+    match err.kind {
+        ErrorKind::User => ExitCode::from(1),
+        ErrorKind::Internal => ExitCode::from(255),
+    }
+}
+
+/// `intercomm init`'s result.
+#[derive(Debug, Serialize)]
+pub struct Initialized {
+    pub bus: String,
+}
+
+impl Outcome for Initialized {
+    fn text(&self) -> String {
+        format!("Bus ready: {}", self.bus)
+    }
+}

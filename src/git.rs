@@ -1,0 +1,232 @@
+//! Git worktrees through libgit2 (git2): the only place intercomm touches a
+//! repository. Nothing here runs a shell or the `git` binary, so no path or
+//! branch name is ever parsed by a shell.
+//!
+//! libgit2 quirks handled here (source: libgit2 `worktree.c`, `branch.c`):
+//! - `git_worktree_add` checks out a *branch*: with no reference it creates
+//!   one named after the worktree at HEAD. A detached worktree at `base` is
+//!   made by adding it on a throwaway branch at `base`, detaching its HEAD,
+//!   then deleting the throwaway branch.
+//! - There is no `worktree remove`: `prune` with `valid` and `working_tree`
+//!   deletes the folder and the admin data, without checking for changes, so
+//!   [`Repo::remove_worktree`] checks the status first.
+
+use std::path::{Path, PathBuf};
+
+use git2::{BranchType, Repository, StatusOptions, WorktreeAddOptions, WorktreePruneOptions};
+
+/// Failures of git operations, each naming what git refused.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("{path} is not inside a git repository")]
+    NotARepo { path: PathBuf },
+    #[error("invalid reference {rev:?}: {message}")]
+    BadRevision { rev: String, message: String },
+    #[error("branch {name:?} does not exist in the repository")]
+    NoBranch { name: String },
+    #[error("branch {name:?} already exists")]
+    BranchExists { name: String },
+    #[error("{path} already exists and is not empty")]
+    PathExists { path: PathBuf },
+    #[error("a git worktree named {name:?} is already registered at {path}")]
+    WorktreeExists { name: String, path: PathBuf },
+    #[error("worktree {path} has {count} uncommitted change(s), e.g. {sample}")]
+    Dirty {
+        path: PathBuf,
+        count: usize,
+        sample: String,
+    },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("git {op} failed: {source}")]
+    Git {
+        op: &'static str,
+        #[source]
+        source: git2::Error,
+    },
+}
+
+fn git(op: &'static str) -> impl FnOnce(git2::Error) -> GitError {
+    move |source| GitError::Git { op, source }
+}
+
+/// A worktree that [`Repo::add_worktree`] created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddedWorktree {
+    pub path: PathBuf,
+    /// Full hex id of the commit checked out.
+    pub commit: String,
+    /// The new branch, or `None` for a detached HEAD.
+    pub branch: Option<String>,
+}
+
+/// The main repository of a project.
+pub struct Repo {
+    repo: Repository,
+}
+
+impl Repo {
+    /// Opens the repository whose working tree is `root`.
+    pub fn open(root: &Path) -> Result<Self, GitError> {
+        let repo = Repository::open(root).map_err(|_| GitError::NotARepo {
+            path: root.to_path_buf(),
+        })?;
+        Ok(Self { repo })
+    }
+
+    /// Creates a linked worktree `name` at `path`, checked out at `base`:
+    /// detached, or on a new branch `branch` when one is given.
+    pub fn add_worktree(
+        &self,
+        name: &str,
+        path: &Path,
+        base: &str,
+        branch: Option<&str>,
+    ) -> Result<AddedWorktree, GitError> {
+        let commit = self
+            .repo
+            .revparse_single(base)
+            .and_then(|obj| obj.peel_to_commit())
+            .map_err(|e| GitError::BadRevision {
+                rev: base.to_owned(),
+                message: e.message().to_owned(),
+            })?;
+        if path.exists() && !is_empty_dir(path) {
+            return Err(GitError::PathExists {
+                path: path.to_path_buf(),
+            });
+        }
+        self.clear_stale_admin(name)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| GitError::Io {
+                what: "cannot create",
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let branch_name = match branch {
+            Some(b) => {
+                if self.repo.find_branch(b, BranchType::Local).is_ok() {
+                    return Err(GitError::BranchExists { name: b.to_owned() });
+                }
+                b.to_owned()
+            }
+            None => format!("intercomm-tmp/{name}-{}", uuid::Uuid::new_v4().simple()),
+        };
+        let new_branch = self
+            .repo
+            .branch(&branch_name, &commit, false)
+            .map_err(git("branch"))?;
+        let mut opts = WorktreeAddOptions::new();
+        opts.reference(Some(new_branch.get()));
+        let added = self.repo.worktree(name, path, Some(&opts));
+        if branch.is_some() {
+            added.map_err(git("worktree add"))?;
+            return Ok(AddedWorktree {
+                path: path.to_path_buf(),
+                commit: commit.id().to_string(),
+                branch: Some(branch_name),
+            });
+        }
+        let detached = added.map_err(git("worktree add")).and_then(|_| {
+            Repository::open(path)
+                .and_then(|wt| wt.set_head_detached(commit.id()))
+                .map_err(git("detach HEAD"))
+        });
+        // The throwaway branch goes whatever happened.
+        if let Ok(mut tmp) = self.repo.find_branch(&branch_name, BranchType::Local) {
+            if let Err(err) = tmp.delete() {
+                tracing::warn!(target: "git", %err, branch = %branch_name, "cannot delete throwaway branch");
+            }
+        }
+        detached?;
+        Ok(AddedWorktree {
+            path: path.to_path_buf(),
+            commit: commit.id().to_string(),
+            branch: None,
+        })
+    }
+
+    /// A registered worktree whose folder is gone is pruned; a live one is an error.
+    fn clear_stale_admin(&self, name: &str) -> Result<(), GitError> {
+        let Ok(wt) = self.repo.find_worktree(name) else {
+            return Ok(());
+        };
+        if wt.validate().is_ok() {
+            return Err(GitError::WorktreeExists {
+                name: name.to_owned(),
+                path: wt.path().to_path_buf(),
+            });
+        }
+        wt.prune(Some(WorktreePruneOptions::new().valid(false)))
+            .map_err(git("worktree prune"))
+    }
+
+    /// The commit a local branch points at (full hex id).
+    pub fn branch_commit(&self, name: &str) -> Result<String, GitError> {
+        let branch = self
+            .repo
+            .find_branch(name, BranchType::Local)
+            .map_err(|_| GitError::NoBranch {
+                name: name.to_owned(),
+            })?;
+        let commit = branch
+            .get()
+            .peel_to_commit()
+            .map_err(git("resolve branch"))?;
+        Ok(commit.id().to_string())
+    }
+
+    /// Removes worktree `name` (its folder and git's admin data; branches are
+    /// kept). Refuses one with uncommitted or untracked changes unless `force`.
+    /// A worktree whose folder and registration are both gone is a no-op.
+    pub fn remove_worktree(&self, name: &str, path: &Path, force: bool) -> Result<(), GitError> {
+        let Ok(wt) = self.repo.find_worktree(name) else {
+            if path.exists() {
+                return Err(GitError::Git {
+                    op: "worktree remove",
+                    source: git2::Error::from_str(&format!(
+                        "{} is not a registered worktree of this repository",
+                        path.display()
+                    )),
+                });
+            }
+            return Ok(());
+        };
+        if !force && wt.validate().is_ok() {
+            let repo = Repository::open_from_worktree(&wt).map_err(git("open worktree"))?;
+            let mut opts = StatusOptions::new();
+            opts.include_untracked(true).include_ignored(false);
+            let statuses = repo.statuses(Some(&mut opts)).map_err(git("status"))?;
+            if !statuses.is_empty() {
+                let sample = statuses
+                    .iter()
+                    .filter_map(|s| s.path().ok().map(str::to_owned))
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(GitError::Dirty {
+                    path: wt.path().to_path_buf(),
+                    count: statuses.len(),
+                    sample,
+                });
+            }
+        }
+        wt.prune(Some(
+            WorktreePruneOptions::new()
+                .valid(true)
+                .locked(force)
+                .working_tree(true),
+        ))
+        .map_err(git("worktree prune"))
+    }
+}
+
+fn is_empty_dir(path: &Path) -> bool {
+    std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
+}

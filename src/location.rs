@@ -1,0 +1,174 @@
+//! Where a project's bus lives.
+//!
+//! ```text
+//! <parent>/
+//! ├── <root>/                     the bus root: main working tree of the repo
+//! │   └── .intercomm-aimfp/       0700
+//! │       ├── intercomm.db        0600 (AIMFP checks for exactly this path)
+//! │       ├── intercomm.db-wal    0600
+//! │       └── intercomm.db-shm    0600
+//! └── .intercomm-worktrees/       one linked worktree per worker, a sibling of root
+//!     └── worker-1/
+//! ```
+//!
+//! The root is, in order (reference §1.2, with B12 fixed):
+//! 1. `INTERCOMM_DB_ROOT`, trimmed, made absolute against the current directory;
+//! 2. the main working tree of the git repository around the current directory:
+//!    a linked worktree resolves to its main checkout (so every worker shares the
+//!    master's bus), a submodule to its own working tree (not `.git/modules`);
+//! 3. the current directory.
+
+use std::path::{Component, Path, PathBuf};
+
+/// Name of the folder under the root that holds the bus.
+pub const BUS_DIR: &str = ".intercomm-aimfp";
+/// File name of the bus database.
+pub const BUS_FILE: &str = "intercomm.db";
+/// Folder, beside the root, that holds workers' worktrees.
+pub const WORKTREES_DIR: &str = ".intercomm-worktrees";
+
+/// The resolved paths of one project's bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusPaths {
+    /// The project root (absolute).
+    pub root: PathBuf,
+}
+
+impl BusPaths {
+    /// Paths for an explicit root (made absolute against `cwd` if relative).
+    pub fn new(root: &Path, cwd: &Path) -> Self {
+        Self {
+            root: absolute(root, cwd),
+        }
+    }
+
+    /// `<root>/.intercomm-aimfp`
+    pub fn dir(&self) -> PathBuf {
+        self.root.join(BUS_DIR)
+    }
+
+    /// `<root>/.intercomm-aimfp/intercomm.db`
+    pub fn db(&self) -> PathBuf {
+        self.dir().join(BUS_FILE)
+    }
+
+    /// `<root>/../.intercomm-worktrees` (`/.intercomm-worktrees` for root `/`).
+    pub fn worktrees_dir(&self) -> PathBuf {
+        self.root.parent().unwrap_or(&self.root).join(WORKTREES_DIR)
+    }
+
+    /// The default worktree path of a worker: `<worktrees_dir>/<id>`.
+    pub fn worktree_path(&self, id: &str) -> PathBuf {
+        self.worktrees_dir().join(id)
+    }
+}
+
+/// Resolves the bus root from the current directory and the environment.
+pub fn discover(cwd: &Path) -> BusPaths {
+    let env_root = crate::env::get(crate::env::DB_ROOT);
+    let root = resolve_root(cwd, env_root.as_deref(), || git_main_workdir(cwd));
+    BusPaths { root }
+}
+
+/// The pure rule: `env_root` (trimmed, non-empty) wins, then the git main
+/// working tree (asked lazily), then `cwd`. The result is absolute and
+/// normalised (no `.`/`..`).
+pub fn resolve_root(
+    cwd: &Path,
+    env_root: Option<&str>,
+    git_workdir: impl FnOnce() -> Option<PathBuf>,
+) -> PathBuf {
+    if let Some(env) = env_root.map(str::trim).filter(|s| !s.is_empty()) {
+        return absolute(Path::new(env), cwd);
+    }
+    match git_workdir() {
+        Some(dir) => absolute(&dir, cwd),
+        None => absolute(cwd, cwd),
+    }
+}
+
+/// The main working tree of the repository containing `cwd`, if any.
+pub fn git_main_workdir(cwd: &Path) -> Option<PathBuf> {
+    let repo = git2::Repository::discover(cwd).ok()?;
+    if repo.is_worktree() {
+        // A linked worktree: its common dir is the main repository's .git.
+        let main = git2::Repository::open(repo.commondir()).ok()?;
+        return main.workdir().map(Path::to_path_buf);
+    }
+    repo.workdir().map(Path::to_path_buf)
+}
+
+/// `path` made absolute against `cwd`, with `.` and `..` resolved lexically.
+pub fn absolute(path: &Path, cwd: &Path) -> PathBuf {
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        cwd.join(path)
+    };
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_root_wins_and_is_made_absolute() {
+        let cwd = Path::new("/s");
+        assert_eq!(
+            resolve_root(cwd, Some(" rel/dir "), || None),
+            PathBuf::from("/s/rel/dir")
+        );
+        assert_eq!(
+            resolve_root(cwd, Some("/pinned"), || Some("/repo".into())),
+            PathBuf::from("/pinned")
+        );
+    }
+
+    #[test]
+    fn blank_env_falls_through_to_git_then_cwd() {
+        let cwd = Path::new("/a/b");
+        assert_eq!(
+            resolve_root(cwd, Some("   "), || Some("/repo/".into())),
+            PathBuf::from("/repo")
+        );
+        assert_eq!(resolve_root(cwd, None, || None), PathBuf::from("/a/b"));
+    }
+
+    #[test]
+    fn derived_paths_match_the_original() {
+        let p = BusPaths::new(Path::new("/home/u/repo"), Path::new("/"));
+        assert_eq!(
+            p.db(),
+            PathBuf::from("/home/u/repo/.intercomm-aimfp/intercomm.db")
+        );
+        assert_eq!(
+            p.worktrees_dir(),
+            PathBuf::from("/home/u/.intercomm-worktrees")
+        );
+        assert_eq!(
+            p.worktree_path("worker-1"),
+            PathBuf::from("/home/u/.intercomm-worktrees/worker-1")
+        );
+        let top = BusPaths::new(Path::new("/"), Path::new("/"));
+        assert_eq!(top.worktrees_dir(), PathBuf::from("/.intercomm-worktrees"));
+    }
+
+    #[test]
+    fn absolute_resolves_dots() {
+        assert_eq!(
+            absolute(Path::new("../x/./y"), Path::new("/a/b")),
+            PathBuf::from("/a/x/y")
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! `intercomm mcp`: the stdio MCP server each Claude Code instance launches.
+//!
+//! Each tool is a thin adapter over [`crate::ops`]: parse the arguments
+//! (errors name the argument), run the operation against this process's
+//! [`Ctx`], and answer a readable text plus `structuredContent` with the same
+//! facts. Errors a caller can fix are `isError` results with a hint.
+//!
+//! On EOF of stdin, SIGHUP (what tmux kill-session delivers), SIGTERM or
+//! SIGINT the server marks its instance inactive before exiting (B14); a
+//! SIGKILL is covered by liveness (the row's process is gone).
+
+mod params;
+mod tools;
+
+use std::sync::{Arc, Mutex};
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, JsonObject, ServerCapabilities, ServerConfig,
+};
+use rmcp::{ServerHandler, ServiceExt, tool_handler};
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, ErrorKind};
+use crate::ops::{Ctx, Outcome};
+
+pub use params::input_schema;
+
+/// Server name in `initialize`.
+pub const SERVER_NAME: &str = "intercomm";
+
+/// The MCP server of one process.
+#[derive(Clone)]
+pub struct IntercommServer {
+    ctx: Arc<Mutex<Ctx>>,
+    tool_router: ToolRouter<Self>,
+}
+
+impl IntercommServer {
+    /// A server acting for `ctx`.
+    pub fn new(ctx: Ctx) -> Self {
+        Self {
+            ctx: Arc::new(Mutex::new(ctx)),
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// Parses `args` as `P` and runs `op` on this process's context.
+    fn call<P, O>(
+        &self,
+        args: JsonObject,
+        op: impl FnOnce(&mut Ctx, P) -> crate::error::Result<O>,
+    ) -> CallToolResult
+    where
+        P: DeserializeOwned,
+        O: Outcome,
+    {
+        let outcome = params::parse::<P>(args).and_then(|p| {
+            let mut ctx = self.ctx.lock().map_err(|_| {
+                Error::internal("poisoned", "server state is unusable after a panic")
+            })?;
+            op(&mut ctx, p)
+        });
+        match outcome {
+            Ok(o) => success(&o),
+            Err(e) => failure(&e),
+        }
+    }
+
+    /// Marks this process's instance inactive (exit path).
+    fn release(&self) {
+        if let Ok(mut ctx) = self.ctx.lock() {
+            ctx.release();
+        }
+    }
+}
+
+/// A successful result: text for the model, the outcome as structured content.
+fn success<O: Outcome>(outcome: &O) -> CallToolResult {
+    let mut result = CallToolResult::success(vec![ContentBlock::text(outcome.text())]);
+    result.structured_content = serde_json::to_value(outcome).ok();
+    result
+}
+
+/// An `isError` result naming the problem and the fix.
+fn failure(err: &Error) -> CallToolResult {
+    if err.kind == ErrorKind::Internal {
+        tracing::error!(target: "mcp", code = err.code, "{}", err.message);
+    }
+    let mut result = CallToolResult::error(vec![ContentBlock::text(err.to_text())]);
+    result.structured_content = Some(serde_json::json!({ "error": err }));
+    result
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for IntercommServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION")))
+            .with_instructions(crate::protocol::PROTOCOL)
+    }
+}
+
+/// Serves MCP on stdin/stdout until EOF or a terminating signal, then
+/// releases this process's instance.
+pub async fn serve_stdio(ctx: Ctx) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let server = IntercommServer::new(ctx);
+    let handle = server.clone();
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let running = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(std::io::Error::other)?;
+    tokio::select! {
+        quit = running.waiting() => {
+            if let Err(err) = quit {
+                tracing::warn!(target: "mcp", %err, "server task ended with an error");
+            }
+        }
+        _ = hup.recv() => tracing::info!(target: "mcp", "SIGHUP"),
+        _ = term.recv() => tracing::info!(target: "mcp", "SIGTERM"),
+        _ = int.recv() => tracing::info!(target: "mcp", "SIGINT"),
+    }
+    handle.release();
+    Ok(())
+}

@@ -1,0 +1,318 @@
+//! The 19 `intercomm_*` tools, in the original's order. Each is a few lines
+//! over an operation; descriptions are written for a model choosing a tool.
+
+use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::{tool, tool_router};
+
+use super::IntercommServer;
+use super::params::*;
+use crate::bus::instances::Role;
+use crate::error::Error;
+use crate::ops::assign::{self, AssignRequest};
+use crate::ops::identity::{self, RegisterRequest};
+use crate::ops::{Ctx, Outcome, messaging, worktree};
+use crate::protocol::PROTOCOL;
+
+type ToolResult = Result<CallToolResult, rmcp::ErrorData>;
+
+/// The protocol text as an outcome.
+#[derive(serde::Serialize)]
+struct Protocol {
+    protocol: &'static str,
+}
+
+impl Outcome for Protocol {
+    fn text(&self) -> String {
+        self.protocol.to_owned()
+    }
+}
+
+/// The tmux fleet tools are listed with their schemas but not built yet.
+fn fleet_unavailable(tool: &str, what: String) -> Error {
+    Error::user(
+        "not_available",
+        format!("{tool} is not available yet in this build of intercomm ({what})"),
+    )
+    .with_hint(
+        "the tmux fleet tools (spawn, wake, scan, approve, teardown) arrive in a later release; \
+         start workers by hand in tmux, each running claude in its worktree",
+    )
+}
+
+#[tool_router(vis = "pub(super)")]
+impl IntercommServer {
+    #[tool(
+        name = "intercomm_register",
+        description = "Join the intercomm bus. Call once at start. role=\"master\" for the one instance that talks to the user and drives workers; everyone else calls it with no arguments and gets a worker id (a spawned worker gets its tmux session name). Taking over a master whose process is still alive needs force=true.",
+        input_schema = input_schema::<RegisterParams>()
+    )]
+    async fn intercomm_register(&self, args: JsonObject) -> ToolResult {
+        Ok(self.call(args, |ctx: &mut Ctx, p: RegisterParams| {
+            let requested_id = match p.role {
+                Role::Worker => crate::env::get(crate::env::WORKER_ID),
+                Role::Master => None,
+            };
+            identity::register(
+                ctx,
+                RegisterRequest {
+                    role: p.role,
+                    force: p.force,
+                    requested_id,
+                },
+            )
+        }))
+    }
+
+    #[tool(
+        name = "intercomm_send",
+        description = "Send a message to one instance by id (e.g. to=\"master\"). Types: status (progress), question, answer, done (completion report), announce; task is master-only and must be a task contract (prefer intercomm_assign). Returns the message id. To reach everyone use intercomm_broadcast.",
+        input_schema = input_schema::<SendParams>()
+    )]
+    async fn intercomm_send(&self, args: JsonObject) -> ToolResult {
+        Ok(self.call(args, |ctx, p: SendParams| {
+            messaging::send(ctx, &p.to, &p.message, p.kind)
+        }))
+    }
+
+    #[tool(
+        name = "intercomm_broadcast",
+        description = "Send a message to every other registered instance (not echoed back to you).",
+        input_schema = input_schema::<BroadcastParams>()
+    )]
+    async fn intercomm_broadcast(&self, args: JsonObject) -> ToolResult {
+        Ok(self.call(args, |ctx, p: BroadcastParams| {
+            messaging::broadcast(ctx, &p.message, p.kind)
+        }))
+    }
+
+    #[tool(
+        name = "intercomm_read",
+        description = "Read your unread messages, oldest first, and mark them read. Task contracts are checked and shown under their message. Call it whenever you are woken. all=true re-reads from the start of the bus.",
+        input_schema = input_schema::<ReadParams>()
+    )]
+    async fn intercomm_read(&self, args: JsonObject) -> ToolResult {
+        Ok(self.call(args, |ctx, p: ReadParams| {
+            messaging::read(ctx, p.all, p.limit, true)
+        }))
+    }
+
+    #[tool(
+        name = "intercomm_status",
+        description = "List every instance on the bus: id, role, alive or gone, idle time, tmux pane, worktree and branch, unread count; and which one you are. Needs no registration.",
+        input_schema = input_schema::<NoParams>(),
+        annotations(read_only_hint = true)
+    )]
+    async fn intercomm_status(&self, args: JsonObject) -> ToolResult {
+        Ok(self.call(args, |ctx, _: NoParams| identity::status(ctx)))
+    }
+
+    #[tool(
+        name = "intercomm_signoff",
+        description = "Leave the bus: your instance is marked inactive and this process may register again.",
+        input_schema = input_schema::<NoParams>()
+    )]
+    async fn intercomm_signoff(&self, args: JsonObject) -> ToolResult {
+        Ok(self.call(args, |ctx, _: NoParams| identity::signoff(ctx)))
+    }
+
+    #[tool(
+        name = "intercomm_get_protocol",
+        description = "Return the intercomm master/worker protocol (the same text as this server's instructions). Re-read it when unsure what your role may do.",
+        input_schema = input_schema::<NoParams>(),
+        annotations(read_only_hint = true)
+    )]
+    async fn intercomm_get_protocol(&self, args: JsonObject) -> ToolResult {
+        Ok(self.call(args, |_, _: NoParams| Ok(Protocol { protocol: PROTOCOL })))
+    }
+
+    #[tool(
+        name = "intercomm_clear",
+        description = "Master only. Delete old messages, keeping the newest `keep`. Messages an active instance has not read are never deleted, and nothing sent afterwards is affected.",
+        input_schema = input_schema::<ClearParams>()
+    )]
+    async fn intercomm_clear(&self, args: JsonObject) -> ToolResult {
+        Ok(self.call(args, |ctx, p: ClearParams| messaging::clear(ctx, p.keep)))
+    }
+
+    #[tool(
+        name = "intercomm_assign",
+        description = "Master only. Give a worker its task: builds a v2 task contract pointing at an AIMFP entity (target_type plus target_id and/or target_slug), validates it, stores it in the worker's inbox and wakes the worker.",
+        input_schema = input_schema::<AssignParams>()
+    )]
+    async fn intercomm_assign(&self, args: JsonObject) -> ToolResult {
+        Ok(self.call(args, |ctx, p: AssignParams| {
+            assign::assign(
+                ctx,
+                AssignRequest {
+                    worker: p.worker,
+                    role: p.role,
+                    role_instructions: p.role_instructions,
+                    target_type: p.target_type,
+                    target_id: p.target_id,
+                    target_slug: p.target_slug,
+                    report_back: p.report_back,
+                    wake: p.wake,
+                },
+            )
+        }))
+    }
+
+    #[tool(
+        name = "intercomm_worktree_add",
+        description = "Master only. Create a git worktree for a worker (detached at `base`, or on a new `branch`) under <root>/../.intercomm-worktrees/<worker_id>, and record it.",
+        input_schema = input_schema::<WorktreeAddParams>()
+    )]
+    async fn intercomm_worktree_add(&self, args: JsonObject) -> ToolResult {
+        Ok(self.call(args, |ctx, p: WorktreeAddParams| {
+            worktree::add(
+                ctx,
+                worktree::AddRequest {
+                    worker_id: p.worker_id,
+                    base: p.base,
+                    path: p.path,
+                    branch: p.branch,
+                },
+            )
+        }))
+    }
+
+    #[tool(
+        name = "intercomm_worktree_list",
+        description = "List recorded worker worktrees with status, branch and commit, base and path.",
+        input_schema = input_schema::<NoParams>(),
+        annotations(read_only_hint = true)
+    )]
+    async fn intercomm_worktree_list(&self, args: JsonObject) -> ToolResult {
+        Ok(self.call(args, |ctx, _: NoParams| worktree::list(ctx)))
+    }
+
+    #[tool(
+        name = "intercomm_worktree_set_status",
+        description = "Master only. Record where a worker's worktree is in the merge lifecycle (active, done, queued, merging, verifying, merged, conflict, failed, removed); with `branch`, the branch must exist and its commit is recorded.",
+        input_schema = input_schema::<WorktreeSetStatusParams>()
+    )]
+    async fn intercomm_worktree_set_status(&self, args: JsonObject) -> ToolResult {
+        Ok(self.call(args, |ctx, p: WorktreeSetStatusParams| {
+            worktree::set_status(ctx, &p.worker_id, p.status, p.branch.as_deref())
+        }))
+    }
+
+    #[tool(
+        name = "intercomm_worktree_remove",
+        description = "Master only. Remove a worker's worktree folder (its branch is kept). Refuses when it has uncommitted or untracked changes unless force=true.",
+        input_schema = input_schema::<WorktreeRemoveParams>()
+    )]
+    async fn intercomm_worktree_remove(&self, args: JsonObject) -> ToolResult {
+        Ok(self.call(args, |ctx, p: WorktreeRemoveParams| {
+            worktree::remove(ctx, &p.worker_id, p.force)
+        }))
+    }
+
+    #[tool(
+        name = "intercomm_spawn",
+        description = "Master only. Start `count` Claude Code workers in tmux sessions <prefix>-N (optionally each in its own worktree), clear their start-up dialogs and wake them.",
+        input_schema = input_schema::<SpawnParams>()
+    )]
+    async fn intercomm_spawn(&self, args: JsonObject) -> ToolResult {
+        Ok(self.call(args, |_, p: SpawnParams| -> crate::error::Result<Protocol> {
+            Err(fleet_unavailable(
+                "intercomm_spawn",
+                format!(
+                    "nothing was started: {} worker(s) named {}-N, perm_mode {:?}, claude_cmd {:?}, \
+                     worktrees {} from {:?}, bootstrap {:?}, ready_timeout {}s, wake {}",
+                    p.count,
+                    p.prefix,
+                    p.perm_mode,
+                    p.claude_cmd,
+                    p.worktrees,
+                    p.worktree_base,
+                    p.bootstrap,
+                    p.ready_timeout,
+                    p.wake
+                ),
+            ))
+        }))
+    }
+
+    #[tool(
+        name = "intercomm_wake",
+        description = "Master only. Ring a worker's pane with a short prompt (only when Claude is idle at its prompt; never into a shell or a dialog). Put content in a message first; the wake just tells it to read.",
+        input_schema = input_schema::<WakeParams>()
+    )]
+    async fn intercomm_wake(&self, args: JsonObject) -> ToolResult {
+        Ok(
+            self.call(args, |_, p: WakeParams| -> crate::error::Result<Protocol> {
+                Err(fleet_unavailable(
+                    "intercomm_wake",
+                    format!(
+                        "asked to wake {} with {} byte(s)",
+                        p.worker,
+                        p.message.len()
+                    ),
+                ))
+            }),
+        )
+    }
+
+    #[tool(
+        name = "intercomm_escalate",
+        description = "Worker only. Ask the master for help when blocked: stores a question for the master first, then rings the master's pane. Use kind=\"decision\" when you need a choice made, needs_user=true when only the user can answer. Then stop and wait; do not poll.",
+        input_schema = input_schema::<EscalateParams>()
+    )]
+    async fn intercomm_escalate(&self, args: JsonObject) -> ToolResult {
+        Ok(self.call(args, |ctx, p: EscalateParams| {
+            messaging::escalate(ctx, &p.message, p.kind, p.needs_user)
+        }))
+    }
+
+    #[tool(
+        name = "intercomm_scan",
+        description = "Master only. Show the state of every worker pane (ready, running, blocked on a permission prompt with its command, on a dialog, exited) and which need attention.",
+        input_schema = input_schema::<ScanParams>(),
+        annotations(read_only_hint = true)
+    )]
+    async fn intercomm_scan(&self, args: JsonObject) -> ToolResult {
+        Ok(
+            self.call(args, |_, p: ScanParams| -> crate::error::Result<Protocol> {
+                Err(fleet_unavailable(
+                    "intercomm_scan",
+                    format!("asked to scan {}-*", p.prefix),
+                ))
+            }),
+        )
+    }
+
+    #[tool(
+        name = "intercomm_approve",
+        description = "Master only. Answer the dialog or permission prompt on one worker's pane, after you have read what it asks (see intercomm_scan).",
+        input_schema = input_schema::<ApproveParams>()
+    )]
+    async fn intercomm_approve(&self, args: JsonObject) -> ToolResult {
+        Ok(self.call(
+            args,
+            |_, p: ApproveParams| -> crate::error::Result<Protocol> {
+                Err(fleet_unavailable(
+                    "intercomm_approve",
+                    format!("asked to approve on {} within {}s", p.worker, p.timeout),
+                ))
+            },
+        ))
+    }
+
+    #[tool(
+        name = "intercomm_teardown",
+        description = "Master only. Stop the workers this bus spawned (never other tmux sessions), optionally remove their worktrees, and mark them gone.",
+        input_schema = input_schema::<TeardownParams>()
+    )]
+    async fn intercomm_teardown(&self, args: JsonObject) -> ToolResult {
+        Ok(self.call(
+            args,
+            |_, p: TeardownParams| -> crate::error::Result<Protocol> {
+                Err(fleet_unavailable(
+                    "intercomm_teardown",
+                    format!("asked to stop {}-* (worktrees: {})", p.prefix, p.worktrees),
+                ))
+            },
+        ))
+    }
+}

@@ -1,0 +1,423 @@
+//! Registration, signoff and status: who is on the bus.
+//!
+//! Fixes over the original (reference §2.4, §15):
+//! - allocation of `worker-N` happens inside `BEGIN IMMEDIATE`, so concurrent
+//!   registrations get distinct ids (B2);
+//! - a name is reused only when its holder is not alive, and an allocated
+//!   name starts with a fresh cursor: no inherited backlog (B8), while a
+//!   restarted master keeps the master's unread mail;
+//! - master takeover needs the current master to be gone, or `force`; it
+//!   never touches workers' rows, and the old master loses its powers at its
+//!   next call because it no longer holds the row (B3);
+//! - a registered worker may become master without restarting.
+
+use serde::Serialize;
+
+use super::{Acting, Ctx, Identity, Outcome, db, short};
+use crate::bus::instances::{self, Instance, Role};
+use crate::bus::{messages, worktrees};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::names::{self, MASTER_ID};
+
+/// What a registration did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Registered {
+    pub id: String,
+    pub role: Role,
+    /// First 8 characters of this process's session token.
+    pub session: String,
+    pub pid: u32,
+    /// The tmux pane recorded for wakes, if this process runs in tmux.
+    pub pane: Option<String>,
+    /// Set when a live master was displaced with `force`.
+    pub displaced_master_pid: Option<u32>,
+    /// Set when a worker became master: its old worker id, now inactive.
+    pub previous_id: Option<String>,
+}
+
+impl Outcome for Registered {
+    fn text(&self) -> String {
+        let mut text = format!(
+            "Registered as \"{}\" ({}). Session: {}",
+            self.id,
+            self.role.as_str(),
+            self.session
+        );
+        if let Some(prev) = &self.previous_id {
+            text.push_str(&format!("\nYour previous id {prev:?} was signed off."));
+        }
+        if let Some(pid) = self.displaced_master_pid {
+            text.push_str(&format!(
+                "\nForced takeover: the previous master (pid {pid}) was still alive and has lost master powers."
+            ));
+        }
+        if self.pane.is_none() {
+            text.push_str("\nNot in tmux: you can be messaged but not woken.");
+        }
+        text
+    }
+}
+
+/// What a registration asks for.
+#[derive(Debug, Clone, Default)]
+pub struct RegisterRequest {
+    pub role: Role,
+    /// Take the master id from a live master.
+    pub force: bool,
+    /// Register under this id (from `INTERCOMM_WORKER_ID`) instead of allocating.
+    pub requested_id: Option<String>,
+}
+
+/// Registers this process as `req.role`.
+pub fn register(ctx: &mut Ctx, req: RegisterRequest) -> Result<Registered> {
+    let previous = match ctx.identity.clone() {
+        Some(Identity::Holder { id, role }) => {
+            let still_held = ctx.acting().is_ok();
+            match (still_held, role, req.role) {
+                (false, _, _) => None,
+                (true, Role::Worker, Role::Master) => Some(id),
+                (true, _, _) => {
+                    return Err(Error::user(
+                        "already_registered",
+                        format!("Already registered as \"{id}\" ({}).", role.as_str()),
+                    )
+                    .with_hint(if role == Role::Master {
+                        "call intercomm_signoff first to register as a worker"
+                    } else {
+                        "you keep this id for the life of this process"
+                    }));
+                }
+            }
+        }
+        Some(Identity::Operator { .. }) | None => None,
+    };
+    if let Some(id) = &req.requested_id {
+        names::check_id(crate::env::WORKER_ID, id)?;
+        if req.role == Role::Worker && id == MASTER_ID {
+            return Err(Error::invalid(
+                crate::env::WORKER_ID,
+                "\"master\" is the master's id; a worker needs another",
+            ));
+        }
+    }
+    let now = clock::now_ms();
+    let token = ctx.token.clone();
+    let process = ctx.process.clone();
+    let pane = ctx.pane.clone().unwrap_or_default();
+    let bus = ctx.bus()?;
+    let (id, displaced) = bus.write(|tx| -> Result<(String, Option<u32>)> {
+        let (id, displaced) = match req.role {
+            Role::Master => (
+                MASTER_ID.to_owned(),
+                master_slot(tx, &token, req.force, now)?,
+            ),
+            Role::Worker => match &req.requested_id {
+                Some(id) => (claim_named(tx, id, &token, now)?, None),
+                None => (allocate_worker(tx, now)?, None),
+            },
+        };
+        // Which backlog the holder gets. The master is a role, not a person:
+        // a restarted master reads everything it had not read. A worker id
+        // allocated anew starts at the end of the bus, inheriting nothing from
+        // a dead predecessor (B8); a named worker (spawn, respawn) keeps the
+        // inbox of its id when the id already exists.
+        let fresh = match (req.role, &req.requested_id) {
+            (Role::Master, _) => false,
+            (Role::Worker, Some(_)) => instances::get(tx, &id).map_err(db)?.is_none(),
+            (Role::Worker, None) => true,
+        };
+        instances::put(
+            tx,
+            &Instance {
+                id: id.clone(),
+                role: req.role,
+                active: true,
+                last_active: now,
+                registered_at: now,
+                session_id: token.clone(),
+                process,
+                pane: pane.pane.clone(),
+                tmux_socket: pane.socket.clone(),
+            },
+        )
+        .map_err(db)?;
+        if fresh {
+            let last = messages::last_seq(tx).map_err(db)?;
+            messages::set_cursor(tx, &id, last).map_err(db)?;
+        }
+        if let Some(old) = &previous {
+            instances::deactivate(tx, old, &token).map_err(db)?;
+        }
+        Ok((id, displaced))
+    })?;
+    ctx.identity = Some(Identity::Holder {
+        id: id.clone(),
+        role: req.role,
+    });
+    Ok(Registered {
+        id,
+        role: req.role,
+        session: short(&ctx.token).to_owned(),
+        pid: ctx.process.pid,
+        pane: ctx.pane.as_ref().map(|p| p.pane.clone()),
+        displaced_master_pid: displaced,
+        previous_id: previous,
+    })
+}
+
+/// Whether this process may take the master id; `Some(pid)` of a live master
+/// displaced by `force`.
+fn master_slot(
+    tx: &rusqlite::Connection,
+    token: &str,
+    force: bool,
+    now: i64,
+) -> Result<Option<u32>> {
+    let Some(current) = instances::get(tx, MASTER_ID).map_err(db)? else {
+        return Ok(None);
+    };
+    if current.session_id == token || !current.is_alive(now) {
+        return Ok(None);
+    }
+    if !force {
+        return Err(Error::user(
+            "master_alive",
+            format!(
+                "the master id is held by a live process (pid {}, last call {} ago)",
+                current.process.pid,
+                clock::ago(now - current.last_active)
+            ),
+        )
+        .with_hint(
+            "register as a worker, or pass force=true to take over (the old master loses master powers)",
+        ));
+    }
+    Ok(Some(current.process.pid))
+}
+
+/// Claims an id given by the environment (spawn names each worker).
+fn claim_named(tx: &rusqlite::Connection, id: &str, token: &str, now: i64) -> Result<String> {
+    if let Some(row) = instances::get(tx, id).map_err(db)? {
+        if row.session_id != token && row.is_alive(now) {
+            return Err(Error::user(
+                "id_in_use",
+                format!(
+                    "id {id:?} is held by a live process (pid {})",
+                    row.process.pid
+                ),
+            )
+            .with_hint(format!(
+                "unset {} to get a free worker id",
+                crate::env::WORKER_ID
+            )));
+        }
+    }
+    Ok(id.to_owned())
+}
+
+/// The lowest `worker-N` whose holder is not alive.
+fn allocate_worker(tx: &rusqlite::Connection, now: i64) -> Result<String> {
+    let rows = instances::list(tx).map_err(db)?;
+    let taken: Vec<(String, Role, bool)> = rows
+        .into_iter()
+        .map(|r| {
+            let alive = r.is_alive(now);
+            (r.id, r.role, alive)
+        })
+        .collect();
+    Ok(lowest_free_worker(&taken))
+}
+
+/// `worker-N` for the lowest N ≥ 1 not used by a live worker row, as the
+/// original computes it (`worker-01` counts as 1; other ids are ignored).
+pub fn lowest_free_worker(rows: &[(String, Role, bool)]) -> String {
+    let used: std::collections::BTreeSet<u64> = rows
+        .iter()
+        .filter(|(_, role, alive)| *role == Role::Worker && *alive)
+        .filter_map(|(id, _, _)| names::worker_number(id))
+        .collect();
+    let n = (1..).find(|n| !used.contains(n)).unwrap_or(1);
+    format!("worker-{n}")
+}
+
+/// What a signoff did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignedOff {
+    pub id: String,
+}
+
+impl Outcome for SignedOff {
+    fn text(&self) -> String {
+        format!("Signed off \"{}\". Instance deactivated.", self.id)
+    }
+}
+
+/// Marks this process's instance inactive and forgets its identity.
+pub fn signoff(ctx: &mut Ctx) -> Result<SignedOff> {
+    let (_, Acting { id, .. }) = ctx.acting()?;
+    ctx.release();
+    Ok(SignedOff { id })
+}
+
+/// One instance as status shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceView {
+    pub id: String,
+    pub role: Role,
+    /// Its holder process runs.
+    pub alive: bool,
+    /// `alive`, `gone` (process exited) or `signed_off`.
+    pub state: &'static str,
+    pub pid: u32,
+    pub session: String,
+    pub last_active_ms: i64,
+    pub idle_ms: i64,
+    pub pane: Option<String>,
+    pub unread: i64,
+    pub worktree: Option<String>,
+    pub branch: Option<String>,
+}
+
+/// The instances on the bus.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub root: String,
+    /// This process's id, if registered.
+    pub you: Option<String>,
+    pub instances: Vec<InstanceView>,
+}
+
+impl Outcome for Status {
+    fn text(&self) -> String {
+        if self.instances.is_empty() {
+            return "No instances registered.".to_owned();
+        }
+        let mut out = format!(
+            "You are: {}\nBus: {}\nInstances:",
+            self.you.as_deref().unwrap_or("(not registered)"),
+            self.root
+        );
+        for i in &self.instances {
+            out.push_str(&format!(
+                "\n  {} [{}] — {} (pid {}, idle {}, session: {}",
+                i.id,
+                i.role.as_str(),
+                i.state,
+                i.pid,
+                clock::ago(i.idle_ms),
+                i.session
+            ));
+            if let Some(pane) = &i.pane {
+                out.push_str(&format!(", tmux: {pane}"));
+            }
+            if let Some(wt) = &i.worktree {
+                out.push_str(&format!(", worktree: {wt}"));
+                if let Some(b) = &i.branch {
+                    out.push_str(&format!(" @ {b}"));
+                }
+            }
+            if i.unread > 0 {
+                out.push_str(&format!(", unread: {}", i.unread));
+            }
+            out.push(')');
+        }
+        out
+    }
+}
+
+/// Lists every instance with its liveness, pane, worktree and unread count.
+/// A missing bus is "no instances", and is not created.
+pub fn status(ctx: &mut Ctx) -> Result<Status> {
+    let you = ctx.identity.as_ref().map(|i| i.id().to_owned());
+    let root = ctx.paths.root.display().to_string();
+    let Some(bus) = ctx.existing_bus()? else {
+        return Ok(Status {
+            root,
+            you,
+            instances: Vec::new(),
+        });
+    };
+    let conn = bus.conn();
+    let now = clock::now_ms();
+    let mut views = Vec::new();
+    for row in instances::list(conn).map_err(db)? {
+        let cursor = messages::cursor(conn, &row.id).map_err(db)?;
+        let unread = messages::count_inbox(conn, &row.id, cursor).map_err(db)?;
+        let wt = worktrees::get(conn, &row.id).map_err(db)?;
+        let alive = row.is_alive(now);
+        views.push(InstanceView {
+            state: match (alive, row.active) {
+                (true, _) => "alive",
+                (false, true) => "gone",
+                (false, false) => "signed_off",
+            },
+            alive,
+            pid: row.process.pid,
+            session: short(&row.session_id).to_owned(),
+            last_active_ms: row.last_active,
+            idle_ms: now - row.last_active,
+            pane: Some(row.pane.clone()).filter(|p| !p.is_empty()),
+            unread,
+            branch: wt
+                .as_ref()
+                .map(|w| w.branch.clone())
+                .filter(|b| !b.is_empty()),
+            worktree: wt.map(|w| w.path),
+            role: row.role,
+            id: row.id,
+        });
+    }
+    Ok(Status {
+        root,
+        you,
+        instances: views,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lowest_free_worker_follows_the_reference_vectors() {
+        let row = |id: &str, role, alive| (id.to_owned(), role, alive);
+        assert_eq!(lowest_free_worker(&[]), "worker-1");
+        assert_eq!(
+            lowest_free_worker(&[
+                row("worker-1", Role::Worker, true),
+                row("worker-2", Role::Worker, true)
+            ]),
+            "worker-3"
+        );
+        assert_eq!(
+            lowest_free_worker(&[
+                row("worker-1", Role::Worker, false),
+                row("worker-2", Role::Worker, true)
+            ]),
+            "worker-1"
+        );
+        assert_eq!(
+            lowest_free_worker(&[
+                row("worker-1", Role::Worker, true),
+                row("worker-3", Role::Worker, true)
+            ]),
+            "worker-2"
+        );
+        assert_eq!(
+            lowest_free_worker(&[row("worker-01", Role::Worker, true)]),
+            "worker-2"
+        );
+        assert_eq!(
+            lowest_free_worker(&[
+                row("worker-x", Role::Worker, true),
+                row("worker-0", Role::Worker, true)
+            ]),
+            "worker-1"
+        );
+        assert_eq!(
+            lowest_free_worker(&[row("worker-1", Role::Master, true)]),
+            "worker-1"
+        );
+    }
+}

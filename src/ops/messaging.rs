@@ -1,0 +1,451 @@
+//! Sending, reading and pruning messages, and a worker's escalation.
+//!
+//! Rules (reference §3.2 tools 2–4, 8, 16 with B7, B15, B16 fixed):
+//! - the recipient must be a registered instance; `all` only by broadcast;
+//!   sending to yourself is refused (it would never be delivered);
+//! - content is at most 1 MiB; only the master sends `task`, and a task must
+//!   be a valid contract;
+//! - read returns messages in seq order and moves the cursor past them;
+//! - clear keeps the newest `keep` and never deletes what an active instance
+//!   has not read; sequence numbers are never reused, so nothing sent after a
+//!   clear is lost.
+
+use serde::Serialize;
+
+use super::{Acting, Ctx, Outcome, check_content, db};
+use crate::bus::instances::{self, Role};
+use crate::bus::messages::{self, Message, MessageType, NewMessage};
+use crate::clock;
+use crate::contract;
+use crate::error::{Error, Result};
+use crate::names::{self, BROADCAST, MASTER_ID};
+
+/// Default and largest page of [`read`].
+pub const READ_LIMIT_DEFAULT: i64 = 50;
+/// Largest page of [`read`].
+pub const READ_LIMIT_MAX: i64 = 500;
+
+/// A stored message, as the sender learns of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sent {
+    pub message_id: String,
+    pub seq: i64,
+    pub to: String,
+    #[serde(rename = "type")]
+    pub kind: MessageType,
+    /// For a direct message: whether the recipient's process runs now.
+    pub recipient_alive: Option<bool>,
+}
+
+impl Outcome for Sent {
+    fn text(&self) -> String {
+        let mut text = if self.to == BROADCAST {
+            format!("Broadcast ({}) to all", self.kind.as_str())
+        } else {
+            format!("Sent ({}) to {}", self.kind.as_str(), self.to)
+        };
+        text.push_str(&format!(" [msg_id: {}]", self.message_id));
+        if self.recipient_alive == Some(false) {
+            text.push_str(&format!(
+                "\nNote: {} is not running; the message waits in its inbox.",
+                self.to
+            ));
+        }
+        text
+    }
+}
+
+/// Sends `content` to instance `to`.
+pub fn send(ctx: &mut Ctx, to: &str, content: &str, kind: MessageType) -> Result<Sent> {
+    if to == BROADCAST {
+        return Err(Error::invalid("to", "\"all\" is not an instance")
+            .with_hint("use intercomm_broadcast to message every instance"));
+    }
+    names::check_id("to", to)?;
+    check_content("message", content)?;
+    let (bus, me) = ctx.acting()?;
+    check_type(&me, kind, content)?;
+    if to == me.id {
+        return Err(Error::invalid(
+            "to",
+            "you cannot send a message to yourself",
+        ));
+    }
+    let now = clock::now_ms();
+    let id = uuid::Uuid::new_v4().to_string();
+    bus.write(|tx| {
+        let Some(recipient) = instances::get(tx, to).map_err(db)? else {
+            let known: Vec<String> = instances::list(tx)
+                .map_err(db)?
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+            return Err(Error::user(
+                "unknown_recipient",
+                format!("No instance registered with id \"{to}\""),
+            )
+            .with_hint(format!("registered ids: {}", list_or_none(&known))));
+        };
+        let seq = messages::insert(
+            tx,
+            &NewMessage {
+                id: &id,
+                from: &me.id,
+                to,
+                kind,
+                content,
+                sent_at_ms: now,
+                in_reply_to: None,
+            },
+        )
+        .map_err(db)?;
+        Ok(Sent {
+            message_id: id.clone(),
+            seq,
+            to: to.to_owned(),
+            kind,
+            recipient_alive: Some(recipient.is_alive(now)),
+        })
+    })
+}
+
+/// Sends `content` to every other instance.
+pub fn broadcast(ctx: &mut Ctx, content: &str, kind: MessageType) -> Result<Sent> {
+    check_content("message", content)?;
+    let (bus, me) = ctx.acting()?;
+    check_type(&me, kind, content)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let seq = messages::insert(
+        bus.conn(),
+        &NewMessage {
+            id: &id,
+            from: &me.id,
+            to: BROADCAST,
+            kind,
+            content,
+            sent_at_ms: clock::now_ms(),
+            in_reply_to: None,
+        },
+    )
+    .map_err(db)?;
+    Ok(Sent {
+        message_id: id,
+        seq,
+        to: BROADCAST.to_owned(),
+        kind,
+        recipient_alive: None,
+    })
+}
+
+/// Workers never delegate (B16), and a task is always a valid contract.
+fn check_type(me: &Acting, kind: MessageType, content: &str) -> Result<()> {
+    if kind != MessageType::Task {
+        return Ok(());
+    }
+    if me.role != Role::Master {
+        return Err(
+            Error::invalid("type", "only the master sends task messages")
+                .with_hint("report to the master with type status, question or done"),
+        );
+    }
+    contract::parse(content).map_err(|e| {
+        Error::invalid("message", format!("not a valid task contract: {e}"))
+            .with_hint("use intercomm_assign to build a contract")
+    })?;
+    Ok(())
+}
+
+fn list_or_none(ids: &[String]) -> String {
+    if ids.is_empty() {
+        "(none)".to_owned()
+    } else {
+        ids.join(", ")
+    }
+}
+
+/// A delivered message, with its contract checked when it is a task.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivered {
+    #[serde(flatten)]
+    pub message: Message,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract: Option<contract::Contract>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract_error: Option<String>,
+}
+
+/// What a read returned.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadResult {
+    pub messages: Vec<Delivered>,
+    pub count: usize,
+    /// Unread messages left after this page.
+    pub remaining: i64,
+}
+
+impl Outcome for ReadResult {
+    fn text(&self) -> String {
+        if self.messages.is_empty() {
+            return "No new messages.".to_owned();
+        }
+        let mut out = format!("--- {} message(s) ---", self.count);
+        for d in &self.messages {
+            out.push('\n');
+            out.push_str(&render_message(d));
+        }
+        if self.remaining > 0 {
+            out.push_str(&format!(
+                "\n--- {} more: call intercomm_read again ---",
+                self.remaining
+            ));
+        }
+        out
+    }
+}
+
+/// `[12:00:01] (type) from → to: content [msg_id: …]`, plus the contract.
+fn render_message(d: &Delivered) -> String {
+    let m = &d.message;
+    let mut line = format!(
+        "[{}] ({}) {} → {}: {} [msg_id: {}]",
+        clock::hms(m.sent_at_ms),
+        m.kind,
+        m.from,
+        m.to,
+        m.content,
+        m.id
+    );
+    if let Some(reply_to) = &m.in_reply_to {
+        line.push_str(&format!(" [in_reply_to: {reply_to}]"));
+    }
+    if let Some(c) = &d.contract {
+        line.push_str(&format!(
+            "\n    ✓ task contract (role={}):\n      aimfp_target: {} ({})\n      role_instructions: {}\n      reportBack: [{}]",
+            c.role,
+            c.aimfp_target.kind.as_str(),
+            c.aimfp_target.idents(),
+            c.role_instructions,
+            c.report_back.join(", ")
+        ));
+    }
+    if let Some(e) = &d.contract_error {
+        line.push_str(&format!(
+            "\n    ⚠ INVALID task contract: {e} — send a question to master; do NOT act."
+        ));
+    }
+    line
+}
+
+/// Returns up to `limit` unread messages (from the start of the bus with
+/// `all`) and, with `mark_read`, moves the cursor past them.
+///
+/// At the command line (an operator identity) marking read is refused while
+/// the id's holder is alive, unless the holder is the calling script itself:
+/// it would steal that instance's messages (B15).
+pub fn read(ctx: &mut Ctx, all: bool, limit: i64, mark_read: bool) -> Result<ReadResult> {
+    if !(1..=READ_LIMIT_MAX).contains(&limit) {
+        return Err(Error::invalid(
+            "limit",
+            format!("{limit} is out of range 1..={READ_LIMIT_MAX}"),
+        ));
+    }
+    let operator = matches!(ctx.identity, Some(super::Identity::Operator { .. }));
+    let caller_pid = ctx.process.pid;
+    let (bus, me) = ctx.acting()?;
+    if operator && mark_read {
+        let now = clock::now_ms();
+        if let Some(row) = instances::get(bus.conn(), &me.id).map_err(db)? {
+            if row.is_alive(now) && row.process.pid != caller_pid {
+                return Err(Error::user(
+                    "would_steal",
+                    format!(
+                        "{} is held by a live process (pid {}); marking its messages read would hide them from it",
+                        me.id, row.process.pid
+                    ),
+                )
+                .with_hint("leave out --mark-read to look without marking"));
+            }
+        }
+    }
+    bus.write(|tx| {
+        let after = if all {
+            0
+        } else {
+            messages::cursor(tx, &me.id).map_err(db)?
+        };
+        let page = messages::inbox(tx, &me.id, after, limit).map_err(db)?;
+        let last = page.last().map_or(after, |m| m.seq);
+        let remaining = if page.len() as i64 == limit {
+            messages::count_inbox(tx, &me.id, last).map_err(db)?
+        } else {
+            0
+        };
+        if let Some(last_msg) = page.last().filter(|_| mark_read) {
+            let current = messages::cursor(tx, &me.id).map_err(db)?;
+            if all || last_msg.seq > current {
+                messages::set_cursor(tx, &me.id, last_msg.seq).map_err(db)?;
+            }
+        }
+        let messages: Vec<Delivered> = page.into_iter().map(check_contract).collect();
+        Ok(ReadResult {
+            count: messages.len(),
+            messages,
+            remaining,
+        })
+    })
+}
+
+fn check_contract(message: Message) -> Delivered {
+    let (contract, contract_error) = if message.kind == MessageType::Task.as_str() {
+        match contract::parse(&message.content) {
+            Ok(c) => (Some(c), None),
+            Err(e) => (None, Some(e)),
+        }
+    } else {
+        (None, None)
+    };
+    Delivered {
+        message,
+        contract,
+        contract_error,
+    }
+}
+
+/// What a clear did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cleared {
+    pub deleted: usize,
+    pub keep: i64,
+    pub remaining: i64,
+}
+
+impl Outcome for Cleared {
+    fn text(&self) -> String {
+        format!(
+            "Cleared {} old messages (kept last {}; {} remain, including any an active instance has not read).",
+            self.deleted, self.keep, self.remaining
+        )
+    }
+}
+
+/// Deletes all but the newest `keep` messages, sparing unread mail of every
+/// active instance. Master only.
+pub fn clear(ctx: &mut Ctx, keep: i64) -> Result<Cleared> {
+    if keep < 0 {
+        return Err(Error::invalid("keep", "must be 0 or more"));
+    }
+    let (bus, _) = ctx.acting_master()?;
+    bus.write(|tx| {
+        let mut protected = Vec::new();
+        for row in instances::list(tx).map_err(db)? {
+            if row.active {
+                let cursor = messages::cursor(tx, &row.id).map_err(db)?;
+                protected.push((row.id, cursor));
+            }
+        }
+        let deleted = messages::prune(tx, keep, &protected).map_err(db)?;
+        Ok(Cleared {
+            deleted,
+            keep,
+            remaining: messages::count(tx).map_err(db)?,
+        })
+    })
+}
+
+/// Which way an escalation leans.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum EscalationKind {
+    #[default]
+    Question,
+    Decision,
+}
+
+/// What an escalation did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Escalated {
+    pub persisted: bool,
+    pub message_id: String,
+    pub master_alive: bool,
+    pub master_pane: Option<String>,
+    pub woke: bool,
+    pub reason: Option<String>,
+}
+
+impl Outcome for Escalated {
+    fn text(&self) -> String {
+        let head = if self.woke {
+            "Escalation persisted and master woken.".to_owned()
+        } else {
+            "Escalation persisted (master not woken — it will see the question on its next intercomm_read).".to_owned()
+        };
+        match &self.reason {
+            Some(r) => format!("{head}\nReason: {r}. [msg_id: {}]", self.message_id),
+            None => format!("{head} [msg_id: {}]", self.message_id),
+        }
+    }
+}
+
+/// A worker's question to the master: stored first, then the master's state
+/// reported. Ringing the master's pane is the fleet layer's job.
+pub fn escalate(
+    ctx: &mut Ctx,
+    text: &str,
+    kind: EscalationKind,
+    needs_user: bool,
+) -> Result<Escalated> {
+    if contract::js_trim(text).is_empty() {
+        return Err(Error::invalid("message", "must not be empty"));
+    }
+    check_content("message", text)?;
+    let (bus, me) = ctx.acting()?;
+    if me.role == Role::Master {
+        return Err(Error::user(
+            "worker_only",
+            "intercomm_escalate is a worker->master tool; the master coordinates with the user directly.",
+        ));
+    }
+    let kind_word = match kind {
+        EscalationKind::Question => "question",
+        EscalationKind::Decision => "decision",
+    };
+    let flag = if needs_user { " needs_user" } else { "" };
+    let content = format!("[escalation kind={kind_word}{flag}] {text}");
+    let now = clock::now_ms();
+    let id = uuid::Uuid::new_v4().to_string();
+    let master = bus.write(|tx| -> Result<_> {
+        messages::insert(
+            tx,
+            &NewMessage {
+                id: &id,
+                from: &me.id,
+                to: MASTER_ID,
+                kind: MessageType::Question,
+                content: &content,
+                sent_at_ms: now,
+                in_reply_to: None,
+            },
+        )
+        .map_err(db)?;
+        instances::get(tx, MASTER_ID).map_err(db)
+    })?;
+    let master_alive = master.as_ref().is_some_and(|m| m.is_alive(now));
+    let master_pane = master.map(|m| m.pane).filter(|p| !p.is_empty());
+    let reason = if !master_alive {
+        "no live master registered"
+    } else if master_pane.is_none() {
+        "master not in tmux (message-only)"
+    } else {
+        "pane wakes are not available in this build"
+    };
+    Ok(Escalated {
+        persisted: true,
+        message_id: id,
+        master_alive,
+        master_pane,
+        woke: false,
+        reason: Some(reason.to_owned()),
+    })
+}

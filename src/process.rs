@@ -1,0 +1,158 @@
+//! Process identity and liveness: an instance is alive while the process that
+//! registered it runs (this replaces the original's 30-second "touch", B1).
+//!
+//! A pid alone is not an identity (pids are reused), so a row records the pid
+//! with the process's start time (field 22 of `/proc/<pid>/stat`, clock ticks
+//! since boot), the kernel's boot id and the host name. The same pid with a
+//! different start time, or another boot, is a different process.
+//!
+//! Source of the `/proc` formats: proc(5). On systems without `/proc` the
+//! start time is 0 and liveness of another process cannot be proved; such rows
+//! are treated as alive while their `active` flag is set.
+
+use std::fs;
+
+/// Who a process is, as recorded in an instance row.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProcessId {
+    pub pid: u32,
+    /// Start time in clock ticks since boot; 0 when unknown.
+    pub start: u64,
+    /// `/proc/sys/kernel/random/boot_id`, or empty.
+    pub boot: String,
+    /// The host name, or empty.
+    pub host: String,
+}
+
+/// Whether a recorded process still runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    Alive,
+    Dead,
+    /// Another host, or no `/proc`: cannot be checked from here.
+    Unknown,
+}
+
+impl ProcessId {
+    /// The identity of process `pid` on this machine, if it exists.
+    pub fn of(pid: u32) -> Option<Self> {
+        let start = start_ticks(pid)?;
+        Some(Self {
+            pid,
+            start,
+            boot: boot_id(),
+            host: host_name(),
+        })
+    }
+
+    /// This process.
+    pub fn current() -> Self {
+        let pid = std::process::id();
+        Self::of(pid).unwrap_or_else(|| Self {
+            pid,
+            start: 0,
+            boot: boot_id(),
+            host: host_name(),
+        })
+    }
+
+    /// The parent of this process (a CLI registration lives as long as the
+    /// shell or script that ran it).
+    pub fn parent() -> Option<Self> {
+        Self::of(std::os::unix::process::parent_id())
+    }
+
+    /// Whether this recorded process still runs, checked from here.
+    pub fn liveness(&self) -> Liveness {
+        if self.pid == 0 {
+            return Liveness::Unknown;
+        }
+        if self.host != host_name() {
+            return Liveness::Unknown;
+        }
+        let here = boot_id();
+        if !self.boot.is_empty() && !here.is_empty() && self.boot != here {
+            return Liveness::Dead;
+        }
+        match start_ticks(self.pid) {
+            Some(start) if self.start == 0 || start == self.start => Liveness::Alive,
+            Some(_) => Liveness::Dead,
+            None if fs::metadata("/proc/self/stat").is_ok() => Liveness::Dead,
+            None => Liveness::Unknown,
+        }
+    }
+}
+
+/// Start time of a live (non-zombie) process, from `/proc/<pid>/stat`.
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat)
+}
+
+/// Parses `/proc/<pid>/stat`: `pid (comm) state ppid … starttime …`. The
+/// command name may contain spaces and parentheses, so fields are counted from
+/// the last `)`. Zombies (`Z`) and dead (`X`) processes count as gone.
+fn parse_stat(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    // After the state (field 3) come fields 4.., so starttime (22) is the 19th.
+    fields.nth(18)?.parse().ok()
+}
+
+fn boot_id() -> String {
+    fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn host_name() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_awkward_command_names() {
+        let stat =
+            "4242 (a) b (c) S 1 4242 4242 0 -1 4194560 120 0 0 0 1 0 0 0 20 0 1 0 987654 1000 100";
+        assert_eq!(parse_stat(stat), Some(987_654));
+        let zombie = "7 (x) Z 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 55 0 0";
+        assert_eq!(parse_stat(zombie), None);
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_changed_start_time_is_not() {
+        let me = ProcessId::current();
+        assert_eq!(me.liveness(), Liveness::Alive);
+        let reused = ProcessId {
+            start: me.start + 1,
+            ..me.clone()
+        };
+        assert_eq!(reused.liveness(), Liveness::Dead);
+        let elsewhere = ProcessId {
+            host: "another-host".into(),
+            ..me
+        };
+        assert_eq!(elsewhere.liveness(), Liveness::Unknown);
+    }
+
+    #[test]
+    fn an_exited_child_is_dead() -> std::io::Result<()> {
+        let mut child = std::process::Command::new("true").spawn()?;
+        let id = ProcessId::of(child.id());
+        child.wait()?;
+        if let Some(id) = id {
+            assert_eq!(id.liveness(), Liveness::Dead);
+        }
+        Ok(())
+    }
+}
