@@ -139,10 +139,10 @@ impl Repo {
                 .map_err(git("detach HEAD"))
         });
         // The throwaway branch goes whatever happened.
-        if let Ok(mut tmp) = self.repo.find_branch(&branch_name, BranchType::Local) {
-            if let Err(err) = tmp.delete() {
-                tracing::warn!(target: "git", %err, branch = %branch_name, "cannot delete throwaway branch");
-            }
+        if let Ok(mut tmp) = self.repo.find_branch(&branch_name, BranchType::Local)
+            && let Err(err) = tmp.delete()
+        {
+            tracing::warn!(target: "git", %err, branch = %branch_name, "cannot delete throwaway branch");
         }
         detached?;
         Ok(AddedWorktree {

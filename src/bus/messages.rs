@@ -15,17 +15,19 @@ use crate::names::BROADCAST;
 /// Largest message content, in bytes (1 MiB).
 pub const MAX_CONTENT_BYTES: usize = 1 << 20;
 
-/// The kinds of message, as in intercomm-aimfp 1.0.2.
+/// The kinds of message, as in intercomm-aimfp 1.0.2: `task` (a task
+/// contract, master → worker), `status`, `question`, `answer`, `announce`,
+/// `done` (a worker's completion report).
+// Variants carry no doc comments: schemars would turn them into a `oneOf`
+// instead of the plain string enum the original's schema has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageType {
-    /// A task contract, master → worker.
     Task,
     Status,
     Question,
     Answer,
     Announce,
-    /// A worker's completion report.
     Done,
 }
 

@@ -150,9 +150,15 @@ fn intercomm_v1(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         ALTER TABLE messages_v2 RENAME TO messages;
         CREATE INDEX messages_to_seq ON messages (to_id, seq);
         CREATE INDEX messages_reply ON messages (in_reply_to) WHERE in_reply_to IS NOT NULL;
-        INSERT OR REPLACE INTO sqlite_sequence (name, seq) VALUES ('messages', MAX(
+        -- sqlite_sequence has no unique key: update the row, or add it.
+        CREATE TEMP TABLE seq_floor AS SELECT MAX(
             (SELECT COALESCE(MAX(seq), 0) FROM messages),
-            (SELECT COALESCE(MAX(last_read_seq), 0) FROM read_cursors)));
+            (SELECT COALESCE(MAX(last_read_seq), 0) FROM read_cursors)) AS v;
+        UPDATE sqlite_sequence SET seq = (SELECT v FROM seq_floor) WHERE name = 'messages';
+        INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'messages', v FROM seq_floor
+             WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'messages');
+        DROP TABLE seq_floor;
         ALTER TABLE instances ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE instances ADD COLUMN proc_start INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE instances ADD COLUMN boot_id TEXT NOT NULL DEFAULT '';

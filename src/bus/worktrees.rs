@@ -5,24 +5,22 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
-/// A worktree's place in the merge lifecycle. Any status may follow any
-/// other: the master records what happened (as in the original).
+/// A worktree's place in the merge lifecycle: `active` (editing), `done`
+/// (reported complete), `queued` (in the merge queue), `merging`,
+/// `verifying`, `merged`, `conflict` (sent back), `failed`, `removed` (torn
+/// down). Any status may follow any other: the master records what happened.
+// No variant docs: they would make schemars emit `oneOf` (see MessageType).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WorktreeStatus {
-    /// The worker is editing.
     Active,
-    /// The worker reported completion.
     Done,
-    /// In the master's merge queue.
     Queued,
     Merging,
     Verifying,
     Merged,
-    /// Sent back for revision.
     Conflict,
     Failed,
-    /// Torn down.
     Removed,
 }
 

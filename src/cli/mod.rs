@@ -87,9 +87,9 @@ pub struct SendArgs {
     /// Sender: a registered instance id.
     #[arg(long, value_name = "ID")]
     pub from: String,
-    /// Message type.
-    #[arg(long = "type", value_enum, default_value = "status")]
-    pub kind: TypeArg,
+    /// Message type: task, status, question, answer, announce or done.
+    #[arg(long = "type", default_value = "status", value_name = "TYPE")]
+    pub kind: String,
     /// Recipient instance id.
     pub to: String,
     /// Message text (words are joined with spaces).
@@ -102,36 +102,24 @@ pub struct BroadcastArgs {
     /// Sender: a registered instance id.
     #[arg(long, value_name = "ID")]
     pub from: String,
-    /// Message type.
-    #[arg(long = "type", value_enum, default_value = "announce")]
-    pub kind: TypeArg,
+    /// Message type: task, status, question, answer, announce or done.
+    #[arg(long = "type", default_value = "announce", value_name = "TYPE")]
+    pub kind: String,
     /// Message text (words are joined with spaces).
     #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
     pub message: Vec<String>,
 }
 
-/// Message types on the command line.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum TypeArg {
-    Task,
-    Status,
-    Question,
-    Answer,
-    Announce,
-    Done,
-}
-
-impl From<TypeArg> for MessageType {
-    fn from(t: TypeArg) -> Self {
-        match t {
-            TypeArg::Task => Self::Task,
-            TypeArg::Status => Self::Status,
-            TypeArg::Question => Self::Question,
-            TypeArg::Answer => Self::Answer,
-            TypeArg::Announce => Self::Announce,
-            TypeArg::Done => Self::Done,
-        }
-    }
+/// Parses `--type` here rather than in clap, so that a bad value is a user
+/// error (exit 1, one line) like every other refusal.
+fn message_type(value: &str) -> Result<MessageType> {
+    MessageType::parse(value).ok_or_else(|| {
+        let names: Vec<&str> = MessageType::ALL.iter().map(|t| t.as_str()).collect();
+        Error::invalid(
+            "--type",
+            format!("unknown type {value:?}; use one of {}", names.join(", ")),
+        )
+    })
 }
 
 #[derive(Debug, Args)]
@@ -221,7 +209,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             acting_as(&mut ctx, &args.from)?;
             let text = args.message.join(" ");
             output::outcome(
-                &messaging::send(&mut ctx, &args.to, &text, args.kind.into())?,
+                &messaging::send(&mut ctx, &args.to, &text, message_type(&args.kind)?)?,
                 json,
             )
         }
@@ -230,7 +218,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             acting_as(&mut ctx, &args.from)?;
             let text = args.message.join(" ");
             output::outcome(
-                &messaging::broadcast(&mut ctx, &text, args.kind.into())?,
+                &messaging::broadcast(&mut ctx, &text, message_type(&args.kind)?)?,
                 json,
             )
         }

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use rmcp::model::JsonObject;
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::bus::instances::Role;
@@ -267,7 +267,7 @@ pub struct WorktreeRemoveParams {
 }
 
 /// Claude Code permission modes a worker can start in.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum PermMode {
     #[default]
     #[serde(rename = "acceptEdits")]

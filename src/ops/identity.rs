@@ -198,20 +198,21 @@ fn master_slot(
 
 /// Claims an id given by the environment (spawn names each worker).
 fn claim_named(tx: &rusqlite::Connection, id: &str, token: &str, now: i64) -> Result<String> {
-    if let Some(row) = instances::get(tx, id).map_err(db)? {
-        if row.session_id != token && row.is_alive(now) {
-            return Err(Error::user(
-                "id_in_use",
-                format!(
-                    "id {id:?} is held by a live process (pid {})",
-                    row.process.pid
-                ),
-            )
-            .with_hint(format!(
-                "unset {} to get a free worker id",
-                crate::env::WORKER_ID
-            )));
-        }
+    if let Some(row) = instances::get(tx, id).map_err(db)?
+        && row.session_id != token
+        && row.is_alive(now)
+    {
+        return Err(Error::user(
+            "id_in_use",
+            format!(
+                "id {id:?} is held by a live process (pid {})",
+                row.process.pid
+            ),
+        )
+        .with_hint(format!(
+            "unset {} to get a free worker id",
+            crate::env::WORKER_ID
+        )));
     }
     Ok(id.to_owned())
 }

@@ -254,17 +254,18 @@ pub fn read(ctx: &mut Ctx, all: bool, limit: i64, mark_read: bool) -> Result<Rea
     let (bus, me) = ctx.acting()?;
     if operator && mark_read {
         let now = clock::now_ms();
-        if let Some(row) = instances::get(bus.conn(), &me.id).map_err(db)? {
-            if row.is_alive(now) && row.process.pid != caller_pid {
-                return Err(Error::user(
-                    "would_steal",
-                    format!(
-                        "{} is held by a live process (pid {}); marking its messages read would hide them from it",
-                        me.id, row.process.pid
-                    ),
-                )
-                .with_hint("leave out --mark-read to look without marking"));
-            }
+        if let Some(row) = instances::get(bus.conn(), &me.id).map_err(db)?
+            && row.is_alive(now)
+            && row.process.pid != caller_pid
+        {
+            return Err(Error::user(
+                "would_steal",
+                format!(
+                    "{} is held by a live process (pid {}); marking its messages read would hide them from it",
+                    me.id, row.process.pid
+                ),
+            )
+            .with_hint("leave out --mark-read to look without marking"));
         }
     }
     bus.write(|tx| {

@@ -73,13 +73,13 @@ pub fn add(ctx: &mut Ctx, req: AddRequest) -> Result<Added> {
         .as_deref()
         .map(|b| js_trim(b).to_owned())
         .filter(|b| !b.is_empty());
-    if let Some(b) = &branch {
-        if git2::Branch::name_is_valid(b) != Ok(true) {
-            return Err(Error::invalid(
-                "branch",
-                format!("{b:?} is not a valid branch name"),
-            ));
-        }
+    if let Some(b) = &branch
+        && git2::Branch::name_is_valid(b) != Ok(true)
+    {
+        return Err(Error::invalid(
+            "branch",
+            format!("{b:?} is not a valid branch name"),
+        ));
     }
     let root = ctx.paths.root.clone();
     let path = match req.path.as_deref().map(js_trim).filter(|p| !p.is_empty()) {

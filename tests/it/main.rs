@@ -1,0 +1,11 @@
+//! The one integration-test binary (codex/uv style): every module below is
+//! a suite; `support` holds the shared harness.
+
+mod bus;
+mod cli;
+mod contract;
+mod mcp;
+mod processes;
+mod props;
+mod support;
+mod worktrees;

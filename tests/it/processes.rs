@@ -1,0 +1,158 @@
+//! Real `intercomm mcp` processes on one bus: concurrent registration (B2),
+//! fan-in, liveness after exit and SIGKILL (B1, B14), name reuse (B8).
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::json;
+
+use crate::support::*;
+
+/// B2: 32 processes registering at the same moment get 32 distinct ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_two_concurrent_registrations_get_distinct_ids() -> TestResult {
+    let project = Project::plain()?;
+    let mut clients = Vec::new();
+    for _ in 0..32 {
+        clients.push(project.process().await?);
+    }
+    let calls = clients.iter().map(|c| register(c, "worker"));
+    let ids = futures::future::try_join_all(calls).await?;
+    let distinct: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), 32, "{ids:?}");
+    let expected: BTreeSet<String> = (1..=32).map(|n| format!("worker-{n}")).collect();
+    assert_eq!(
+        distinct.into_iter().cloned().collect::<BTreeSet<_>>(),
+        expected
+    );
+    for c in clients {
+        c.cancel().await?;
+    }
+    Ok(())
+}
+
+/// 16 processes × 300 messages to one master: each arrives exactly once, in
+/// per-sender order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fan_in_of_sixteen_processes_delivers_exactly_once_in_order() -> TestResult {
+    let project = Project::plain()?;
+    let master = project.process().await?;
+    register(&master, "master").await?;
+    let mut workers = Vec::new();
+    for _ in 0..16 {
+        let w = project.process().await?;
+        let id = register(&w, "worker").await?;
+        workers.push((id, w));
+    }
+    let sends = workers.iter().map(|(id, w)| async move {
+        for n in 0..300 {
+            ok(
+                w,
+                "intercomm_send",
+                json!({"to": "master", "message": format!("{id} {n}")}),
+            )
+            .await?;
+        }
+        TestResult::Ok(())
+    });
+    futures::future::try_join_all(sends).await?;
+    let mut seen: HashMap<String, Vec<u32>> = HashMap::new();
+    let mut ids = BTreeSet::new();
+    loop {
+        let r = ok(&master, "intercomm_read", json!({"limit": 500})).await?;
+        for m in r["messages"].as_array().into_iter().flatten() {
+            assert!(
+                ids.insert(m["id"].as_str().unwrap_or_default().to_owned()),
+                "duplicate {m}"
+            );
+            let content = m["content"].as_str().unwrap_or_default();
+            let (from, n) = content.split_once(' ').ok_or("bad content")?;
+            assert_eq!(m["from"], from);
+            seen.entry(from.to_owned()).or_default().push(n.parse()?);
+        }
+        if r["remaining"] == 0 {
+            break;
+        }
+    }
+    assert_eq!(ids.len(), 16 * 300);
+    for (from, ns) in &seen {
+        assert_eq!(ns, &(0..300).collect::<Vec<u32>>(), "order of {from}");
+    }
+    Ok(())
+}
+
+async fn state_of(observer: &Client, id: &str) -> TestResult<String> {
+    let s = ok(observer, "intercomm_status", json!({})).await?;
+    let row = s["instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["id"] == id)
+        .ok_or_else(|| format!("{id} not listed"))?;
+    Ok(row["state"].as_str().unwrap_or_default().to_owned())
+}
+
+/// B1/B14: an idle instance stays alive (no 30 s staleness); EOF marks it
+/// inactive; SIGKILL leaves it detectably gone; its name is then reused with
+/// no inherited backlog (B8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn liveness_follows_the_process_not_a_timer() -> TestResult {
+    let project = Project::plain()?;
+    let master = project.process().await?;
+    register(&master, "master").await?;
+
+    let quitter = project.process().await?;
+    assert_eq!(register(&quitter, "worker").await?, "worker-1");
+    assert_eq!(state_of(&master, "worker-1").await?, "alive");
+    quitter.cancel().await?;
+    wait_for_state(&master, "worker-1", "signed_off").await?;
+
+    let victim = project.process().await?;
+    let reg = ok(&victim, "intercomm_register", json!({})).await?;
+    assert_eq!(reg["id"], "worker-1", "a signed-off name is free again");
+    let pid = reg["pid"].as_u64().ok_or("no pid")?;
+    ok(
+        &master,
+        "intercomm_send",
+        json!({"to": "worker-1", "message": "backlog for the dead"}),
+    )
+    .await?;
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()?;
+    assert!(status.success());
+    wait_for_state(&master, "worker-1", "gone").await?;
+
+    let heir = project.process().await?;
+    assert_eq!(register(&heir, "worker").await?, "worker-1");
+    let r = ok(&heir, "intercomm_read", json!({})).await?;
+    assert_eq!(r["count"], 0, "a reused name inherits no backlog: {r}");
+    Ok(())
+}
+
+/// B14: SIGHUP, what `tmux kill-session` delivers, marks the row inactive.
+#[tokio::test]
+async fn sighup_marks_the_instance_inactive() -> TestResult {
+    let project = Project::plain()?;
+    let master = project.client().await?;
+    register(&master, "master").await?;
+    let worker = project.process().await?;
+    let reg = ok(&worker, "intercomm_register", json!({})).await?;
+    let pid = reg["pid"].as_u64().ok_or("no pid")?;
+    std::process::Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()?;
+    wait_for_state(&master, "worker-1", "signed_off").await?;
+    Ok(())
+}
+
+async fn wait_for_state(observer: &Client, id: &str, want: &str) -> TestResult {
+    let mut last = String::new();
+    for _ in 0..100 {
+        last = state_of(observer, id).await?;
+        if last == want {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Err(format!("{id} stayed {last}, wanted {want}").into())
+}

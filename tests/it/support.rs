@@ -1,0 +1,174 @@
+//! Shared test support: throwaway projects (git repositories made with
+//! git2), MCP clients for in-process servers (over a duplex pipe) and for
+//! real `intercomm mcp` child processes.
+
+use std::path::{Path, PathBuf};
+
+use intercomm::location::BusPaths;
+use intercomm::mcp::IntercommServer;
+use intercomm::ops::Ctx;
+use intercomm::process::ProcessId;
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::RunningService;
+use rmcp::transport::TokioChildProcess;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub type Client = RunningService<RoleClient, ()>;
+pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// A temporary project directory, removed on drop.
+pub struct Project {
+    _dir: TempDir,
+    /// The project root (the bus root).
+    pub root: PathBuf,
+}
+
+impl Project {
+    /// A git repository on branch `main` with one commit (README.md).
+    pub fn git() -> TestResult<Self> {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path().join("repo");
+        std::fs::create_dir(&root)?;
+        init_repo(&root)?;
+        Ok(Self { _dir: dir, root })
+    }
+
+    /// A plain directory, not a repository.
+    pub fn plain() -> TestResult<Self> {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path().join("plain");
+        std::fs::create_dir(&root)?;
+        Ok(Self { _dir: dir, root })
+    }
+
+    pub fn paths(&self) -> BusPaths {
+        BusPaths::new(&self.root, &self.root)
+    }
+
+    /// An in-process context acting as this test process.
+    pub fn ctx(&self) -> Ctx {
+        Ctx::new(self.paths(), ProcessId::current(), None)
+    }
+
+    /// An in-process MCP server for a new context, and a client of it.
+    pub async fn client(&self) -> TestResult<Client> {
+        client_of(self.ctx()).await
+    }
+
+    /// A real `intercomm mcp` process on this bus, and a client of it.
+    pub async fn process(&self) -> TestResult<Client> {
+        let mut cmd = tokio::process::Command::new(bin());
+        cmd.arg("mcp")
+            .current_dir(&self.root)
+            .env("INTERCOMM_DB_ROOT", &self.root)
+            .env_remove("INTERCOMM_WORKER_ID")
+            .env_remove("TMUX")
+            .env_remove("TMUX_PANE");
+        Ok(().serve(TokioChildProcess::new(cmd)?).await?)
+    }
+
+    /// Runs the CLI with `--root` set to this project.
+    pub fn cli(&self) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::new(bin());
+        cmd.arg("--root")
+            .arg(&self.root)
+            .env_remove("INTERCOMM_DB_ROOT");
+        cmd
+    }
+}
+
+/// The binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_intercomm"))
+}
+
+/// Makes `root` a repository on `main` with one commit.
+pub fn init_repo(root: &Path) -> TestResult<git2::Repository> {
+    let mut opts = git2::RepositoryInitOptions::new();
+    opts.initial_head("main");
+    let repo = git2::Repository::init_opts(root, &opts)?;
+    std::fs::write(root.join("README.md"), "test project\n")?;
+    commit_all(&repo, "initial")?;
+    Ok(repo)
+}
+
+/// Stages everything and commits on HEAD; returns the commit id.
+pub fn commit_all(repo: &git2::Repository, message: &str) -> TestResult<String> {
+    let mut index = repo.index()?;
+    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
+    index.write()?;
+    let tree = repo.find_tree(index.write_tree()?)?;
+    let sig = git2::Signature::now("test", "test@example.com")?;
+    let parents: Vec<git2::Commit<'_>> = match repo.head() {
+        Ok(head) => vec![head.peel_to_commit()?],
+        Err(_) => Vec::new(),
+    };
+    let parent_refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+    let id = repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parent_refs)?;
+    Ok(id.to_string())
+}
+
+/// An MCP client of an in-process server acting for `ctx`.
+pub async fn client_of(ctx: Ctx) -> TestResult<Client> {
+    let (client_io, server_io) = tokio::io::duplex(1 << 22);
+    let server = IntercommServer::new(ctx);
+    tokio::spawn(async move {
+        if let Ok(running) = server.serve(server_io).await {
+            let _ = running.waiting().await;
+        }
+    });
+    Ok(().serve(client_io).await?)
+}
+
+/// Calls a tool with JSON arguments.
+pub async fn call(client: &Client, tool: &str, args: Value) -> TestResult<CallToolResult> {
+    let mut params = CallToolRequestParams::new(tool.to_owned());
+    if let Value::Object(map) = args {
+        params = params.with_arguments(map);
+    }
+    Ok(client.call_tool(params).await?)
+}
+
+/// Calls a tool that must succeed; returns its structured content.
+pub async fn ok(client: &Client, tool: &str, args: Value) -> TestResult<Value> {
+    let result = call(client, tool, args).await?;
+    if result.is_error == Some(true) {
+        return Err(format!("{tool} failed: {}", text(&result)).into());
+    }
+    Ok(result.structured_content.unwrap_or(Value::Null))
+}
+
+/// Calls a tool that must fail; returns its error object (`code`, `message`, `hint`).
+pub async fn err(client: &Client, tool: &str, args: Value) -> TestResult<Value> {
+    let result = call(client, tool, args).await?;
+    if result.is_error != Some(true) {
+        return Err(format!("{tool} unexpectedly succeeded: {}", text(&result)).into());
+    }
+    Ok(result
+        .structured_content
+        .and_then(|v| v.get("error").cloned())
+        .unwrap_or(Value::Null))
+}
+
+/// The text of a result's first content block.
+pub fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .first()
+        .and_then(|c| c.as_text())
+        .map(|t| t.text.clone())
+        .unwrap_or_default()
+}
+
+/// Registers a client; returns its id.
+pub async fn register(client: &Client, role: &str) -> TestResult<String> {
+    let v = ok(
+        client,
+        "intercomm_register",
+        serde_json::json!({ "role": role }),
+    )
+    .await?;
+    Ok(v["id"].as_str().unwrap_or_default().to_owned())
+}
