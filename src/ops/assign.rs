@@ -76,7 +76,7 @@ pub fn assign(ctx: &mut Ctx, req: AssignRequest) -> Result<Assigned> {
     };
     let content = contract::build(&draft);
     let contract = contract::parse(&content)
-        .map_err(|e| Error::user("invalid_contract", format!("invalid task contract: {e}")))?;
+        .map_err(|e| Error::user("invalid_argument", format!("invalid task contract: {e}")))?;
     check_content("role_instructions", &content)?;
     let (bus, me) = ctx.acting_master()?;
     if req.worker == me.id {

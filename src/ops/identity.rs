@@ -345,7 +345,9 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
     for row in instances::list(conn).map_err(db)? {
         let cursor = messages::cursor(conn, &row.id).map_err(db)?;
         let unread = messages::count_inbox(conn, &row.id, cursor).map_err(db)?;
-        let wt = worktrees::get(conn, &row.id).map_err(db)?;
+        let wt = worktrees::get(conn, &row.id)
+            .map_err(db)?
+            .filter(|w| w.status != worktrees::WorktreeStatus::Removed);
         let alive = row.is_alive(now);
         views.push(InstanceView {
             state: match (alive, row.active) {
