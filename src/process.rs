@@ -11,6 +11,7 @@
 //! are treated as alive while their `active` flag is set.
 
 use std::fs;
+use std::sync::OnceLock;
 
 /// Who a process is, as recorded in an instance row.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -77,7 +78,7 @@ impl ProcessId {
         match start_ticks(self.pid) {
             Some(start) if self.start == 0 || start == self.start => Liveness::Alive,
             Some(_) => Liveness::Dead,
-            None if fs::metadata("/proc/self/stat").is_ok() => Liveness::Dead,
+            None if has_proc() => Liveness::Dead,
             None => Liveness::Unknown,
         }
     }
@@ -103,17 +104,33 @@ fn parse_stat(stat: &str) -> Option<u64> {
     fields.nth(18)?.parse().ok()
 }
 
+/// This machine's boot id; read once (it cannot change while we run).
 fn boot_id() -> String {
-    fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default()
+    static BOOT: OnceLock<String> = OnceLock::new();
+    BOOT.get_or_init(|| {
+        fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default()
+    })
+    .clone()
 }
 
+/// This machine's host name; read once.
 fn host_name() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default()
+    static HOST: OnceLock<String> = OnceLock::new();
+    HOST.get_or_init(|| {
+        fs::read_to_string("/proc/sys/kernel/hostname")
+            .or_else(|_| fs::read_to_string("/etc/hostname"))
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default()
+    })
+    .clone()
+}
+
+/// Whether this system has `/proc` (checked once).
+fn has_proc() -> bool {
+    static PROC: OnceLock<bool> = OnceLock::new();
+    *PROC.get_or_init(|| fs::metadata("/proc/self/stat").is_ok())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! | 0       | empty file, or a bus written by intercomm-aimfp (any release)      |
 //! | 1       | the intercomm-aimfp 1.0.2 schema, normalised (ms cursor → seq)     |
 //! | 2       | intercomm: message `seq` never reused, liveness, pane, indexes     |
+//! | 3       | `sessions`: the tmux sessions this bus spawned                     |
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -16,7 +17,7 @@ use super::BusError;
 
 type Migration = fn(&Transaction<'_>) -> rusqlite::Result<()>;
 
-const MIGRATIONS: &[Migration] = &[adopt_legacy, intercomm_v1];
+const MIGRATIONS: &[Migration] = &[adopt_legacy, intercomm_v1, spawned_sessions];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -166,5 +167,22 @@ fn intercomm_v1(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         ALTER TABLE instances ADD COLUMN pane TEXT NOT NULL DEFAULT '';
         ALTER TABLE instances ADD COLUMN tmux_socket TEXT NOT NULL DEFAULT '';
         ALTER TABLE worktrees ADD COLUMN head_commit TEXT NOT NULL DEFAULT '';",
+    )
+}
+
+/// 2 → 3: the tmux sessions spawn started, so that scan and teardown act on
+/// this bus's fleet only, addressed by session and pane id (B11).
+fn spawned_sessions(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE sessions (
+            name TEXT PRIMARY KEY,
+            tmux_session_id TEXT NOT NULL,
+            pane TEXT NOT NULL,
+            tmux_socket TEXT NOT NULL,
+            worktree TEXT NOT NULL DEFAULT '',
+            perm_mode TEXT NOT NULL DEFAULT '',
+            spawned_at INTEGER NOT NULL,
+            ended_at INTEGER
+        );",
     )
 }

@@ -13,12 +13,16 @@ mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::bus::instances::Role;
 use crate::bus::messages::MessageType;
 use crate::error::{Error, Result};
+use crate::fleet::dialog::Choice;
+use crate::fleet::spawn::{self, PermMode, SpawnRequest};
+use crate::fleet::{scan, teardown, wake};
 use crate::location::{self, BusPaths};
 use crate::ops::identity::{self, RegisterRequest};
 use crate::ops::{Ctx, Identity, PaneRef, messaging};
@@ -60,6 +64,116 @@ pub enum Command {
     Init,
     /// Check tmux, git, claude and the bus, and say what to fix.
     Doctor,
+    /// Start Claude Code workers in tmux (as the master).
+    Spawn(SpawnArgs),
+    /// Show every worker pane's state (as the master).
+    Scan(ScanArgs),
+    /// Answer the dialog on a worker's pane (as the master).
+    Approve(ApproveArgs),
+    /// Ring a worker's pane with a short prompt (as the master).
+    Wake(WakeArgs),
+    /// Stop the workers this bus spawned (as the master).
+    Teardown(TeardownArgs),
+    /// Classify a captured Claude Code screen (FILE, or - for stdin) and print it as JSON.
+    Classify(ClassifyArgs),
+}
+
+/// `--from`: the instance a fleet command acts as; must be the master.
+#[derive(Debug, Args)]
+pub struct AsMaster {
+    /// Acting instance; must be the registered master.
+    #[arg(long, value_name = "ID", default_value = "master")]
+    pub from: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SpawnArgs {
+    /// How many workers.
+    pub count: i64,
+    /// Session name prefix: workers are PREFIX-N.
+    #[arg(long, default_value = "worker")]
+    pub prefix: String,
+    /// Claude Code permission mode: acceptEdits, auto, bypassPermissions, default, dontAsk, plan.
+    #[arg(long, default_value = "acceptEdits")]
+    pub perm_mode: String,
+    /// The Claude Code command, split into words like a shell would (never run by one).
+    #[arg(long, default_value = "claude")]
+    pub claude_cmd: String,
+    /// Give each worker its own git worktree.
+    #[arg(long)]
+    pub worktrees: bool,
+    /// Commit-ish the worktrees start from.
+    #[arg(long, default_value = "main")]
+    pub worktree_base: String,
+    /// Command run with `sh -c` in each worktree before Claude starts.
+    #[arg(long)]
+    pub bootstrap: Option<String>,
+    /// Seconds to wait for each worker to boot.
+    #[arg(long, default_value_t = 20)]
+    pub ready_timeout: i64,
+    /// Do not send the start-up prompt.
+    #[arg(long)]
+    pub no_wake: bool,
+    /// Answer yes to Claude's custom API key dialog.
+    #[arg(long)]
+    pub accept_api_key: bool,
+    #[command(flatten)]
+    pub master: AsMaster,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Session name prefix of the fleet.
+    #[arg(long, default_value = "worker")]
+    pub prefix: String,
+    #[command(flatten)]
+    pub master: AsMaster,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The worker's id.
+    pub worker: String,
+    /// yes, always or no.
+    #[arg(long, default_value = "yes")]
+    pub choice: String,
+    /// Seconds to wait for the dialog to clear.
+    #[arg(long, default_value_t = 5)]
+    pub timeout: i64,
+    #[command(flatten)]
+    pub master: AsMaster,
+}
+
+#[derive(Debug, Args)]
+pub struct WakeArgs {
+    /// The worker's id.
+    pub worker: String,
+    /// Short text to type at its prompt (words are joined with spaces).
+    #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+    pub message: Vec<String>,
+    #[command(flatten)]
+    pub master: AsMaster,
+}
+
+#[derive(Debug, Args)]
+pub struct TeardownArgs {
+    /// Session name prefix of the fleet.
+    #[arg(long, default_value = "worker")]
+    pub prefix: String,
+    /// Also remove the workers' worktrees.
+    #[arg(long)]
+    pub worktrees: bool,
+    /// Remove worktrees even with uncommitted changes.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub master: AsMaster,
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// A file holding `tmux capture-pane -p` output; - or nothing for stdin.
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -240,6 +354,67 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let path = ctx.bus()?.path().display().to_string();
             output::outcome(&output::Initialized { bus: path }, json)
         }
+        Command::Spawn(a) => {
+            let perm_mode = enum_arg::<PermMode>("--perm-mode", &a.perm_mode)?;
+            let req = SpawnRequest {
+                count: a.count,
+                prefix: a.prefix,
+                perm_mode,
+                claude_cmd: a.claude_cmd,
+                worktrees: a.worktrees,
+                worktree_base: a.worktree_base,
+                bootstrap: a.bootstrap,
+                ready_timeout_secs: a.ready_timeout,
+                wake: !a.no_wake,
+                accept_api_key: a.accept_api_key,
+            };
+            let ctx = master_ctx(cli.root, &a.master)?;
+            let spawned = block_on(async {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                let lines = async move {
+                    while let Some(line) = rx.recv().await {
+                        output::progress(&line);
+                    }
+                };
+                let (spawned, ()) = tokio::join!(spawn::spawn(&ctx, req, Some(tx)), lines);
+                spawned
+            })??;
+            output::outcome(&spawned, json)
+        }
+        Command::Scan(a) => {
+            let ctx = master_ctx(cli.root, &a.master)?;
+            output::outcome(&block_on(scan::scan(&ctx, &a.prefix))??, json)
+        }
+        Command::Approve(a) => {
+            let choice = enum_arg::<Choice>("--choice", &a.choice)?;
+            let ctx = master_ctx(cli.root, &a.master)?;
+            output::outcome(
+                &block_on(scan::approve(&ctx, &a.worker, choice, a.timeout))??,
+                json,
+            )
+        }
+        Command::Wake(a) => {
+            let ctx = master_ctx(cli.root, &a.master)?;
+            let text = a.message.join(" ");
+            output::outcome(&block_on(wake::wake(&ctx, &a.worker, &text))??, json)
+        }
+        Command::Teardown(a) => {
+            let ctx = master_ctx(cli.root, &a.master)?;
+            output::outcome(
+                &block_on(teardown::teardown(&ctx, &a.prefix, a.worktrees, a.force))??,
+                json,
+            )
+        }
+        Command::Classify(a) => {
+            let text = match a.file.as_deref() {
+                None => read_stdin()?,
+                Some(p) if p.as_os_str() == "-" => read_stdin()?,
+                Some(p) => std::fs::read_to_string(p).map_err(|e| {
+                    Error::user("unreadable", format!("cannot read {}: {e}", p.display()))
+                })?,
+            };
+            output::json_value(&crate::screen::classify(&text))
+        }
         Command::Doctor => {
             let report = doctor::run(&paths(cli.root)?);
             let failed = report.failed();
@@ -253,14 +428,39 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn serve(root: Option<PathBuf>) -> Result<ExitCode> {
-    let ctx = Ctx::new(paths(root)?, ProcessId::current(), PaneRef::from_env());
+/// A context acting as the master (fleet commands), behind the lock the
+/// fleet operations take.
+fn master_ctx(root: Option<PathBuf>, who: &AsMaster) -> Result<Mutex<Ctx>> {
+    let mut ctx = cli_ctx(root)?;
+    acting_as(&mut ctx, &who.from)?;
+    Ok(Mutex::new(ctx))
+}
+
+/// Parses a flag's value with the same names the MCP tools accept.
+fn enum_arg<T: serde::de::DeserializeOwned>(flag: &str, value: &str) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(value.to_owned()))
+        .map_err(|e| Error::invalid(flag, format!("{value:?}: {e}")))
+}
+
+fn read_stdin() -> Result<String> {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+        .map_err(|e| Error::user("unreadable", format!("cannot read stdin: {e}")))?;
+    Ok(text)
+}
+
+/// Runs a future on a fresh single-threaded runtime.
+fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::internal("runtime", format!("cannot start the runtime: {e}")))?;
-    runtime
-        .block_on(crate::mcp::serve_stdio(ctx))
+    Ok(runtime.block_on(future))
+}
+
+fn serve(root: Option<PathBuf>) -> Result<ExitCode> {
+    let ctx = Ctx::new(paths(root)?, ProcessId::current(), PaneRef::from_env());
+    block_on(crate::mcp::serve_stdio(ctx))?
         .map_err(|e| Error::internal("mcp", format!("MCP server failed: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }

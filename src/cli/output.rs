@@ -27,6 +27,20 @@ pub fn outcome<O: Outcome>(o: &O, json: bool) -> Result<ExitCode> {
     }
 }
 
+/// Prints any serialisable value as pretty JSON.
+pub fn json_value<T: Serialize>(value: &T) -> Result<ExitCode> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A live progress line on stderr.
+pub fn progress(line: &str) {
+    eprintln!("  {line}");
+}
+
 /// Reports an error and returns its exit code (1 user, 255 internal).
 pub fn error(err: &Error, json: bool) -> ExitCode {
     if json {

@@ -10,6 +10,7 @@
 //! SIGKILL is covered by liveness (the row's process is gone).
 
 mod params;
+mod stdio;
 mod tools;
 
 use std::sync::{Arc, Mutex};
@@ -24,7 +25,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, ErrorKind};
 use crate::ops::{Ctx, Outcome};
 
-pub use params::input_schema;
+pub use params::{input_schema, parse};
 
 /// Server name in `initialize`.
 pub const SERVER_NAME: &str = "intercomm";
@@ -55,16 +56,9 @@ impl IntercommServer {
         P: DeserializeOwned,
         O: Outcome,
     {
-        let outcome = params::parse::<P>(args).and_then(|p| {
-            let mut ctx = self.ctx.lock().map_err(|_| {
-                Error::internal("poisoned", "server state is unusable after a panic")
-            })?;
-            op(&mut ctx, p)
-        });
-        match outcome {
-            Ok(o) => success(&o),
-            Err(e) => failure(&e),
-        }
+        respond(
+            params::parse::<P>(args).and_then(|p| crate::fleet::with_ctx(&self.ctx, |c| op(c, p))),
+        )
     }
 
     /// Marks this process's instance inactive (exit path).
@@ -72,6 +66,14 @@ impl IntercommServer {
         if let Ok(mut ctx) = self.ctx.lock() {
             ctx.release();
         }
+    }
+}
+
+/// The result of an operation, success or error.
+fn respond<O: Outcome>(outcome: crate::error::Result<O>) -> CallToolResult {
+    match outcome {
+        Ok(o) => success(&o),
+        Err(e) => failure(&e),
     }
 }
 
@@ -111,7 +113,7 @@ pub async fn serve_stdio(ctx: Ctx) -> std::io::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let running = server
-        .serve(rmcp::transport::stdio())
+        .serve(stdio::transport())
         .await
         .map_err(std::io::Error::other)?;
     tokio::select! {

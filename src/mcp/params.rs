@@ -12,8 +12,8 @@ use std::sync::Arc;
 use rmcp::model::JsonObject;
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::bus::instances::Role;
@@ -21,6 +21,8 @@ use crate::bus::messages::MessageType;
 use crate::bus::worktrees::WorktreeStatus;
 use crate::contract::TargetType;
 use crate::error::Error;
+use crate::fleet::dialog::Choice;
+use crate::fleet::spawn::PermMode;
 use crate::ops::messaging::EscalationKind;
 
 /// The input schema of a parameter type, as tools/list shows it.
@@ -266,24 +268,6 @@ pub struct WorktreeRemoveParams {
     pub force: bool,
 }
 
-/// Claude Code permission modes a worker can start in.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum PermMode {
-    #[default]
-    #[serde(rename = "acceptEdits")]
-    AcceptEdits,
-    #[serde(rename = "auto")]
-    Auto,
-    #[serde(rename = "bypassPermissions")]
-    BypassPermissions,
-    #[serde(rename = "default")]
-    Default,
-    #[serde(rename = "dontAsk")]
-    DontAsk,
-    #[serde(rename = "plan")]
-    Plan,
-}
-
 fn prefix_worker() -> String {
     "worker".to_owned()
 }
@@ -330,6 +314,11 @@ pub struct SpawnParams {
     #[serde(default = "default_true")]
     #[schemars(default = "default_true")]
     pub wake: bool,
+    /// New. Answer "Yes" if Claude asks whether to use the API key found in
+    /// its environment (otherwise that dialog is left for you).
+    #[serde(default)]
+    #[schemars(default)]
+    pub accept_api_key: bool,
 }
 
 /// Ring a worker's pane.
@@ -375,6 +364,11 @@ fn approve_timeout() -> i64 {
 pub struct ApproveParams {
     /// The worker's id.
     pub worker: String,
+    /// New. The answer: `yes` (allow once / trust / use / accept), `always`
+    /// (allow and don't ask again, where offered), `no` (refuse).
+    #[serde(default)]
+    #[schemars(default)]
+    pub choice: Choice,
     /// Seconds to wait for the dialog to clear.
     #[serde(default = "approve_timeout")]
     #[schemars(default = "approve_timeout", range(min = 1))]
@@ -388,10 +382,14 @@ pub struct TeardownParams {
     #[serde(default = "prefix_worker")]
     #[schemars(default = "prefix_worker")]
     pub prefix: String,
-    /// Also remove the workers' worktrees.
+    /// Also remove the workers' worktrees (one with uncommitted changes is kept and reported).
     #[serde(default)]
     #[schemars(default)]
     pub worktrees: bool,
+    /// New. Remove worktrees even with uncommitted changes (they are lost).
+    #[serde(default)]
+    #[schemars(default)]
+    pub force: bool,
 }
 
 /// A tool without parameters.

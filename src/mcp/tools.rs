@@ -1,14 +1,17 @@
 //! The 19 `intercomm_*` tools, in the original's order. Each is a few lines
-//! over an operation; descriptions are written for a model choosing a tool.
+//! over an operation (bus operations in [`crate::ops`], pane operations in
+//! [`crate::fleet`]); descriptions are written for a model choosing a tool.
 
-use rmcp::model::{CallToolResult, JsonObject};
-use rmcp::{tool, tool_router};
+use rmcp::model::{CallToolResult, JsonObject, ProgressNotificationParam};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, tool, tool_router};
 
-use super::IntercommServer;
 use super::params::*;
+use super::{IntercommServer, failure, respond};
 use crate::bus::instances::Role;
-use crate::error::Error;
-use crate::ops::assign::{self, AssignRequest};
+use crate::fleet::spawn::{self, SpawnRequest};
+use crate::fleet::{scan, teardown, wake};
+use crate::ops::assign::AssignRequest;
 use crate::ops::identity::{self, RegisterRequest};
 use crate::ops::{Ctx, Outcome, messaging, worktree};
 use crate::protocol::PROTOCOL;
@@ -25,18 +28,6 @@ impl Outcome for Protocol {
     fn text(&self) -> String {
         self.protocol.to_owned()
     }
-}
-
-/// The tmux fleet tools are listed with their schemas but not built yet.
-fn fleet_unavailable(tool: &str, what: String) -> Error {
-    Error::user(
-        "not_available",
-        format!("{tool} is not available yet in this build of intercomm ({what})"),
-    )
-    .with_hint(
-        "the tmux fleet tools (spawn, wake, scan, approve, teardown) arrive in a later release; \
-         start workers by hand in tmux, each running claude in its worktree",
-    )
 }
 
 #[tool_router(vis = "pub(super)")]
@@ -140,21 +131,21 @@ impl IntercommServer {
         input_schema = input_schema::<AssignParams>()
     )]
     async fn intercomm_assign(&self, args: JsonObject) -> ToolResult {
-        Ok(self.call(args, |ctx, p: AssignParams| {
-            assign::assign(
-                ctx,
-                AssignRequest {
-                    worker: p.worker,
-                    role: p.role,
-                    role_instructions: p.role_instructions,
-                    target_type: p.target_type,
-                    target_id: p.target_id,
-                    target_slug: p.target_slug,
-                    report_back: p.report_back,
-                    wake: p.wake,
-                },
-            )
-        }))
+        let p: AssignParams = match parse(args) {
+            Ok(p) => p,
+            Err(e) => return Ok(failure(&e)),
+        };
+        let req = AssignRequest {
+            worker: p.worker,
+            role: p.role,
+            role_instructions: p.role_instructions,
+            target_type: p.target_type,
+            target_id: p.target_id,
+            target_slug: p.target_slug,
+            report_back: p.report_back,
+            wake: p.wake,
+        };
+        Ok(respond(wake::assign(&self.ctx, req).await))
     }
 
     #[tool(
@@ -213,25 +204,45 @@ impl IntercommServer {
         description = "Master only. Start `count` Claude Code workers in tmux sessions <prefix>-N (optionally each in its own worktree), clear their start-up dialogs and wake them.",
         input_schema = input_schema::<SpawnParams>()
     )]
-    async fn intercomm_spawn(&self, args: JsonObject) -> ToolResult {
-        Ok(self.call(args, |_, p: SpawnParams| -> crate::error::Result<Protocol> {
-            Err(fleet_unavailable(
-                "intercomm_spawn",
-                format!(
-                    "nothing was started: {} worker(s) named {}-N, perm_mode {:?}, claude_cmd {:?}, \
-                     worktrees {} from {:?}, bootstrap {:?}, ready_timeout {}s, wake {}",
-                    p.count,
-                    p.prefix,
-                    p.perm_mode,
-                    p.claude_cmd,
-                    p.worktrees,
-                    p.worktree_base,
-                    p.bootstrap,
-                    p.ready_timeout,
-                    p.wake
-                ),
-            ))
-        }))
+    async fn intercomm_spawn(
+        &self,
+        args: JsonObject,
+        context: RequestContext<RoleServer>,
+    ) -> ToolResult {
+        let p: SpawnParams = match parse(args) {
+            Ok(p) => p,
+            Err(e) => return Ok(failure(&e)),
+        };
+        let req = SpawnRequest {
+            count: p.count,
+            prefix: p.prefix,
+            perm_mode: p.perm_mode,
+            claude_cmd: p.claude_cmd,
+            worktrees: p.worktrees,
+            worktree_base: p.worktree_base,
+            bootstrap: p.bootstrap,
+            ready_timeout_secs: p.ready_timeout,
+            wake: p.wake,
+            accept_api_key: p.accept_api_key,
+        };
+        let Some(token) = context.meta.get_progress_token() else {
+            return Ok(respond(spawn::spawn(&self.ctx, req, None).await));
+        };
+        // Forward progress lines as MCP progress notifications while spawning.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let peer = context.peer.clone();
+        let forward = async move {
+            let mut n = 0.0;
+            while let Some(line) = rx.recv().await {
+                n += 1.0;
+                let note = ProgressNotificationParam::new(token.clone(), n).with_message(line);
+                if let Err(err) = peer.notify_progress(note).await {
+                    tracing::debug!(target: "mcp", %err, "progress notification not sent");
+                }
+            }
+        };
+        let (result, ()) = tokio::join!(spawn::spawn(&self.ctx, req, Some(tx)), forward);
+        Ok(respond(result))
     }
 
     #[tool(
@@ -240,18 +251,11 @@ impl IntercommServer {
         input_schema = input_schema::<WakeParams>()
     )]
     async fn intercomm_wake(&self, args: JsonObject) -> ToolResult {
-        Ok(
-            self.call(args, |_, p: WakeParams| -> crate::error::Result<Protocol> {
-                Err(fleet_unavailable(
-                    "intercomm_wake",
-                    format!(
-                        "asked to wake {} with {} byte(s)",
-                        p.worker,
-                        p.message.len()
-                    ),
-                ))
-            }),
-        )
+        let p: WakeParams = match parse(args) {
+            Ok(p) => p,
+            Err(e) => return Ok(failure(&e)),
+        };
+        Ok(respond(wake::wake(&self.ctx, &p.worker, &p.message).await))
     }
 
     #[tool(
@@ -260,9 +264,13 @@ impl IntercommServer {
         input_schema = input_schema::<EscalateParams>()
     )]
     async fn intercomm_escalate(&self, args: JsonObject) -> ToolResult {
-        Ok(self.call(args, |ctx, p: EscalateParams| {
-            messaging::escalate(ctx, &p.message, p.kind, p.needs_user)
-        }))
+        let p: EscalateParams = match parse(args) {
+            Ok(p) => p,
+            Err(e) => return Ok(failure(&e)),
+        };
+        Ok(respond(
+            wake::escalate(&self.ctx, &p.message, p.kind, p.needs_user).await,
+        ))
     }
 
     #[tool(
@@ -272,14 +280,11 @@ impl IntercommServer {
         annotations(read_only_hint = true)
     )]
     async fn intercomm_scan(&self, args: JsonObject) -> ToolResult {
-        Ok(
-            self.call(args, |_, p: ScanParams| -> crate::error::Result<Protocol> {
-                Err(fleet_unavailable(
-                    "intercomm_scan",
-                    format!("asked to scan {}-*", p.prefix),
-                ))
-            }),
-        )
+        let p: ScanParams = match parse(args) {
+            Ok(p) => p,
+            Err(e) => return Ok(failure(&e)),
+        };
+        Ok(respond(scan::scan(&self.ctx, &p.prefix).await))
     }
 
     #[tool(
@@ -288,14 +293,12 @@ impl IntercommServer {
         input_schema = input_schema::<ApproveParams>()
     )]
     async fn intercomm_approve(&self, args: JsonObject) -> ToolResult {
-        Ok(self.call(
-            args,
-            |_, p: ApproveParams| -> crate::error::Result<Protocol> {
-                Err(fleet_unavailable(
-                    "intercomm_approve",
-                    format!("asked to approve on {} within {}s", p.worker, p.timeout),
-                ))
-            },
+        let p: ApproveParams = match parse(args) {
+            Ok(p) => p,
+            Err(e) => return Ok(failure(&e)),
+        };
+        Ok(respond(
+            scan::approve(&self.ctx, &p.worker, p.choice, p.timeout).await,
         ))
     }
 
@@ -305,14 +308,12 @@ impl IntercommServer {
         input_schema = input_schema::<TeardownParams>()
     )]
     async fn intercomm_teardown(&self, args: JsonObject) -> ToolResult {
-        Ok(self.call(
-            args,
-            |_, p: TeardownParams| -> crate::error::Result<Protocol> {
-                Err(fleet_unavailable(
-                    "intercomm_teardown",
-                    format!("asked to stop {}-* (worktrees: {})", p.prefix, p.worktrees),
-                ))
-            },
+        let p: TeardownParams = match parse(args) {
+            Ok(p) => p,
+            Err(e) => return Ok(failure(&e)),
+        };
+        Ok(respond(
+            teardown::teardown(&self.ctx, &p.prefix, p.worktrees, p.force).await,
         ))
     }
 }

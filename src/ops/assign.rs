@@ -110,15 +110,13 @@ pub fn assign(ctx: &mut Ctx, req: AssignRequest) -> Result<Assigned> {
         .map_err(db)?;
         Ok(row.is_alive(now))
     })?;
+    // With wake, the fleet layer rings the pane and fills in the note.
     let note = match (req.wake, worker_alive) {
         (false, _) => "not woken (wake=false); it reads the contract via intercomm_read".to_owned(),
         (true, false) => {
             "not woken: the worker is not running; the contract waits in its inbox".to_owned()
         }
-        (true, true) => {
-            "not woken: pane wakes are not available in this build; the contract waits in its inbox"
-                .to_owned()
-        }
+        (true, true) => String::new(),
     };
     Ok(Assigned {
         message_id: id,

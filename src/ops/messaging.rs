@@ -99,13 +99,15 @@ pub fn send(ctx: &mut Ctx, to: &str, content: &str, kind: MessageType) -> Result
             },
         )
         .map_err(db)?;
-        Ok(Sent {
-            message_id: id.clone(),
-            seq,
-            to: to.to_owned(),
-            kind,
-            recipient_alive: Some(recipient.is_alive(now)),
-        })
+        Ok((seq, recipient))
+    })
+    // Liveness reads /proc: done after the commit, outside the write lock.
+    .map(|(seq, recipient)| Sent {
+        message_id: id,
+        seq,
+        to: to.to_owned(),
+        kind,
+        recipient_alive: Some(recipient.is_alive(now)),
     })
 }
 
@@ -367,6 +369,10 @@ pub enum EscalationKind {
 /// What an escalation did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Escalated {
+    /// The escalating worker.
+    pub from: String,
+    /// `question` or `decision`.
+    pub kind_word: &'static str,
     pub persisted: bool,
     pub message_id: String,
     pub master_alive: bool,
@@ -390,7 +396,8 @@ impl Outcome for Escalated {
 }
 
 /// A worker's question to the master: stored first, then the master's state
-/// reported. Ringing the master's pane is the fleet layer's job.
+/// reported. Ringing the master's pane is the fleet layer's job
+/// ([`crate::fleet::wake::escalate`]).
 pub fn escalate(
     ctx: &mut Ctx,
     text: &str,
@@ -435,18 +442,20 @@ pub fn escalate(
     let master_alive = master.as_ref().is_some_and(|m| m.is_alive(now));
     let master_pane = master.map(|m| m.pane).filter(|p| !p.is_empty());
     let reason = if !master_alive {
-        "no live master registered"
+        Some("no live master registered".to_owned())
     } else if master_pane.is_none() {
-        "master not in tmux (message-only)"
+        Some("master not in tmux (message-only)".to_owned())
     } else {
-        "pane wakes are not available in this build"
+        None
     };
     Ok(Escalated {
+        from: me.id,
+        kind_word,
         persisted: true,
         message_id: id,
         master_alive,
         master_pane,
         woke: false,
-        reason: Some(reason.to_owned()),
+        reason,
     })
 }

@@ -19,6 +19,7 @@ use crate::clock;
 use crate::error::{Error, Result};
 use crate::location::BusPaths;
 use crate::process::ProcessId;
+use crate::tmux::Tmux;
 
 /// A result a person or a model reads (`text`) and a program parses (the
 /// serialised value, which carries the same facts).
@@ -86,6 +87,9 @@ pub struct Ctx {
     pub token: String,
     pub pane: Option<PaneRef>,
     pub identity: Option<Identity>,
+    /// The tmux server for new sessions and for panes recorded without a
+    /// socket (from the environment; tests point it at a private server).
+    pub tmux: Tmux,
     last_touch_ms: i64,
 }
 
@@ -99,6 +103,7 @@ impl Ctx {
             token: uuid::Uuid::new_v4().to_string(),
             pane,
             identity: None,
+            tmux: Tmux::from_env(),
             last_touch_ms: 0,
         }
     }

@@ -130,7 +130,10 @@ fn init_creates_the_bus_and_doctor_checks_it() -> TestResult {
         .arg("doctor")
         .assert()
         .success()
-        .stdout(contains("(schema 2)"));
+        .stdout(contains(format!(
+            "(schema {})",
+            intercomm::bus::SCHEMA_VERSION
+        )));
     assert_cmd::Command::new(bin())
         .args(["--root", "/nonexistent/x", "doctor"])
         .assert()

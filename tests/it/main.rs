@@ -4,6 +4,7 @@
 mod bus;
 mod cli;
 mod contract;
+mod fleet;
 mod mcp;
 mod processes;
 mod props;

@@ -385,7 +385,22 @@ async fn bad_arguments_name_the_field() -> TestResult {
             json!({"worker": "w", "role_instructions": "x", "target_type": "epic"}),
             "`target_type`",
         ),
-        ("intercomm_spawn", json!({"count": 1}), "not available"),
+        ("intercomm_spawn", json!({"count": 0}), "`count`"),
+        (
+            "intercomm_spawn",
+            json!({"count": 1, "claude_cmd": "claude 'open"}),
+            "`claude_cmd`",
+        ),
+        (
+            "intercomm_spawn",
+            json!({"count": 1, "prefix": "a:b"}),
+            "`prefix`",
+        ),
+        (
+            "intercomm_approve",
+            json!({"worker": "w", "choice": "maybe"}),
+            "`choice`",
+        ),
     ];
     for (tool, args, needle) in cases {
         let e = err(&master, tool, args.clone()).await?;

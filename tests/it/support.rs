@@ -47,9 +47,14 @@ impl Project {
         BusPaths::new(&self.root, &self.root)
     }
 
-    /// An in-process context acting as this test process.
+    /// An in-process context acting as this test process. Its tmux client
+    /// points at a socket no server listens on, so a test can never reach
+    /// the developer's own tmux server.
     pub fn ctx(&self) -> Ctx {
-        Ctx::new(self.paths(), ProcessId::current(), None)
+        let mut ctx = Ctx::new(self.paths(), ProcessId::current(), None);
+        let socket = self.root.with_extension("no-tmux.sock");
+        ctx.tmux = intercomm::tmux::Tmux::new(intercomm::tmux::Socket::Path(socket));
+        ctx
     }
 
     /// An in-process MCP server for a new context, and a client of it.
@@ -64,6 +69,10 @@ impl Project {
             .current_dir(&self.root)
             .env("INTERCOMM_DB_ROOT", &self.root)
             .env_remove("INTERCOMM_WORKER_ID")
+            .env(
+                "INTERCOMM_TMUX_SOCKET",
+                self.root.with_extension("no-tmux.sock"),
+            )
             .env_remove("TMUX")
             .env_remove("TMUX_PANE");
         Ok(().serve(TokioChildProcess::new(cmd)?).await?)
@@ -171,4 +180,138 @@ pub async fn register(client: &Client, role: &str) -> TestResult<String> {
     )
     .await?;
     Ok(v["id"].as_str().unwrap_or_default().to_owned())
+}
+
+/// A private tmux server for one test, killed when dropped. Never the
+/// user's server: it lives on a socket in a temporary folder.
+pub struct TmuxServer {
+    dir: TempDir,
+    pub socket: PathBuf,
+}
+
+impl TmuxServer {
+    pub fn new() -> TestResult<Self> {
+        let dir = tempfile::tempdir()?;
+        let socket = dir.path().join("tmux.sock");
+        Ok(Self { dir, socket })
+    }
+
+    /// A client of this server.
+    pub fn tmux(&self) -> intercomm::tmux::Tmux {
+        intercomm::tmux::Tmux::new(intercomm::tmux::Socket::Path(self.socket.clone()))
+    }
+
+    /// Runs a tmux command on this server; returns stdout.
+    pub fn run(&self, args: &[&str]) -> TestResult<String> {
+        let out = std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()?;
+        if !out.status.success() {
+            return Err(format!("tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr)).into());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Starts a detached session running `argv` in `dir`; returns its pane id.
+    pub fn session(
+        &self,
+        name: &str,
+        dir: &Path,
+        env: &[(&str, &str)],
+        argv: &[&str],
+    ) -> TestResult<String> {
+        let dir = dir.display().to_string();
+        let mut args = vec![
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-c",
+            &dir,
+        ];
+        let pairs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        for p in &pairs {
+            args.extend(["-e", p.as_str()]);
+        }
+        args.extend(["-P", "-F", "#{pane_id}", "--"]);
+        args.extend_from_slice(argv);
+        Ok(self.run(&args)?.trim().to_owned())
+    }
+
+    /// Session names on this server.
+    pub fn sessions(&self) -> Vec<String> {
+        self.run(&["list-sessions", "-F", "#{session_name}"])
+            .map(|o| o.lines().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    /// A scratch folder beside the socket.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for TmuxServer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
+}
+
+/// The stand-in Claude Code TUI.
+pub fn fake_claude() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_claude.py")
+}
+
+/// The JSON lines of a stand-in's log (empty if it has none yet).
+pub fn fake_log(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The prompts a stand-in saw submitted.
+pub fn submitted(path: &Path) -> Vec<String> {
+    fake_log(path)
+        .into_iter()
+        .filter(|e| e["event"] == "submit")
+        .filter_map(|e| e["text"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Polls `cond` every 50 ms for up to `secs` seconds.
+pub async fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    cond()
+}
+
+impl Project {
+    /// An in-process MCP client acting on `server`'s tmux, optionally
+    /// registered from a pane of it.
+    pub async fn client_on(&self, server: &TmuxServer, pane: Option<&str>) -> TestResult<Client> {
+        let mut ctx = self.ctx();
+        ctx.tmux = server.tmux();
+        ctx.pane = pane.map(|p| intercomm::ops::PaneRef {
+            pane: p.to_owned(),
+            socket: server.socket.display().to_string(),
+        });
+        client_of(ctx).await
+    }
 }

@@ -178,6 +178,8 @@ class Fleet:
             "INTERCOMM_WORKER_ID": "",
             "TMUX": "",
             "TMUX_PANE": "",
+            # A socket no server listens on: never the developer's tmux server.
+            "INTERCOMM_TMUX_SOCKET": str(self.cwd.parent / "no-tmux.sock"),
             "INTERCOMM_LOG": "warn",
         }
         params = StdioServerParameters(

@@ -365,17 +365,18 @@ async def test_errors_name_the_field(repo: Path) -> None:
         got = await master.ok("read")
         assert [len(m["content"]) for m in got["messages"]] == [MIB]
 
-        fleet_calls = {
-            "spawn": {"count": 1},
-            "wake": {"worker": "worker-1", "message": "read"},
-            "scan": {},
-            "approve": {"worker": "worker-1"},
-            "teardown": {},
-        }
-        for tool, args in fleet_calls.items():
+        # Fleet tools on a bus with no tmux panes: refusals name what is missing,
+        # read-only calls answer with an empty fleet.
+        e = await master.err("spawn", {"count": 0})
+        assert e["code"] == "invalid_argument" and "`count`" in e["message"]
+        for tool, args in {"wake": {"worker": "worker-1", "message": "read"},
+                           "approve": {"worker": "worker-1"}}.items():
             e = await master.err(tool, args)
-            assert e["code"] == "not_available", (tool, e)
-            assert f"intercomm_{tool}" in e["message"]
+            assert e["code"] == "no_pane", (tool, e)
+        scanned = await master.ok("scan")
+        assert scanned["panes"] == [] and scanned["need_attention"] == 0
+        down = await master.ok("teardown")
+        assert down["killed"] == [] and down["instances_ended"] == []
         e = await master.err("spawn", {"count": "two"})
         assert e["code"] == "invalid_argument" and "`count`" in e["message"]
 

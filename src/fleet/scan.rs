@@ -1,0 +1,305 @@
+//! Scan (every pane of this bus's fleet, in few tmux calls) and approve (one
+//! dialog answered on purpose).
+//!
+//! The fleet is what this bus knows: sessions spawn recorded and instances
+//! registered from a tmux pane, whose id starts with `<prefix>-`. Other
+//! tmux sessions, whatever their names, are never looked at (B11).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::dialog::{self, Choice};
+use super::{master, resolve, with_ctx};
+use crate::bus::{instances, sessions, worktrees};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::ops::{Ctx, Outcome, db};
+use crate::screen::{self, MenuOption, PaneState};
+
+/// One pane of the fleet.
+#[derive(Debug, Clone, Serialize)]
+pub struct PaneView {
+    pub id: String,
+    pub pane: String,
+    /// The session name, when the pane still exists.
+    pub session: Option<String>,
+    /// `None` when the pane is gone.
+    pub state: Option<PaneState>,
+    /// The instance's MCP server runs.
+    pub registered_alive: bool,
+    pub worktree: Option<String>,
+    /// blocked: the tool asking, and its command or arguments.
+    pub tool: Option<String>,
+    pub detail: Option<String>,
+    pub options: Vec<MenuOption>,
+    /// Why the master should look, if it should.
+    pub attention: Option<String>,
+}
+
+/// The scan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scanned {
+    pub prefix: String,
+    pub panes: Vec<PaneView>,
+    pub need_attention: usize,
+    pub millis: u64,
+}
+
+impl Outcome for Scanned {
+    fn text(&self) -> String {
+        if self.panes.is_empty() {
+            return format!("No worker panes found (prefix: {}-).", self.prefix);
+        }
+        let mut out = format!("--- {} worker pane(s) ---", self.panes.len());
+        for p in &self.panes {
+            out.push_str(&format!(
+                "\n  {}  {}  {}",
+                p.id,
+                p.pane,
+                p.state.map_or("gone", |s| s.as_str())
+            ));
+            if let Some(a) = &p.attention {
+                out.push_str(&format!("  <- {a}"));
+            }
+        }
+        out.push_str(&format!(
+            "\n{} of {} need attention.",
+            self.need_attention,
+            self.panes.len()
+        ));
+        out
+    }
+}
+
+struct Member {
+    id: String,
+    socket: String,
+    pane: String,
+    session_id: Option<String>,
+    alive: bool,
+    worktree: Option<String>,
+}
+
+fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
+    let Some(bus) = ctx.existing_bus()? else {
+        return Ok(Vec::new());
+    };
+    let conn = bus.conn();
+    let now = clock::now_ms();
+    let wanted = format!("{prefix}-");
+    let rows = instances::list(conn).map_err(db)?;
+    let alive = |id: &str| rows.iter().any(|r| r.id == id && r.is_alive(now));
+    let mut members: BTreeMap<String, Member> = BTreeMap::new();
+    for s in sessions::live(conn).map_err(db)? {
+        if s.name.starts_with(&wanted) {
+            members.insert(
+                s.name.clone(),
+                Member {
+                    alive: alive(&s.name),
+                    id: s.name,
+                    socket: s.tmux_socket,
+                    pane: s.pane,
+                    session_id: Some(s.tmux_session_id),
+                    worktree: Some(s.worktree).filter(|w| !w.is_empty()),
+                },
+            );
+        }
+    }
+    for r in &rows {
+        if r.id.starts_with(&wanted)
+            && !r.pane.is_empty()
+            && r.is_alive(now)
+            && !members.contains_key(&r.id)
+        {
+            let wt = worktrees::get(conn, &r.id).map_err(db)?.map(|w| w.path);
+            members.insert(
+                r.id.clone(),
+                Member {
+                    id: r.id.clone(),
+                    socket: r.tmux_socket.clone(),
+                    pane: r.pane.clone(),
+                    session_id: None,
+                    alive: true,
+                    worktree: wt,
+                },
+            );
+        }
+    }
+    Ok(members.into_values().collect())
+}
+
+/// Why a pane in `state` needs the master.
+fn attention(state: Option<PaneState>, screen: &screen::Screen) -> Option<String> {
+    let state = state?;
+    match state {
+        PaneState::Ready | PaneState::Running => None,
+        PaneState::Blocked => Some(format!(
+            "blocked: {} `{}` (intercomm_approve)",
+            screen.tool.as_deref().unwrap_or("tool"),
+            screen.detail.as_deref().unwrap_or("?")
+        )),
+        PaneState::Exited => Some("exited: Claude is gone, the pane shows a shell".to_owned()),
+        PaneState::Unknown => Some("unknown screen".to_owned()),
+        other => Some(format!("{} dialog (intercomm_approve)", other.as_str())),
+    }
+}
+
+/// Reads every pane of the fleet: one `list-panes` and one batched capture
+/// per tmux server.
+pub async fn scan(ctx: &Mutex<Ctx>, prefix: &str) -> Result<Scanned> {
+    let started = Instant::now();
+    crate::names::check_id("prefix", prefix)?;
+    master(ctx)?;
+    let (home, members) = with_ctx(ctx, |c| Ok((c.tmux.clone(), fleet(c, prefix)?)))?;
+    let mut by_socket: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, m) in members.iter().enumerate() {
+        by_socket.entry(m.socket.clone()).or_default().push(i);
+    }
+    let mut views: Vec<Option<PaneView>> = members.iter().map(|_| None).collect();
+    for (socket, idx) in by_socket {
+        let tmux = home.at(&socket);
+        let panes = tmux.list_panes().await?;
+        let live: Vec<usize> = idx
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let m = &members[i];
+                panes.iter().any(|p| {
+                    p.pane == m.pane && m.session_id.as_ref().is_none_or(|s| *s == p.session_id)
+                })
+            })
+            .collect();
+        let ids: Vec<String> = live.iter().map(|&i| members[i].pane.clone()).collect();
+        let captures = tmux.capture_many(&ids).await?;
+        for &i in &idx {
+            let m = &members[i];
+            let capture = live
+                .iter()
+                .position(|&j| j == i)
+                .and_then(|k| captures.get(k).cloned().flatten());
+            let session = panes
+                .iter()
+                .find(|p| p.pane == m.pane)
+                .map(|p| p.session_name.clone());
+            let screen = capture.as_deref().map(screen::classify);
+            let state = screen.as_ref().map(|s| s.state);
+            let shown = screen.unwrap_or_else(|| screen::classify(""));
+            views[i] = Some(PaneView {
+                id: m.id.clone(),
+                pane: m.pane.clone(),
+                session: session.filter(|_| state.is_some()),
+                state,
+                registered_alive: m.alive,
+                worktree: m.worktree.clone(),
+                attention: match state {
+                    None => Some("pane gone (teardown cleans up)".to_owned()),
+                    s => attention(s, &shown),
+                },
+                tool: shown.tool.clone(),
+                detail: shown.detail.clone(),
+                options: shown.options.clone(),
+            });
+        }
+    }
+    let panes: Vec<PaneView> = views.into_iter().flatten().collect();
+    Ok(Scanned {
+        prefix: prefix.to_owned(),
+        need_attention: panes.iter().filter(|p| p.attention.is_some()).count(),
+        panes,
+        millis: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// What an approval did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Approved {
+    pub worker: String,
+    pub pane: String,
+    pub before: PaneState,
+    pub after: PaneState,
+    pub choice: Choice,
+    /// The option chosen, as the dialog labels it.
+    pub option: Option<String>,
+    /// What was approved: the tool and its command or arguments.
+    pub tool: Option<String>,
+    pub detail: Option<String>,
+    pub cleared: bool,
+}
+
+impl Outcome for Approved {
+    fn text(&self) -> String {
+        let what = match (&self.tool, &self.detail) {
+            (Some(t), Some(d)) => format!(" {t} `{d}`"),
+            _ => String::new(),
+        };
+        let verdict = match (&self.option, self.cleared) {
+            (None, _) => " (nothing to answer)".to_owned(),
+            (Some(o), true) => format!(" (answered \"{o}\"{what})"),
+            (Some(o), false) => {
+                format!(" (pressed \"{o}\" but the dialog is still shown — inspect the pane)")
+            }
+        };
+        format!(
+            "Approve {}: {} -> {}{verdict}",
+            self.worker,
+            self.before.as_str(),
+            self.after.as_str()
+        )
+    }
+}
+
+/// Answers the dialog on `worker`'s pane with `choice`. A pane with no
+/// dialog is reported, not touched.
+pub async fn approve(
+    ctx: &Mutex<Ctx>,
+    worker: &str,
+    choice: Choice,
+    timeout_secs: i64,
+) -> Result<Approved> {
+    if !(1..=600).contains(&timeout_secs) {
+        return Err(Error::invalid("timeout", "must be 1 to 600 seconds"));
+    }
+    master(ctx)?;
+    let target = resolve(ctx, "worker", worker).await?;
+    let before = target.look().await?;
+    let mut outcome = Approved {
+        worker: worker.to_owned(),
+        pane: target.pane.pane.clone(),
+        before: before.state,
+        after: before.state,
+        choice,
+        option: None,
+        tool: before.tool.clone(),
+        detail: before.detail.clone(),
+        cleared: false,
+    };
+    if !before.state.is_dialog() {
+        return Ok(outcome);
+    }
+    let Some(option) = dialog::option_for(&before, choice).cloned() else {
+        let labels: Vec<&str> = before.options.iter().map(|o| o.label.as_str()).collect();
+        return Err(Error::user(
+            "no_such_option",
+            format!(
+                "the {} dialog offers no option for choice {:?} (options: {})",
+                before.state.as_str(),
+                choice,
+                labels.join(" | ")
+            ),
+        ));
+    };
+    let after = dialog::choose(
+        &target,
+        &before,
+        &option,
+        Duration::from_secs(timeout_secs as u64),
+    )
+    .await?;
+    outcome.after = after.state;
+    outcome.cleared = after.state != before.state || after.options != before.options;
+    outcome.option = Some(option.label);
+    Ok(outcome)
+}

@@ -1,0 +1,115 @@
+//! Teardown: stop the workers this bus spawned, and only those (B11); remove
+//! their worktrees (a dirty one is kept unless forced); mark them gone (B5).
+
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use super::{master, with_ctx};
+use crate::bus::{instances, sessions, worktrees};
+use crate::clock;
+use crate::error::Result;
+use crate::git::Repo;
+use crate::ops::{Ctx, Outcome, db};
+
+/// What teardown did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TornDown {
+    /// Sessions killed.
+    pub killed: Vec<String>,
+    /// Recorded sessions that had already ended.
+    pub already_gone: Vec<String>,
+    pub worktrees_removed: Vec<String>,
+    /// Worktrees kept, with the reason (e.g. uncommitted changes).
+    pub worktrees_kept: Vec<(String, String)>,
+    /// Instance rows marked inactive.
+    pub instances_ended: Vec<String>,
+}
+
+impl Outcome for TornDown {
+    fn text(&self) -> String {
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "(none)".to_owned()
+            } else {
+                v.join(", ")
+            }
+        };
+        let mut out = format!(
+            "Torn down {} session(s): {}\nAlready gone: {}\nWorktrees removed: {}\nInstances marked gone: {}",
+            self.killed.len(),
+            list(&self.killed),
+            list(&self.already_gone),
+            list(&self.worktrees_removed),
+            list(&self.instances_ended)
+        );
+        for (id, why) in &self.worktrees_kept {
+            out.push_str(&format!("\nKept worktree of {id}: {why}"));
+        }
+        out
+    }
+}
+
+/// Stops the spawned sessions named `<prefix>-*`.
+pub async fn teardown(
+    ctx: &Mutex<Ctx>,
+    prefix: &str,
+    remove_worktrees: bool,
+    force: bool,
+) -> Result<TornDown> {
+    crate::names::check_id("prefix", prefix)?;
+    master(ctx)?;
+    let wanted = format!("{prefix}-");
+    let (home, recorded) = with_ctx(ctx, |c| {
+        let home = c.tmux.clone();
+        match c.existing_bus()? {
+            Some(bus) => Ok((home, sessions::live(bus.conn()).map_err(db)?)),
+            None => Ok((home, Vec::new())),
+        }
+    })?;
+    let mut report = TornDown::default();
+    for s in recorded.into_iter().filter(|s| s.name.starts_with(&wanted)) {
+        let tmux = home.at(&s.tmux_socket);
+        let exists = tmux
+            .list_panes()
+            .await?
+            .iter()
+            .any(|p| p.session_id == s.tmux_session_id && p.session_name == s.name);
+        if exists {
+            tmux.kill_session(&s.tmux_session_id).await?;
+            report.killed.push(s.name.clone());
+        } else {
+            report.already_gone.push(s.name.clone());
+        }
+        with_ctx(ctx, |c| {
+            let bus = c.bus()?;
+            sessions::end(bus.conn(), &s.name, clock::now_ms()).map_err(db)?;
+            if let Some(row) = instances::get(bus.conn(), &s.name).map_err(db)?
+                && row.active
+            {
+                instances::deactivate(bus.conn(), &row.id, &row.session_id).map_err(db)?;
+                report.instances_ended.push(row.id);
+            }
+            Ok(())
+        })?;
+        if remove_worktrees && !s.worktree.is_empty() {
+            let removed = with_ctx(ctx, |c| {
+                let repo = Repo::open(&c.paths.root)?;
+                repo.remove_worktree(&s.name, std::path::Path::new(&s.worktree), force)?;
+                worktrees::set_status(
+                    c.bus()?.conn(),
+                    &s.name,
+                    worktrees::WorktreeStatus::Removed,
+                    None,
+                    clock::now_ms(),
+                )
+                .map_err(db)
+            });
+            match removed {
+                Ok(()) => report.worktrees_removed.push(s.name.clone()),
+                Err(e) => report.worktrees_kept.push((s.name.clone(), e.message)),
+            }
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,346 @@
+//! The one place that builds tmux commands. Every call is an argv vector
+//! (never a shell string), pinned to one server socket, and logged at debug
+//! with its duration (target `tmux.cmd`).
+//!
+//! Socket choice, in order: `INTERCOMM_TMUX_SOCKET` (a path, or a bare name
+//! for `-L`), else the socket of the inherited `TMUX` (the server this process
+//! runs under), else tmux's default. Panes are addressed by pane id (`%N`)
+//! and sessions by session id (`$N`), never by a name tmux would prefix-match
+//! (B11).
+//!
+//! tmux facts relied on (tmux 3.3a, verified here): `new-session … -- A B …`
+//! with two or more words runs the program directly, with one word through
+//! `sh -c` (so callers always pass at least two words); in a `;`-separated
+//! command sequence a failing command stops the rest (see
+//! [`parse::split_batch`]); `paste-buffer -p` wraps the text in bracketed
+//! paste markers only when the application asked for them.
+//!
+//! Two tmux parsing rules would let data become commands, so data arguments
+//! go through [`literal`] and [`format_literal`] (source: tmux 3.3a
+//! `cmd-parse.c` `cmd_parse_from_arguments`, `cmd-new-session.c`):
+//! - *any* argument ending in `;` ends a command, even after `--`; only a
+//!   trailing `\;` stands for a literal `;`;
+//! - `new-session -c DIR` is format-expanded, so `#(cmd)` in a path would run
+//!   `cmd` in a shell; `##` stands for a literal `#`.
+
+pub mod parse;
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Instant;
+
+use tokio::io::AsyncWriteExt;
+
+pub use parse::PaneInfo;
+
+/// An argument tmux takes literally: a trailing `;` (which tmux would read
+/// as the end of a command) is written as `\;`.
+pub fn literal(arg: impl AsRef<OsStr>) -> OsString {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let bytes = arg.as_ref().as_bytes();
+    match bytes.split_last() {
+        Some((b';', head)) => {
+            let mut out = head.to_vec();
+            out.extend_from_slice(b"\\;");
+            OsString::from_vec(out)
+        }
+        _ => arg.as_ref().to_owned(),
+    }
+}
+
+/// A value tmux format-expands, taken literally: `#` doubled, then [`literal`].
+pub fn format_literal(arg: impl AsRef<OsStr>) -> OsString {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let mut out = Vec::new();
+    for &b in arg.as_ref().as_bytes() {
+        out.push(b);
+        if b == b'#' {
+            out.push(b'#');
+        }
+    }
+    literal(OsString::from_vec(out))
+}
+
+/// Failures of a tmux call.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TmuxError {
+    #[error("tmux is not installed or not on PATH")]
+    NotInstalled,
+    #[error("tmux {command} failed: {stderr}")]
+    Failed { command: String, stderr: String },
+    #[error("tmux {command} could not run: {message}")]
+    Io { command: String, message: String },
+}
+
+/// Which tmux server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Socket {
+    /// tmux's default server.
+    Default,
+    /// `-S path`.
+    Path(PathBuf),
+    /// `-L name`.
+    Name(String),
+}
+
+/// A tmux client pinned to one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tmux {
+    socket: Socket,
+}
+
+/// What to start in a new detached session.
+#[derive(Debug, Clone)]
+pub struct NewSession<'a> {
+    pub name: &'a str,
+    pub dir: &'a Path,
+    pub width: u16,
+    pub height: u16,
+    /// Set in the session's environment (`-e`), visible to the program.
+    pub env: &'a [(String, String)],
+    /// Program and arguments, at least two words.
+    pub argv: &'a [String],
+}
+
+impl Tmux {
+    /// A client of `socket`.
+    pub fn new(socket: Socket) -> Self {
+        Self { socket }
+    }
+
+    /// The server named by the environment (see the module doc).
+    pub fn from_env() -> Self {
+        if let Some(s) = crate::env::get(crate::env::TMUX_SOCKET) {
+            return Self::new(if s.contains('/') {
+                Socket::Path(PathBuf::from(s))
+            } else {
+                Socket::Name(s)
+            });
+        }
+        if let Some(t) = crate::env::get(crate::env::TMUX)
+            && let Some(path) = t.split(',').next().filter(|p| !p.is_empty())
+        {
+            return Self::new(Socket::Path(PathBuf::from(path)));
+        }
+        Self::new(Socket::Default)
+    }
+
+    /// The server whose socket path a pane reported (`#{socket_path}`), or
+    /// this client's server when it is empty.
+    pub fn at(&self, socket_path: &str) -> Self {
+        if socket_path.is_empty() {
+            self.clone()
+        } else {
+            Self::new(Socket::Path(PathBuf::from(socket_path)))
+        }
+    }
+
+    fn socket_args(&self) -> Vec<OsString> {
+        match &self.socket {
+            Socket::Default => Vec::new(),
+            Socket::Path(p) => vec!["-S".into(), p.clone().into_os_string()],
+            Socket::Name(n) => vec!["-L".into(), n.into()],
+        }
+    }
+
+    /// Runs `tmux <socket> args…`, feeding `stdin` if given; returns stdout.
+    async fn run<S: AsRef<OsStr>>(
+        &self,
+        args: &[S],
+        stdin: Option<&[u8]>,
+    ) -> Result<String, TmuxError> {
+        let started = Instant::now();
+        let mut cmd = tokio::process::Command::new("tmux");
+        cmd.args(self.socket_args())
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let name = args
+            .first()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let io = |e: std::io::Error| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                TmuxError::NotInstalled
+            } else {
+                TmuxError::Io {
+                    command: name.clone(),
+                    message: e.to_string(),
+                }
+            }
+        };
+        let mut child = cmd.spawn().map_err(io)?;
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(input).await.map_err(io)?;
+            drop(pipe);
+        }
+        let out = child.wait_with_output().await.map_err(io)?;
+        tracing::debug!(
+            target: "tmux.cmd",
+            args = ?args.iter().map(|a| a.as_ref().to_string_lossy()).collect::<Vec<_>>(),
+            ok = out.status.success(),
+            micros = started.elapsed().as_micros() as u64,
+        );
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(TmuxError::Failed {
+                command: name,
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            })
+        }
+    }
+
+    /// Starts a detached session running `spec.argv` directly (no shell);
+    /// returns its pane.
+    pub async fn new_session(&self, spec: &NewSession<'_>) -> Result<PaneInfo, TmuxError> {
+        let mut args: Vec<OsString> = vec![
+            "new-session".into(),
+            "-d".into(),
+            "-s".into(),
+            literal(spec.name),
+            "-x".into(),
+            spec.width.to_string().into(),
+            "-y".into(),
+            spec.height.to_string().into(),
+            "-c".into(),
+            format_literal(spec.dir),
+        ];
+        for (k, v) in spec.env {
+            args.push("-e".into());
+            args.push(literal(format!("{k}={v}")));
+        }
+        args.extend([
+            "-P".into(),
+            "-F".into(),
+            parse::SPAWN_FORMAT.into(),
+            "--".into(),
+        ]);
+        args.extend(spec.argv.iter().map(literal));
+        let out = self.run(&args, None).await?;
+        parse::parse_pane(out.trim_end()).ok_or_else(|| TmuxError::Failed {
+            command: "new-session".into(),
+            stderr: format!("unexpected output {out:?}"),
+        })
+    }
+
+    /// Every pane on the server; empty when no server runs.
+    pub async fn list_panes(&self) -> Result<Vec<PaneInfo>, TmuxError> {
+        match self
+            .run(&["list-panes", "-a", "-F", parse::PANE_FORMAT], None)
+            .await
+        {
+            Ok(out) => Ok(parse::parse_panes(&out)),
+            Err(TmuxError::Failed { stderr, .. })
+                if stderr.contains("no server running") || stderr.contains("error connecting") =>
+            {
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The visible text of a pane.
+    pub async fn capture(&self, pane: &str) -> Result<String, TmuxError> {
+        self.run(&["capture-pane", "-p", "-t", pane], None).await
+    }
+
+    /// The visible text of several panes in one tmux invocation; a pane that
+    /// vanished is `None` (and is retried alone so the others still count).
+    pub async fn capture_many(&self, panes: &[String]) -> Result<Vec<Option<String>>, TmuxError> {
+        if panes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let mut args: Vec<String> = Vec::with_capacity(panes.len() * 8);
+        for (i, pane) in panes.iter().enumerate() {
+            if i > 0 {
+                args.push(";".into());
+            }
+            args.extend([
+                "capture-pane".into(),
+                "-p".into(),
+                "-t".into(),
+                pane.clone(),
+            ]);
+            args.extend([";".into(), "display-message".into(), "-p".into()]);
+            args.push(parse::batch_marker(&token, i));
+        }
+        let out = match self.run(&args, None).await {
+            Ok(out) => out,
+            Err(TmuxError::Failed { .. }) => String::new(),
+            Err(e) => return Err(e),
+        };
+        let mut parts = parse::split_batch(&out, &token, panes.len());
+        for (i, part) in parts.iter_mut().enumerate() {
+            if part.is_none() {
+                *part = self.capture(&panes[i]).await.ok();
+            }
+        }
+        Ok(parts)
+    }
+
+    /// Sends named keys (`Enter`, `Down`, `1`, `Escape`) to a pane.
+    pub async fn send_keys(&self, pane: &str, keys: &[&str]) -> Result<(), TmuxError> {
+        let mut args = vec!["send-keys", "-t", pane];
+        args.extend_from_slice(keys);
+        self.run(&args, None).await.map(drop)
+    }
+
+    /// Pastes `text` into a pane as one bracketed paste, through a private
+    /// buffer that is deleted afterwards. The text never passes through argv.
+    pub async fn paste(&self, pane: &str, text: &str) -> Result<(), TmuxError> {
+        let buffer = format!("intercomm-{}", uuid::Uuid::new_v4().simple());
+        let args = [
+            "load-buffer",
+            "-b",
+            &buffer,
+            "-",
+            ";",
+            "paste-buffer",
+            "-p",
+            "-d",
+            "-b",
+            &buffer,
+            "-t",
+            pane,
+        ];
+        self.run(&args, Some(text.as_bytes())).await.map(drop)
+    }
+
+    /// Kills a session by its id (`$N`), which tmux matches exactly.
+    pub async fn kill_session(&self, session_id: &str) -> Result<(), TmuxError> {
+        self.run(&["kill-session", "-t", session_id], None)
+            .await
+            .map(drop)
+    }
+
+    /// Kills this client's whole server (tests' private servers only).
+    pub async fn kill_server(&self) -> Result<(), TmuxError> {
+        self.run(&["kill-server"], None).await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_cannot_end_a_tmux_command_or_expand_a_format() {
+        assert_eq!(literal(";"), OsString::from("\\;"));
+        assert_eq!(literal("run;"), OsString::from("run\\;"));
+        assert_eq!(literal("a;b"), OsString::from("a;b"));
+        assert_eq!(literal(""), OsString::from(""));
+        assert_eq!(
+            format_literal("/p/#(touch x);"),
+            OsString::from("/p/##(touch x)\\;")
+        );
+    }
+}
