@@ -107,6 +107,20 @@ pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Instance>> {
         .optional()
 }
 
+/// Who holds `id`: `(role, active, session_id)`; the per-call identity
+/// check, lighter than [`get`].
+pub fn holder(conn: &Connection, id: &str) -> rusqlite::Result<Option<(Role, bool, String)>> {
+    conn.prepare_cached("SELECT role, active, session_id FROM instances WHERE id = ?1")?
+        .query_row([id], |r| {
+            Ok((
+                Role::parse(&r.get::<_, String>(0)?),
+                r.get::<_, i64>(1)? != 0,
+                r.get(2)?,
+            ))
+        })
+        .optional()
+}
+
 /// Every row, oldest registration first.
 pub fn list(conn: &Connection) -> rusqlite::Result<Vec<Instance>> {
     let mut stmt = conn.prepare_cached(&format!(

@@ -142,13 +142,17 @@ pub fn inbox(
     rows.collect()
 }
 
-/// How many messages for `reader` lie above `after`.
-pub fn count_inbox(conn: &Connection, reader: &str, after: i64) -> rusqlite::Result<i64> {
+/// How many messages for `reader` lie above `after`, counting at most
+/// `cap` of each kind (direct, broadcast): a huge backlog must not make a
+/// status or read call slow.
+pub fn count_inbox(conn: &Connection, reader: &str, after: i64, cap: i64) -> rusqlite::Result<i64> {
     conn.prepare_cached(
-        "SELECT (SELECT COUNT(*) FROM messages WHERE to_id = ?1 AND seq > ?2 AND from_id <> ?1)
-              + (SELECT COUNT(*) FROM messages WHERE to_id = ?3 AND seq > ?2 AND from_id <> ?1)",
+        "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM messages
+                  WHERE to_id = ?1 AND seq > ?2 AND from_id <> ?1 LIMIT ?4))
+              + (SELECT COUNT(*) FROM (SELECT 1 FROM messages
+                  WHERE to_id = ?3 AND seq > ?2 AND from_id <> ?1 LIMIT ?4))",
     )?
-    .query_row(params![reader, after, BROADCAST], |r| r.get(0))
+    .query_row(params![reader, after, BROADCAST, cap], |r| r.get(0))
 }
 
 /// One message by id.

@@ -85,7 +85,7 @@ pub fn assign(ctx: &mut Ctx, req: AssignRequest) -> Result<Assigned> {
             "the master cannot assign a task to itself",
         ));
     }
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::ops::messaging::new_message_id();
     let worker_alive = bus.write(|tx| {
         let Some(row) = instances::get(tx, &req.worker).map_err(db)? else {
             return Err(Error::user(

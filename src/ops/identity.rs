@@ -20,6 +20,9 @@ use crate::clock;
 use crate::error::{Error, Result};
 use crate::names::{self, MASTER_ID};
 
+/// Status counts each instance's unread mail up to this many (per kind).
+pub const UNREAD_CAP: i64 = 1_000;
+
 /// What a registration did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Registered {
@@ -275,7 +278,10 @@ pub struct InstanceView {
     pub last_active_ms: i64,
     pub idle_ms: i64,
     pub pane: Option<String>,
+    /// Unread messages, counted up to [`UNREAD_CAP`] of each kind.
     pub unread: i64,
+    /// The count stopped at the cap: there are at least `unread`.
+    pub unread_capped: bool,
     pub worktree: Option<String>,
     pub branch: Option<String>,
 }
@@ -319,7 +325,8 @@ impl Outcome for Status {
                 }
             }
             if i.unread > 0 {
-                out.push_str(&format!(", unread: {}", i.unread));
+                let plus = if i.unread_capped { "+" } else { "" };
+                out.push_str(&format!(", unread: {}{plus}", i.unread));
             }
             out.push(')');
         }
@@ -344,7 +351,7 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
     let mut views = Vec::new();
     for row in instances::list(conn).map_err(db)? {
         let cursor = messages::cursor(conn, &row.id).map_err(db)?;
-        let unread = messages::count_inbox(conn, &row.id, cursor).map_err(db)?;
+        let unread = messages::count_inbox(conn, &row.id, cursor, UNREAD_CAP).map_err(db)?;
         let wt = worktrees::get(conn, &row.id)
             .map_err(db)?
             .filter(|w| w.status != worktrees::WorktreeStatus::Removed);
@@ -362,6 +369,7 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
             idle_ms: now - row.last_active,
             pane: Some(row.pane.clone()).filter(|p| !p.is_empty()),
             unread,
+            unread_capped: unread >= UNREAD_CAP,
             branch: wt
                 .as_ref()
                 .map(|w| w.branch.clone())

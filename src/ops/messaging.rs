@@ -20,10 +20,18 @@ use crate::contract;
 use crate::error::{Error, Result};
 use crate::names::{self, BROADCAST, MASTER_ID};
 
+/// A new message id: a UUID v7, time-ordered, so the unique index on ids
+/// grows at its end instead of at random pages (a WAL page saved per send).
+pub fn new_message_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// Default and largest page of [`read`].
 pub const READ_LIMIT_DEFAULT: i64 = 50;
 /// Largest page of [`read`].
 pub const READ_LIMIT_MAX: i64 = 500;
+/// A read counts what remains after its page up to this many (per kind).
+pub const REMAINING_CAP: i64 = 10_000;
 
 /// A stored message, as the sender learns of it.
 #[derive(Debug, Clone, Serialize)]
@@ -72,7 +80,7 @@ pub fn send(ctx: &mut Ctx, to: &str, content: &str, kind: MessageType) -> Result
         ));
     }
     let now = clock::now_ms();
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = new_message_id();
     bus.write(|tx| {
         let Some(recipient) = instances::get(tx, to).map_err(db)? else {
             let known: Vec<String> = instances::list(tx)
@@ -116,7 +124,7 @@ pub fn broadcast(ctx: &mut Ctx, content: &str, kind: MessageType) -> Result<Sent
     check_content("message", content)?;
     let (bus, me) = ctx.acting()?;
     check_type(&me, kind, content)?;
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = new_message_id();
     let seq = messages::insert(
         bus.conn(),
         &NewMessage {
@@ -181,7 +189,8 @@ pub struct Delivered {
 pub struct ReadResult {
     pub messages: Vec<Delivered>,
     pub count: usize,
-    /// Unread messages left after this page.
+    /// Unread messages left after this page (counted up to
+    /// [`REMAINING_CAP`] of each kind).
     pub remaining: i64,
 }
 
@@ -196,8 +205,13 @@ impl Outcome for ReadResult {
             out.push_str(&render_message(d));
         }
         if self.remaining > 0 {
+            let plus = if self.remaining >= REMAINING_CAP {
+                "+"
+            } else {
+                ""
+            };
             out.push_str(&format!(
-                "\n--- {} more: call intercomm_read again ---",
+                "\n--- {}{plus} more: call intercomm_read again ---",
                 self.remaining
             ));
         }
@@ -279,7 +293,7 @@ pub fn read(ctx: &mut Ctx, all: bool, limit: i64, mark_read: bool) -> Result<Rea
         let page = messages::inbox(tx, &me.id, after, limit).map_err(db)?;
         let last = page.last().map_or(after, |m| m.seq);
         let remaining = if page.len() as i64 == limit {
-            messages::count_inbox(tx, &me.id, last).map_err(db)?
+            messages::count_inbox(tx, &me.id, last, REMAINING_CAP).map_err(db)?
         } else {
             0
         };
@@ -422,7 +436,7 @@ pub fn escalate(
     let flag = if needs_user { " needs_user" } else { "" };
     let content = format!("[escalation kind={kind_word}{flag}] {text}");
     let now = clock::now_ms();
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = new_message_id();
     let master = bus.write(|tx| -> Result<_> {
         messages::insert(
             tx,

@@ -136,25 +136,25 @@ impl Ctx {
         let Some(bus) = self.existing_bus()? else {
             return Err(not_registered());
         };
-        let row = instances::get(bus.conn(), identity.id()).map_err(crate::bus::BusError::from)?;
-        let acting = match (&identity, row) {
-            (Identity::Holder { id, .. }, Some(row)) if row.session_id == token && row.active => {
+        let holder = instances::holder(bus.conn(), identity.id()).map_err(db)?;
+        let acting = match (&identity, holder) {
+            (Identity::Holder { id, .. }, Some((role, true, session))) if session == token => {
                 if touch_due {
-                    instances::touch(bus.conn(), id, &token, now)
-                        .map_err(crate::bus::BusError::from)?;
+                    instances::touch(bus.conn(), id, &token, now).map_err(db)?;
                 }
                 Acting {
-                    id: row.id,
-                    role: row.role,
+                    id: id.clone(),
+                    role,
                 }
             }
-            (Identity::Holder { id, role }, row) => {
+            (Identity::Holder { id, role }, _) => {
+                let row = instances::get(bus.conn(), id).map_err(db)?;
                 self.identity = None;
                 return Err(lost_identity(id, *role, row.as_ref()));
             }
-            (Identity::Operator { .. }, Some(row)) => Acting {
-                id: row.id,
-                role: row.role,
+            (Identity::Operator { id }, Some((role, _, _))) => Acting {
+                id: id.clone(),
+                role,
             },
             (Identity::Operator { id }, None) => {
                 return Err(Error::user(
