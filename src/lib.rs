@@ -20,6 +20,7 @@ pub mod env;
 pub mod error;
 pub mod fleet;
 pub mod git;
+pub mod hook;
 pub mod location;
 pub mod logging;
 pub mod mcp;

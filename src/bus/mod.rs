@@ -9,6 +9,7 @@
 //!               id UUID UNIQUE, from_id, to_id ('all' = broadcast), type, content, ts
 //! worktrees     worker_id PK → path, base, branch, head_commit, status
 //! sessions      name PK (= worker id) → tmux session id, pane id, socket: what spawn started
+//! hook_states   id PK → state (running/ready/blocked/gone), detail, Claude session id, time
 //! ```
 //!
 //! Invariants:
@@ -18,6 +19,7 @@
 //!   server merely starting (S4): see [`Bus::open_existing`];
 //! - the folder is 0700, the database and its `-wal`/`-shm` files 0600 (S3).
 
+pub mod hooks;
 pub mod instances;
 pub mod messages;
 mod schema;

@@ -10,6 +10,7 @@
 //! | 1       | the intercomm-aimfp 1.0.2 schema, normalised (ms cursor → seq)     |
 //! | 2       | intercomm: message `seq` never reused, liveness, pane, indexes     |
 //! | 3       | `sessions`: the tmux sessions this bus spawned                     |
+//! | 4       | `hook_states`: what Claude Code's hooks last reported per instance |
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -17,7 +18,7 @@ use super::BusError;
 
 type Migration = fn(&Transaction<'_>) -> rusqlite::Result<()>;
 
-const MIGRATIONS: &[Migration] = &[adopt_legacy, intercomm_v1, spawned_sessions];
+const MIGRATIONS: &[Migration] = &[adopt_legacy, intercomm_v1, spawned_sessions, hook_states];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -183,6 +184,20 @@ fn spawned_sessions(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             perm_mode TEXT NOT NULL DEFAULT '',
             spawned_at INTEGER NOT NULL,
             ended_at INTEGER
+        );",
+    )
+}
+
+/// 3 → 4: the state Claude Code's hooks last reported for each instance
+/// (`intercomm hook`), which scan prefers to the screen.
+fn hook_states(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE hook_states (
+            id TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            claude_session TEXT NOT NULL DEFAULT '',
+            at INTEGER NOT NULL
         );",
     )
 }

@@ -76,6 +76,15 @@ pub enum Command {
     Teardown(TeardownArgs),
     /// Classify a captured Claude Code screen (FILE, or - for stdin) and print it as JSON.
     Classify(ClassifyArgs),
+    /// Handle a Claude Code hook (JSON on stdin); always exits 0.
+    Hook(HookArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    /// The event, as Claude Code names it: SessionStart, UserPromptSubmit,
+    /// PreToolUse, Notification, Stop, SessionEnd.
+    pub event: String,
 }
 
 /// `--from`: the instance a fleet command acts as; must be the master.
@@ -415,6 +424,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             };
             output::json_value(&crate::screen::classify(&text))
         }
+        Command::Hook(a) => Ok(hook(cli.root, &a.event)),
         Command::Doctor => {
             let report = doctor::run(&paths(cli.root)?);
             let failed = report.failed();
@@ -447,6 +457,41 @@ fn read_stdin() -> Result<String> {
     std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
         .map_err(|e| Error::user("unreadable", format!("cannot read stdin: {e}")))?;
     Ok(text)
+}
+
+/// `intercomm hook`: whatever happens, exit 0 so Claude's session goes on.
+fn hook(root: Option<PathBuf>, event: &str) -> ExitCode {
+    let Some(event) = crate::hook::Event::parse(event) else {
+        output::note(&format!(
+            "intercomm hook: unknown event {event:?} (ignored)"
+        ));
+        return ExitCode::SUCCESS;
+    };
+    let mut input = String::new();
+    let read = std::io::Read::read_to_string(
+        &mut std::io::Read::take(std::io::stdin(), 16 << 20),
+        &mut input,
+    );
+    if let Err(e) = read {
+        output::note(&format!(
+            "intercomm hook: cannot read the payload: {e} (ignored)"
+        ));
+        return ExitCode::SUCCESS;
+    }
+    let reply = match paths(root) {
+        Ok(paths) => crate::hook::handle(event, &input, &paths, &crate::hook::Caller::from_env()),
+        Err(e) => crate::hook::Reply {
+            stdout: None,
+            stderr: Some(format!("intercomm hook: {e} (ignored)")),
+        },
+    };
+    if let Some(json) = &reply.stdout {
+        output::json_line(json);
+    }
+    if let Some(line) = &reply.stderr {
+        output::note(line);
+    }
+    ExitCode::SUCCESS
 }
 
 /// Runs a future on a fresh single-threaded runtime.

@@ -36,6 +36,16 @@ pub fn json_value<T: Serialize>(value: &T) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// One compact JSON document on stdout (a hook's answer to Claude Code).
+pub fn json_line(value: &serde_json::Value) {
+    println!("{value}");
+}
+
+/// A line for people on stderr.
+pub fn note(line: &str) {
+    eprintln!("{line}");
+}
+
 /// A live progress line on stderr.
 pub fn progress(line: &str) {
     eprintln!("  {line}");

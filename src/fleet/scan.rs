@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use super::dialog::{self, Choice};
 use super::{master, resolve, with_ctx};
-use crate::bus::{instances, sessions, worktrees};
+use crate::bus::hooks::HookState;
+use crate::bus::{hooks, instances, sessions, worktrees};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::ops::{Ctx, Outcome, db};
@@ -26,8 +27,18 @@ pub struct PaneView {
     pub pane: String,
     /// The session name, when the pane still exists.
     pub session: Option<String>,
-    /// `None` when the pane is gone.
+    /// The state scan reports: what the hooks last said, unless the screen
+    /// shows something hooks cannot see (a dialog, Claude exited); `None`
+    /// when the pane is gone.
     pub state: Option<PaneState>,
+    /// What the screen shows.
+    pub screen_state: Option<PaneState>,
+    /// What Claude Code's hooks last reported (`running`, `ready`, `blocked`,
+    /// `gone`), and how long ago.
+    pub hook_state: Option<String>,
+    pub hook_age_ms: Option<i64>,
+    /// Set when the hooks and the screen disagree.
+    pub disagreement: Option<String>,
     /// The instance's MCP server runs.
     pub registered_alive: bool,
     pub worktree: Option<String>,
@@ -81,6 +92,7 @@ struct Member {
     session_id: Option<String>,
     alive: bool,
     worktree: Option<String>,
+    hook: Option<HookState>,
 }
 
 fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
@@ -99,6 +111,7 @@ fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
                 s.name.clone(),
                 Member {
                     alive: alive(&s.name),
+                    hook: hooks::get(conn, &s.name).map_err(db)?,
                     id: s.name,
                     socket: s.tmux_socket,
                     pane: s.pane,
@@ -118,6 +131,7 @@ fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
             members.insert(
                 r.id.clone(),
                 Member {
+                    hook: hooks::get(conn, &r.id).map_err(db)?,
                     id: r.id.clone(),
                     socket: r.tmux_socket.clone(),
                     pane: r.pane.clone(),
@@ -129,6 +143,46 @@ fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
         }
     }
     Ok(members.into_values().collect())
+}
+
+/// The reported state: hooks first, the screen second. Hooks decide between
+/// ready and running (the screen's footer lags and varies by version); the
+/// screen wins where hooks are blind or stale (boot dialogs, permission
+/// prompts, Claude gone, the pane gone). A disagreement is described.
+fn combine(
+    screen: Option<PaneState>,
+    hook: Option<&HookState>,
+) -> (Option<PaneState>, Option<String>) {
+    let Some(hook) = hook else {
+        return (screen, None);
+    };
+    let hooked = match hook.state.as_str() {
+        "running" => PaneState::Running,
+        "ready" => PaneState::Ready,
+        "blocked" => PaneState::Blocked,
+        _ => PaneState::Exited,
+    };
+    let Some(seen) = screen else {
+        return (
+            None,
+            Some(format!("hooks say {}, but the pane is gone", hook.state)),
+        );
+    };
+    let note = (seen != hooked).then(|| {
+        format!(
+            "hooks say {}, the screen shows {}",
+            hook.state,
+            seen.as_str()
+        )
+    });
+    // A permission prompt is visible: the screen is the fresher witness of
+    // it, both when it shows one and when a hook's "blocked" is stale (the
+    // prompt was answered and no hook has fired since).
+    let state = match (seen, hooked) {
+        (PaneState::Ready | PaneState::Running, PaneState::Ready | PaneState::Running) => hooked,
+        _ => seen,
+    };
+    (Some(state), note)
 }
 
 /// Why a pane in `state` needs the master.
@@ -159,6 +213,7 @@ pub async fn scan(ctx: &Mutex<Ctx>, prefix: &str) -> Result<Scanned> {
         by_socket.entry(m.socket.clone()).or_default().push(i);
     }
     let mut views: Vec<Option<PaneView>> = members.iter().map(|_| None).collect();
+    let now = clock::now_ms();
     for (socket, idx) in by_socket {
         let tmux = home.at(&socket);
         let panes = tmux.list_panes().await?;
@@ -185,13 +240,18 @@ pub async fn scan(ctx: &Mutex<Ctx>, prefix: &str) -> Result<Scanned> {
                 .find(|p| p.pane == m.pane)
                 .map(|p| p.session_name.clone());
             let screen = capture.as_deref().map(screen::classify);
-            let state = screen.as_ref().map(|s| s.state);
+            let screen_state = screen.as_ref().map(|s| s.state);
             let shown = screen.unwrap_or_else(|| screen::classify(""));
+            let (state, disagreement) = combine(screen_state, m.hook.as_ref());
             views[i] = Some(PaneView {
                 id: m.id.clone(),
                 pane: m.pane.clone(),
                 session: session.filter(|_| state.is_some()),
                 state,
+                screen_state,
+                hook_state: m.hook.as_ref().map(|h| h.state.clone()),
+                hook_age_ms: m.hook.as_ref().map(|h| now - h.at_ms),
+                disagreement,
                 registered_alive: m.alive,
                 worktree: m.worktree.clone(),
                 attention: match state {
@@ -302,4 +362,44 @@ pub async fn approve(
     outcome.cleared = after.state != before.state || after.options != before.options;
     outcome.option = Some(option.label);
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(state: &str) -> HookState {
+        HookState {
+            id: "w".into(),
+            state: state.into(),
+            detail: String::new(),
+            claude_session: String::new(),
+            at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn hooks_decide_ready_and_running_the_screen_the_rest() {
+        use PaneState::*;
+        assert_eq!(
+            combine(Some(Ready), Some(&hook("running"))).0,
+            Some(Running)
+        );
+        assert!(combine(Some(Ready), Some(&hook("running"))).1.is_some());
+        assert_eq!(
+            combine(Some(Running), Some(&hook("running"))),
+            (Some(Running), None)
+        );
+        assert_eq!(
+            combine(Some(Running), Some(&hook("blocked"))).0,
+            Some(Running)
+        );
+        assert_eq!(
+            combine(Some(Blocked), Some(&hook("running"))).0,
+            Some(Blocked)
+        );
+        assert_eq!(combine(Some(Trust), Some(&hook("ready"))).0, Some(Trust));
+        assert_eq!(combine(Some(Exited), None), (Some(Exited), None));
+        assert_eq!(combine(None, Some(&hook("ready"))).0, None);
+    }
 }

@@ -284,24 +284,32 @@ pub fn read(ctx: &mut Ctx, all: bool, limit: i64, mark_read: bool) -> Result<Rea
             .with_hint("leave out --mark-read to look without marking"));
         }
     }
+    take_unread(bus, &me.id, all, limit, mark_read)
+}
+
+/// In one transaction: up to `limit` messages for `reader` above its cursor
+/// (above 0 with `all`), how many remain, and, with `mark_read`, the cursor
+/// moved past the page. Shared by `intercomm_read` and the Stop hook, so
+/// mail is marked read the same way whoever delivers it.
+pub fn take_unread(
+    bus: &mut crate::bus::Bus,
+    reader: &str,
+    all: bool,
+    limit: i64,
+    mark_read: bool,
+) -> Result<ReadResult> {
     bus.write(|tx| {
-        let after = if all {
-            0
-        } else {
-            messages::cursor(tx, &me.id).map_err(db)?
-        };
-        let page = messages::inbox(tx, &me.id, after, limit).map_err(db)?;
+        let current = messages::cursor(tx, reader).map_err(db)?;
+        let after = if all { 0 } else { current };
+        let page = messages::inbox(tx, reader, after, limit).map_err(db)?;
         let last = page.last().map_or(after, |m| m.seq);
         let remaining = if page.len() as i64 == limit {
-            messages::count_inbox(tx, &me.id, last, REMAINING_CAP).map_err(db)?
+            messages::count_inbox(tx, reader, last, REMAINING_CAP).map_err(db)?
         } else {
             0
         };
-        if let Some(last_msg) = page.last().filter(|_| mark_read) {
-            let current = messages::cursor(tx, &me.id).map_err(db)?;
-            if all || last_msg.seq > current {
-                messages::set_cursor(tx, &me.id, last_msg.seq).map_err(db)?;
-            }
+        if mark_read && (all || last > current) && !page.is_empty() {
+            messages::set_cursor(tx, reader, last).map_err(db)?;
         }
         let messages: Vec<Delivered> = page.into_iter().map(check_contract).collect();
         Ok(ReadResult {

@@ -5,6 +5,7 @@ mod bus;
 mod cli;
 mod contract;
 mod fleet;
+mod hooks;
 mod mcp;
 mod processes;
 mod props;

@@ -1,0 +1,212 @@
+//! `intercomm hook <Event>` with recorded payloads, through the real binary:
+//! states reach the bus, mail is delivered once at Stop, and nothing a hook
+//! is given can break the session (always exit 0).
+
+use std::path::Path;
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+use crate::support::*;
+
+fn payload(event: &str) -> String {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/hooks/{event}.json"));
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Runs the hook as worker `id` would (its id in the environment).
+fn hook(project: &Project, id: &str, event: &str, input: &str) -> (Option<Value>, String) {
+    let out = project
+        .cli()
+        .args(["hook", event])
+        .env("INTERCOMM_WORKER_ID", id)
+        .env_remove("TMUX_PANE")
+        .env_remove("INTERCOMM_HOOK_MAIL")
+        .write_stdin(input)
+        .assert()
+        .success();
+    let o = out.get_output();
+    let stdout = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    (
+        serde_json::from_str(&stdout).ok(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn hook_state(project: &Project, id: &str) -> TestResult<(String, String, String)> {
+    let conn = Connection::open(project.paths().db())?;
+    Ok(conn.query_row(
+        "SELECT state, detail, claude_session FROM hook_states WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?)
+}
+
+fn setup() -> TestResult<Project> {
+    let project = Project::plain()?;
+    project
+        .cli()
+        .args(["register", "master"])
+        .assert()
+        .success();
+    project
+        .cli()
+        .args(["register", "--id", "worker-1"])
+        .assert()
+        .success();
+    Ok(project)
+}
+
+#[test]
+fn every_event_records_the_workers_state() -> TestResult {
+    let project = setup()?;
+    let (out, _) = hook(
+        &project,
+        "worker-1",
+        "SessionStart",
+        &payload("SessionStart"),
+    );
+    let note = out
+        .as_ref()
+        .map(|v| v["hookSpecificOutput"]["additionalContext"].to_string())
+        .unwrap_or_default();
+    assert!(note.contains("intercomm_register"), "{out:?}");
+    assert_eq!(hook_state(&project, "worker-1")?.0, "ready");
+    assert_eq!(
+        hook_state(&project, "worker-1")?.2,
+        "5f3c2a1e-8b7d-4c1a-9e2f-0a1b2c3d4e5f"
+    );
+    hook(
+        &project,
+        "worker-1",
+        "UserPromptSubmit",
+        &payload("UserPromptSubmit"),
+    );
+    assert_eq!(hook_state(&project, "worker-1")?.0, "running");
+    hook(&project, "worker-1", "PreToolUse", &payload("PreToolUse"));
+    assert_eq!(
+        hook_state(&project, "worker-1")?,
+        (
+            "running".into(),
+            "Bash".into(),
+            "5f3c2a1e-8b7d-4c1a-9e2f-0a1b2c3d4e5f".into()
+        )
+    );
+    hook(
+        &project,
+        "worker-1",
+        "Notification",
+        &payload("Notification"),
+    );
+    assert_eq!(hook_state(&project, "worker-1")?.0, "blocked");
+    assert_eq!(hook_state(&project, "worker-1")?.1, "Bash");
+    let (out, _) = hook(&project, "worker-1", "Stop", &payload("Stop"));
+    assert_eq!(out, None, "no mail, no answer: Claude stops");
+    assert_eq!(hook_state(&project, "worker-1")?.0, "ready");
+    hook(&project, "worker-1", "SessionEnd", &payload("SessionEnd"));
+    assert_eq!(hook_state(&project, "worker-1")?.0, "gone");
+    Ok(())
+}
+
+/// Mail reaches a worker at the end of its turn, once, and PreToolUse says
+/// when urgent mail waits.
+#[test]
+fn stop_delivers_unread_mail_exactly_once() -> TestResult {
+    let project = setup()?;
+    project
+        .cli()
+        .args([
+            "send", "--from", "master", "--type", "question", "worker-1", "which", "base?",
+        ])
+        .assert()
+        .success();
+    let (out, _) = hook(&project, "worker-1", "PreToolUse", &payload("PreToolUse"));
+    let context = out
+        .map(|v| v["hookSpecificOutput"]["additionalContext"].to_string())
+        .unwrap_or_default();
+    assert!(
+        context.contains("1 unread message(s) from master"),
+        "{context}"
+    );
+    let (out, _) = hook(&project, "worker-1", "Stop", &payload("Stop"));
+    let out = out.ok_or("no answer at Stop")?;
+    assert_eq!(out["decision"], "block");
+    let reason = out["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("(question) master → worker-1: which base?"),
+        "{reason}"
+    );
+    let active = payload("Stop").replace("\"stop_hook_active\":false", "\"stop_hook_active\":true");
+    let (again, _) = hook(&project, "worker-1", "Stop", &active);
+    assert_eq!(again, None, "delivered once");
+    project
+        .cli()
+        .args(["read", "--id", "worker-1"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("No new messages."));
+    Ok(())
+}
+
+#[test]
+fn mail_delivery_can_be_turned_off() -> TestResult {
+    let project = setup()?;
+    project
+        .cli()
+        .args(["send", "--from", "master", "worker-1", "hello"])
+        .assert()
+        .success();
+    let out = project
+        .cli()
+        .args(["hook", "Stop"])
+        .env("INTERCOMM_WORKER_ID", "worker-1")
+        .env("INTERCOMM_HOOK_MAIL", "0")
+        .write_stdin(payload("Stop"))
+        .assert()
+        .success();
+    assert!(out.get_output().stdout.is_empty());
+    project
+        .cli()
+        .args(["read", "--id", "worker-1"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("hello"));
+    Ok(())
+}
+
+/// A hook never breaks the session: bad input, unknown events, unknown
+/// instances and a missing bus all exit 0, and a hook never creates the bus.
+#[test]
+fn hooks_never_break_the_session() -> TestResult {
+    let project = setup()?;
+    for bad in [
+        "",
+        "{",
+        "null",
+        "[1,2]",
+        "\u{0}\u{1}garbage",
+        "{\"session_id\": 5}",
+    ] {
+        let (out, stderr) = hook(&project, "worker-1", "Stop", bad);
+        assert_eq!(out, None, "{bad:?}");
+        assert!(stderr.contains("intercomm hook Stop"), "{bad:?}: {stderr}");
+    }
+    let (_, stderr) = hook(&project, "worker-1", "PostCompact", "{}");
+    assert!(stderr.contains("unknown event"), "{stderr}");
+    let (out, _) = hook(&project, "stranger", "Stop", &payload("Stop"));
+    assert_eq!(out, None);
+
+    let empty = Project::plain()?;
+    let (out, _) = hook(&empty, "worker-1", "SessionStart", &payload("SessionStart"));
+    assert!(
+        out.is_some(),
+        "the note is shown even before the bus exists"
+    );
+    hook(&empty, "worker-1", "Stop", &payload("Stop"));
+    assert!(
+        !empty.paths().dir().exists(),
+        "a hook never creates the bus"
+    );
+    Ok(())
+}
