@@ -62,6 +62,8 @@ pub struct Instance {
     pub pane: String,
     /// tmux server socket path of that pane, or empty.
     pub tmux_socket: String,
+    /// What the instance says it is working on (≤ 200 chars), or empty.
+    pub summary: String,
 }
 
 impl Instance {
@@ -93,12 +95,13 @@ impl Instance {
             },
             pane: row.get(10)?,
             tmux_socket: row.get(11)?,
+            summary: row.get(12)?,
         })
     }
 }
 
 const COLUMNS: &str = "id, role, active, last_active, registered_at, session_id, \
-                       pid, proc_start, boot_id, host, pane, tmux_socket";
+                       pid, proc_start, boot_id, host, pane, tmux_socket, summary";
 
 /// The row for `id`, if any.
 pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Instance>> {
@@ -134,14 +137,14 @@ pub fn list(conn: &Connection) -> rusqlite::Result<Vec<Instance>> {
 pub fn put(conn: &Connection, inst: &Instance) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO instances (id, role, active, last_active, registered_at, session_id,
-                                tmux_target, pid, proc_start, boot_id, host, pane, tmux_socket)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', ?7, ?8, ?9, ?10, ?11, ?12)
+                                tmux_target, pid, proc_start, boot_id, host, pane, tmux_socket, summary)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT (id) DO UPDATE SET
             role = excluded.role, active = excluded.active, last_active = excluded.last_active,
             registered_at = excluded.registered_at, session_id = excluded.session_id,
             tmux_target = '', pid = excluded.pid, proc_start = excluded.proc_start,
             boot_id = excluded.boot_id, host = excluded.host, pane = excluded.pane,
-            tmux_socket = excluded.tmux_socket",
+            tmux_socket = excluded.tmux_socket, summary = excluded.summary",
     )?
     .execute(params![
         inst.id,
@@ -156,6 +159,7 @@ pub fn put(conn: &Connection, inst: &Instance) -> rusqlite::Result<()> {
         inst.process.host,
         inst.pane,
         inst.tmux_socket,
+        inst.summary,
     ])?;
     Ok(())
 }
@@ -172,5 +176,17 @@ pub fn deactivate(conn: &Connection, id: &str, session_id: &str) -> rusqlite::Re
 pub fn touch(conn: &Connection, id: &str, session_id: &str, now_ms: i64) -> rusqlite::Result<()> {
     conn.prepare_cached("UPDATE instances SET last_active = ?3 WHERE id = ?1 AND session_id = ?2")?
         .execute(params![id, session_id, now_ms])?;
+    Ok(())
+}
+
+/// Sets what `id` says it is working on.
+pub fn set_summary(
+    conn: &Connection,
+    id: &str,
+    summary: &str,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE instances SET summary = ?2, summary_at = ?3 WHERE id = ?1")?
+        .execute(params![id, summary, now_ms])?;
     Ok(())
 }

@@ -215,3 +215,72 @@ pub fn count(conn: &Connection) -> rusqlite::Result<i64> {
     conn.prepare_cached("SELECT COUNT(*) FROM messages")?
         .query_row([], |r| r.get(0))
 }
+
+/// The first reply to message `question` sent by `from` to `to`, if any.
+pub fn reply_to(
+    conn: &Connection,
+    question: &str,
+    from: &str,
+    to: &str,
+) -> rusqlite::Result<Option<Message>> {
+    conn.prepare_cached(
+        "SELECT seq, id, from_id, to_id, type, content, ts, in_reply_to FROM messages
+          WHERE in_reply_to = ?1 AND from_id = ?2 AND to_id = ?3 ORDER BY seq LIMIT 1",
+    )?
+    .query_row([question, from, to], Message::from_row)
+    .optional()
+}
+
+/// A number that changes whenever another connection commits to the bus
+/// (`PRAGMA data_version`): a cheap "anything new?" for waiting loops.
+pub fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA data_version", [], |r| r.get(0))
+}
+
+/// The newest `task` message addressed to `id`.
+pub fn latest_task_for(conn: &Connection, id: &str) -> rusqlite::Result<Option<Message>> {
+    conn.prepare_cached(
+        "SELECT seq, id, from_id, to_id, type, content, ts, in_reply_to FROM messages
+          WHERE to_id = ?1 AND type = 'task' ORDER BY seq DESC LIMIT 1",
+    )?
+    .query_row([id], Message::from_row)
+    .optional()
+}
+
+/// Deletes messages sent before `before_ms` that every one of `protected`
+/// (reader id, cursor) has read; returns how many. Cheap when nothing is
+/// that old: it first looks at the oldest message only.
+pub fn prune_read_before(
+    conn: &Connection,
+    before_ms: i64,
+    protected: &[(String, i64)],
+) -> rusqlite::Result<usize> {
+    let oldest: Option<i64> = conn
+        .prepare_cached("SELECT ts FROM messages ORDER BY seq LIMIT 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    if oldest.is_none_or(|ts| ts >= before_ms) {
+        return Ok(0);
+    }
+    let readers = serde_json::to_string(protected).unwrap_or_else(|_| "[]".to_owned());
+    conn.prepare_cached(
+        "WITH readers (id, cur) AS (
+            SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?2))
+         DELETE FROM messages
+          WHERE ts < ?1
+            AND NOT EXISTS (
+                SELECT 1 FROM readers r
+                 WHERE messages.seq > r.cur
+                   AND (messages.to_id = r.id OR (messages.to_id = ?3 AND messages.from_id <> r.id)))",
+    )?
+    .execute(params![before_ms, readers, BROADCAST])
+}
+
+/// Whether `reader` has a cursor row.
+pub fn has_cursor(conn: &Connection, reader: &str) -> rusqlite::Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM read_cursors WHERE instance_id = ?1")?
+        .query_row([reader], |_| Ok(()))
+        .optional()?
+        .is_some())
+}

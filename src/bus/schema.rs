@@ -11,6 +11,7 @@
 //! | 2       | intercomm: message `seq` never reused, liveness, pane, indexes     |
 //! | 3       | `sessions`: the tmux sessions this bus spawned                     |
 //! | 4       | `hook_states`: what Claude Code's hooks last reported per instance |
+//! | 5       | instance summaries; the argv a session was started with (respawn)  |
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -18,7 +19,13 @@ use super::BusError;
 
 type Migration = fn(&Transaction<'_>) -> rusqlite::Result<()>;
 
-const MIGRATIONS: &[Migration] = &[adopt_legacy, intercomm_v1, spawned_sessions, hook_states];
+const MIGRATIONS: &[Migration] = &[
+    adopt_legacy,
+    intercomm_v1,
+    spawned_sessions,
+    hook_states,
+    summaries_and_respawn,
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -199,5 +206,15 @@ fn hook_states(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             claude_session TEXT NOT NULL DEFAULT '',
             at INTEGER NOT NULL
         );",
+    )
+}
+
+/// 4 → 5: what each instance says it is working on, and the Claude argv a
+/// spawned session was started with, so respawn can start it again.
+fn summaries_and_respawn(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "ALTER TABLE instances ADD COLUMN summary TEXT NOT NULL DEFAULT '';
+         ALTER TABLE instances ADD COLUMN summary_at INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE sessions ADD COLUMN argv TEXT NOT NULL DEFAULT '[]';",
     )
 }

@@ -19,6 +19,8 @@ pub struct SessionRow {
     /// Worktree path, or empty.
     pub worktree: String,
     pub perm_mode: String,
+    /// Claude's argv as started (without `--resume`).
+    pub argv: Vec<String>,
     pub spawned_at_ms: i64,
     pub ended_at_ms: Option<i64>,
 }
@@ -34,17 +36,18 @@ impl SessionRow {
             perm_mode: row.get(5)?,
             spawned_at_ms: row.get(6)?,
             ended_at_ms: row.get(7)?,
+            argv: serde_json::from_str(&row.get::<_, String>(8)?).unwrap_or_default(),
         })
     }
 }
 
 const COLUMNS: &str =
-    "name, tmux_session_id, pane, tmux_socket, worktree, perm_mode, spawned_at, ended_at";
+    "name, tmux_session_id, pane, tmux_socket, worktree, perm_mode, spawned_at, ended_at, argv";
 
 /// Records a session (replacing an ended one of the same name).
 pub fn put(conn: &Connection, s: &SessionRow) -> rusqlite::Result<()> {
     conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        "INSERT OR REPLACE INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
     ))?
     .execute(params![
         s.name,
@@ -54,7 +57,8 @@ pub fn put(conn: &Connection, s: &SessionRow) -> rusqlite::Result<()> {
         s.worktree,
         s.perm_mode,
         s.spawned_at_ms,
-        s.ended_at_ms
+        s.ended_at_ms,
+        serde_json::to_string(&s.argv).unwrap_or_else(|_| "[]".to_owned())
     ])?;
     Ok(())
 }

@@ -22,10 +22,10 @@ use crate::bus::messages::MessageType;
 use crate::error::{Error, Result};
 use crate::fleet::dialog::Choice;
 use crate::fleet::spawn::{self, PermMode, SpawnRequest};
-use crate::fleet::{scan, teardown, wake};
+use crate::fleet::{ask, respawn, scan, teardown, wake};
 use crate::location::{self, BusPaths};
 use crate::ops::identity::{self, RegisterRequest};
-use crate::ops::{Ctx, Identity, PaneRef, messaging};
+use crate::ops::{Ctx, Identity, PaneRef, messaging, threads};
 use crate::process::ProcessId;
 
 /// Run a fleet of Claude Code instances over one SQLite bus.
@@ -78,6 +78,62 @@ pub enum Command {
     Classify(ClassifyArgs),
     /// Handle a Claude Code hook (JSON on stdin); always exits 0.
     Hook(HookArgs),
+    /// Answer a message (by its id) as an instance.
+    Reply(ReplyArgs),
+    /// Ask an instance a question and wait for its reply.
+    Ask(AskArgs),
+    /// Set what an instance is working on.
+    Summary(SummaryArgs),
+    /// Restart a worker whose Claude is gone (as the master).
+    Respawn(RespawnArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplyArgs {
+    /// Sender: a registered instance id.
+    #[arg(long, value_name = "ID")]
+    pub from: String,
+    /// Message type of the reply.
+    #[arg(long = "type", default_value = "answer", value_name = "TYPE")]
+    pub kind: String,
+    /// The id of the message answered.
+    pub message_id: String,
+    /// The answer (words are joined with spaces).
+    #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+    pub message: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// Sender: a registered instance id.
+    #[arg(long, value_name = "ID")]
+    pub from: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 90)]
+    pub wait: i64,
+    /// Who to ask.
+    pub to: String,
+    /// The question (words are joined with spaces).
+    #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+    pub question: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// The instance: a registered id.
+    #[arg(long, value_name = "ID")]
+    pub from: String,
+    /// The summary (words are joined with spaces).
+    #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+    pub text: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RespawnArgs {
+    /// The worker's id.
+    pub worker: String,
+    #[command(flatten)]
+    pub master: AsMaster,
 }
 
 #[derive(Debug, Args)]
@@ -425,6 +481,29 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             output::json_value(&crate::screen::classify(&text))
         }
         Command::Hook(a) => Ok(hook(cli.root, &a.event)),
+        Command::Reply(a) => {
+            let mut ctx = cli_ctx(cli.root)?;
+            acting_as(&mut ctx, &a.from)?;
+            let text = a.message.join(" ");
+            let kind = message_type(&a.kind)?;
+            output::outcome(&threads::reply(&mut ctx, &a.message_id, &text, kind)?, json)
+        }
+        Command::Ask(a) => {
+            let mut ctx = cli_ctx(cli.root)?;
+            acting_as(&mut ctx, &a.from)?;
+            let ctx = Mutex::new(ctx);
+            let question = a.question.join(" ");
+            output::outcome(&block_on(ask::ask(&ctx, &a.to, &question, a.wait))??, json)
+        }
+        Command::Summary(a) => {
+            let mut ctx = cli_ctx(cli.root)?;
+            acting_as(&mut ctx, &a.from)?;
+            output::outcome(&threads::set_summary(&mut ctx, &a.text.join(" "))?, json)
+        }
+        Command::Respawn(a) => {
+            let ctx = master_ctx(cli.root, &a.master)?;
+            output::outcome(&block_on(respawn::respawn(&ctx, &a.worker))??, json)
+        }
         Command::Doctor => {
             let report = doctor::run(&paths(cli.root)?);
             let failed = report.failed();

@@ -8,7 +8,9 @@
 //! (never a blind Enter). Bus access happens in short locked sections of the
 //! process's [`Ctx`]; tmux work runs between them without holding the lock.
 
+pub mod ask;
 pub mod dialog;
+pub mod respawn;
 pub mod scan;
 pub mod spawn;
 pub mod teardown;

@@ -42,6 +42,8 @@ pub struct PaneView {
     /// The instance's MCP server runs.
     pub registered_alive: bool,
     pub worktree: Option<String>,
+    /// What it is working on (its summary, else its task's target).
+    pub summary: Option<String>,
     /// blocked: the tool asking, and its command or arguments.
     pub tool: Option<String>,
     pub detail: Option<String>,
@@ -72,6 +74,9 @@ impl Outcome for Scanned {
                 p.pane,
                 p.state.map_or("gone", |s| s.as_str())
             ));
+            if let Some(s) = &p.summary {
+                out.push_str(&format!("  [{s}]"));
+            }
             if let Some(a) = &p.attention {
                 out.push_str(&format!("  <- {a}"));
             }
@@ -93,6 +98,7 @@ struct Member {
     alive: bool,
     worktree: Option<String>,
     hook: Option<HookState>,
+    summary: Option<String>,
 }
 
 fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
@@ -104,6 +110,13 @@ fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
     let wanted = format!("{prefix}-");
     let rows = instances::list(conn).map_err(db)?;
     let alive = |id: &str| rows.iter().any(|r| r.id == id && r.is_alive(now));
+    let summary = |id: &str| {
+        let own = rows
+            .iter()
+            .find(|r| r.id == id)
+            .map_or("", |r| r.summary.as_str());
+        crate::ops::threads::summary_of(conn, id, own)
+    };
     let mut members: BTreeMap<String, Member> = BTreeMap::new();
     for s in sessions::live(conn).map_err(db)? {
         if s.name.starts_with(&wanted) {
@@ -112,6 +125,7 @@ fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
                 Member {
                     alive: alive(&s.name),
                     hook: hooks::get(conn, &s.name).map_err(db)?,
+                    summary: summary(&s.name)?,
                     id: s.name,
                     socket: s.tmux_socket,
                     pane: s.pane,
@@ -132,6 +146,7 @@ fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
                 r.id.clone(),
                 Member {
                     hook: hooks::get(conn, &r.id).map_err(db)?,
+                    summary: summary(&r.id)?,
                     id: r.id.clone(),
                     socket: r.tmux_socket.clone(),
                     pane: r.pane.clone(),
@@ -254,6 +269,7 @@ pub async fn scan(ctx: &Mutex<Ctx>, prefix: &str) -> Result<Scanned> {
                 disagreement,
                 registered_alive: m.alive,
                 worktree: m.worktree.clone(),
+                summary: m.summary.clone(),
                 attention: match state {
                     None => Some("pane gone (teardown cleans up)".to_owned()),
                     s => attention(s, &shown),

@@ -18,9 +18,9 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::dialog::{self, Choice};
 use super::{Target, master, wake, with_ctx};
-use crate::bus::instances;
 use crate::bus::sessions::{self, SessionRow};
 use crate::bus::worktrees::{self, WorktreeRow, WorktreeStatus};
+use crate::bus::{instances, messages};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::git::Repo;
@@ -365,8 +365,12 @@ impl Launch<'_> {
         worker.pane = Some(pane.pane.clone());
         note(format!("{}: launched in {}", plan.id, pane.pane));
         let recorded = with_ctx(ctx, |c| {
+            let conn = c.bus()?.conn();
+            // Mail to the worker counts from now: a reused name inherits nothing (B8).
+            let last = messages::last_seq(conn).map_err(db)?;
+            messages::set_cursor(conn, &plan.id, last).map_err(db)?;
             sessions::put(
-                c.bus()?.conn(),
+                conn,
                 &SessionRow {
                     name: plan.id.clone(),
                     tmux_session_id: pane.session_id.clone(),
@@ -374,6 +378,7 @@ impl Launch<'_> {
                     tmux_socket: pane.socket.clone(),
                     worktree: plan.worktree.clone().unwrap_or_default(),
                     perm_mode: req.perm_mode.as_str().to_owned(),
+                    argv: argv.to_vec(),
                     spawned_at_ms: clock::now_ms(),
                     ended_at_ms: None,
                 },
@@ -426,7 +431,7 @@ impl Launch<'_> {
 /// Waits for the pane to boot, answering trust, MCP approval and (when
 /// asked for) bypass and API-key dialogs. Stops at anything else that needs
 /// a person: onboarding, an unrequested dialog, a tool permission prompt.
-async fn clear_boot_dialogs(
+pub(super) async fn clear_boot_dialogs(
     target: &Target,
     req: &SpawnRequest,
     deadline: Instant,

@@ -392,6 +392,54 @@ pub struct TeardownParams {
     pub force: bool,
 }
 
+fn type_answer() -> MessageType {
+    MessageType::Answer
+}
+
+/// New tool. Answer a message.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ReplyParams {
+    /// The msg_id of the message you answer (it must have been sent to you).
+    pub message_id: String,
+    /// Your answer, at most 1 MiB.
+    pub message: String,
+    /// Message type of the reply.
+    #[serde(rename = "type", default = "type_answer")]
+    #[schemars(default = "type_answer")]
+    pub kind: MessageType,
+}
+
+fn wait_default() -> i64 {
+    90
+}
+
+/// New tool. Ask and wait for the answer.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AskParams {
+    /// Who to ask: an instance id.
+    pub to: String,
+    /// The question.
+    pub question: String,
+    /// Seconds to wait for the answer (1-600).
+    #[serde(default = "wait_default")]
+    #[schemars(default = "wait_default", range(min = 1, max = 600))]
+    pub wait_seconds: i64,
+}
+
+/// New tool. Say what you are working on.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SetSummaryParams {
+    /// One line, at most 200 characters.
+    pub text: String,
+}
+
+/// New tool. Restart a worker whose Claude is gone.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RespawnParams {
+    /// The worker's id.
+    pub worker: String,
+}
+
 /// A tool without parameters.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct NoParams {}

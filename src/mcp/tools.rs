@@ -1,4 +1,5 @@
-//! The 19 `intercomm_*` tools, in the original's order. Each is a few lines
+//! The 19 `intercomm_*` tools of the original, in its order, then the four
+//! new ones (reply, ask, set_summary, respawn). Each is a few lines
 //! over an operation (bus operations in [`crate::ops`], pane operations in
 //! [`crate::fleet`]); descriptions are written for a model choosing a tool.
 
@@ -10,10 +11,10 @@ use super::params::*;
 use super::{IntercommServer, failure, respond};
 use crate::bus::instances::Role;
 use crate::fleet::spawn::{self, SpawnRequest};
-use crate::fleet::{scan, teardown, wake};
+use crate::fleet::{ask, respawn, scan, teardown, wake};
 use crate::ops::assign::AssignRequest;
 use crate::ops::identity::{self, RegisterRequest};
-use crate::ops::{Ctx, Outcome, messaging, worktree};
+use crate::ops::{Ctx, Outcome, messaging, threads, worktree};
 use crate::protocol::PROTOCOL;
 
 type ToolResult = Result<CallToolResult, rmcp::ErrorData>;
@@ -315,5 +316,55 @@ impl IntercommServer {
         Ok(respond(
             teardown::teardown(&self.ctx, &p.prefix, p.worktrees, p.force).await,
         ))
+    }
+
+    #[tool(
+        name = "intercomm_reply",
+        description = "Answer a message you received (by its msg_id): the reply goes to its sender, linked with in_reply_to. Works for direct messages and broadcasts.",
+        input_schema = input_schema::<ReplyParams>()
+    )]
+    async fn intercomm_reply(&self, args: JsonObject) -> ToolResult {
+        Ok(self.call(args, |ctx, p: ReplyParams| {
+            threads::reply(ctx, &p.message_id, &p.message, p.kind)
+        }))
+    }
+
+    #[tool(
+        name = "intercomm_ask",
+        description = "Ask an instance a question and wait (up to wait_seconds, default 90) for its intercomm_reply. Returns the answer, or \"no answer yet\" with the question id: the late answer still arrives through intercomm_read. Workers asking the master: use this or intercomm_escalate.",
+        input_schema = input_schema::<AskParams>()
+    )]
+    async fn intercomm_ask(&self, args: JsonObject) -> ToolResult {
+        let p: AskParams = match parse(args) {
+            Ok(p) => p,
+            Err(e) => return Ok(failure(&e)),
+        };
+        Ok(respond(
+            ask::ask(&self.ctx, &p.to, &p.question, p.wait_seconds).await,
+        ))
+    }
+
+    #[tool(
+        name = "intercomm_set_summary",
+        description = "Say in one line (at most 200 characters) what you are working on; status and scan show it. Set it when you start a task and when your focus changes.",
+        input_schema = input_schema::<SetSummaryParams>()
+    )]
+    async fn intercomm_set_summary(&self, args: JsonObject) -> ToolResult {
+        Ok(self.call(args, |ctx, p: SetSummaryParams| {
+            threads::set_summary(ctx, &p.text)
+        }))
+    }
+
+    #[tool(
+        name = "intercomm_respawn",
+        description = "Master only. Restart a worker whose Claude exited or whose pane died: same id, same worktree, resuming its Claude conversation; its unread mail waits for it. Refused while the worker is alive.",
+        input_schema = input_schema::<RespawnParams>()
+    )]
+    async fn intercomm_respawn(&self, args: JsonObject) -> ToolResult {
+        let p: RespawnParams = match parse(args) {
+            Ok(p) => p,
+            Err(e) => return Ok(failure(&e)),
+        };
+        Ok(respond(respawn::respawn(&self.ctx, &p.worker).await))
     }
 }

@@ -5,7 +5,6 @@
 use serde::Serialize;
 
 use super::{Ctx, Outcome, check_content, db};
-use crate::bus::instances;
 use crate::bus::messages::{self, MessageType, NewMessage};
 use crate::clock;
 use crate::contract::{self, Contract, Target, TargetType};
@@ -87,7 +86,7 @@ pub fn assign(ctx: &mut Ctx, req: AssignRequest) -> Result<Assigned> {
     }
     let id = crate::ops::messaging::new_message_id();
     let worker_alive = bus.write(|tx| {
-        let Some(row) = instances::get(tx, &req.worker).map_err(db)? else {
+        let Some(row) = crate::ops::messaging::recipient(tx, &req.worker)? else {
             return Err(Error::user(
                 "unknown_recipient",
                 format!("No instance registered with id \"{}\"", req.worker),
@@ -108,7 +107,8 @@ pub fn assign(ctx: &mut Ctx, req: AssignRequest) -> Result<Assigned> {
             },
         )
         .map_err(db)?;
-        Ok(row.is_alive(now))
+        // A spawned worker that has not registered yet still gets the wake.
+        Ok(row.is_none_or(|r| r.is_alive(now)))
     })?;
     // With wake, the fleet layer rings the pane and fills in the note.
     let note = match (req.wake, worker_alive) {

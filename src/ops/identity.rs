@@ -127,7 +127,10 @@ pub fn register(ctx: &mut Ctx, req: RegisterRequest) -> Result<Registered> {
         // inbox of its id when the id already exists.
         let fresh = match (req.role, &req.requested_id) {
             (Role::Master, _) => false,
-            (Role::Worker, Some(_)) => instances::get(tx, &id).map_err(db)?.is_none(),
+            (Role::Worker, Some(_)) => {
+                instances::get(tx, &id).map_err(db)?.is_none()
+                    && !messages::has_cursor(tx, &id).map_err(db)?
+            }
             (Role::Worker, None) => true,
         };
         instances::put(
@@ -142,6 +145,7 @@ pub fn register(ctx: &mut Ctx, req: RegisterRequest) -> Result<Registered> {
                 process,
                 pane: pane.pane.clone(),
                 tmux_socket: pane.socket.clone(),
+                summary: String::new(),
             },
         )
         .map_err(db)?;
@@ -158,6 +162,11 @@ pub fn register(ctx: &mut Ctx, req: RegisterRequest) -> Result<Registered> {
         id: id.clone(),
         role: req.role,
     });
+    match super::messaging::prune_old_read(ctx.bus()?) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(target: "ops", pruned = n, "old read messages pruned"),
+        Err(err) => tracing::warn!(target: "ops", %err, "pruning old read messages failed"),
+    }
     Ok(Registered {
         id,
         role: req.role,
@@ -284,6 +293,8 @@ pub struct InstanceView {
     pub unread_capped: bool,
     pub worktree: Option<String>,
     pub branch: Option<String>,
+    /// What it is working on: its own summary, else its task's target.
+    pub summary: Option<String>,
 }
 
 /// The instances on the bus.
@@ -324,6 +335,9 @@ impl Outcome for Status {
                     out.push_str(&format!(" @ {b}"));
                 }
             }
+            if let Some(s) = &i.summary {
+                out.push_str(&format!(", doing: {s}"));
+            }
             if i.unread > 0 {
                 let plus = if i.unread_capped { "+" } else { "" };
                 out.push_str(&format!(", unread: {}{plus}", i.unread));
@@ -356,7 +370,9 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
             .map_err(db)?
             .filter(|w| w.status != worktrees::WorktreeStatus::Removed);
         let alive = row.is_alive(now);
+        let summary = super::threads::summary_of(conn, &row.id, &row.summary)?;
         views.push(InstanceView {
+            summary,
             state: match (alive, row.active) {
                 (true, _) => "alive",
                 (false, true) => "gone",

@@ -20,6 +20,18 @@ use crate::contract;
 use crate::error::{Error, Result};
 use crate::names::{self, BROADCAST, MASTER_ID};
 
+/// Most unread messages one recipient may have before sends to it are
+/// refused (`INTERCOMM_MAX_BACKLOG`, default 10,000).
+pub fn max_backlog() -> i64 {
+    crate::env::get(MAX_BACKLOG_ENV)
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(10_000)
+}
+
+/// The variable that overrides [`max_backlog`].
+pub const MAX_BACKLOG_ENV: &str = "INTERCOMM_MAX_BACKLOG";
+
 /// A new message id: a UUID v7, time-ordered, so the unique index on ids
 /// grows at its end instead of at random pages (a WAL page saved per send).
 pub fn new_message_id() -> String {
@@ -82,7 +94,7 @@ pub fn send(ctx: &mut Ctx, to: &str, content: &str, kind: MessageType) -> Result
     let now = clock::now_ms();
     let id = new_message_id();
     bus.write(|tx| {
-        let Some(recipient) = instances::get(tx, to).map_err(db)? else {
+        let Some(recipient) = recipient(tx, to)? else {
             let known: Vec<String> = instances::list(tx)
                 .map_err(db)?
                 .into_iter()
@@ -94,6 +106,22 @@ pub fn send(ctx: &mut Ctx, to: &str, content: &str, kind: MessageType) -> Result
             )
             .with_hint(format!("registered ids: {}", list_or_none(&known))));
         };
+        // Unread mail lies between the recipient's cursor and the last seq,
+        // so the exact (capped) count is needed only when that gap is large.
+        let (limit, cursor) = (max_backlog(), messages::cursor(tx, to).map_err(db)?);
+        let gap = messages::last_seq(tx).map_err(db)? - cursor;
+        let backlog = if gap < limit {
+            0
+        } else {
+            messages::count_inbox(tx, to, cursor, limit).map_err(db)?
+        };
+        if backlog >= limit {
+            return Err(Error::user(
+                "backlog_full",
+                format!("{to} already has {backlog}+ unread messages; it is not reading its mail"),
+            )
+            .with_hint("check it with intercomm_scan or intercomm_status; set INTERCOMM_MAX_BACKLOG to raise the bound"));
+        }
         let seq = messages::insert(
             tx,
             &NewMessage {
@@ -115,7 +143,7 @@ pub fn send(ctx: &mut Ctx, to: &str, content: &str, kind: MessageType) -> Result
         seq,
         to: to.to_owned(),
         kind,
-        recipient_alive: Some(recipient.is_alive(now)),
+        recipient_alive: Some(recipient.is_some_and(|r| r.is_alive(now))),
     })
 }
 
@@ -145,6 +173,22 @@ pub fn broadcast(ctx: &mut Ctx, content: &str, kind: MessageType) -> Result<Sent
         kind,
         recipient_alive: None,
     })
+}
+
+/// A message's addressee: a registered instance (`Some(row)`), or a worker
+/// spawned by this bus that has not registered yet (`Some(None)`: its mail
+/// waits for it); `None` if neither.
+pub fn recipient(
+    conn: &rusqlite::Connection,
+    to: &str,
+) -> Result<Option<Option<instances::Instance>>> {
+    if let Some(row) = instances::get(conn, to).map_err(db)? {
+        return Ok(Some(Some(row)));
+    }
+    let spawned = crate::bus::sessions::get(conn, to)
+        .map_err(db)?
+        .is_some_and(|s| s.ended_at_ms.is_none());
+    Ok(spawned.then_some(None))
 }
 
 /// Workers never delegate (B16), and a task is always a valid contract.
@@ -353,6 +397,37 @@ impl Outcome for Cleared {
     }
 }
 
+/// How long read mail is kept, in hours (`INTERCOMM_RETAIN_READ_HOURS`,
+/// default 168: a week). Unread mail of active instances is always kept.
+pub fn retain_read_hours() -> i64 {
+    crate::env::get("INTERCOMM_RETAIN_READ_HOURS")
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|h| *h > 0)
+        .unwrap_or(168)
+}
+
+/// Every active instance with its cursor: whose unread mail is kept.
+fn protected_readers(conn: &rusqlite::Connection) -> Result<Vec<(String, i64)>> {
+    let mut protected = Vec::new();
+    for row in instances::list(conn).map_err(db)? {
+        if row.active {
+            let cursor = messages::cursor(conn, &row.id).map_err(db)?;
+            protected.push((row.id, cursor));
+        }
+    }
+    Ok(protected)
+}
+
+/// Deletes read mail older than the retention age (at registration: the
+/// first write of a process). Returns how many messages went.
+pub fn prune_old_read(bus: &mut crate::bus::Bus) -> Result<usize> {
+    let before = clock::now_ms() - retain_read_hours() * 3_600_000;
+    bus.write(|tx| {
+        let protected = protected_readers(tx)?;
+        messages::prune_read_before(tx, before, &protected).map_err(db)
+    })
+}
+
 /// Deletes all but the newest `keep` messages, sparing unread mail of every
 /// active instance. Master only.
 pub fn clear(ctx: &mut Ctx, keep: i64) -> Result<Cleared> {
@@ -361,13 +436,7 @@ pub fn clear(ctx: &mut Ctx, keep: i64) -> Result<Cleared> {
     }
     let (bus, _) = ctx.acting_master()?;
     bus.write(|tx| {
-        let mut protected = Vec::new();
-        for row in instances::list(tx).map_err(db)? {
-            if row.active {
-                let cursor = messages::cursor(tx, &row.id).map_err(db)?;
-                protected.push((row.id, cursor));
-            }
-        }
+        let protected = protected_readers(tx)?;
         let deleted = messages::prune(tx, keep, &protected).map_err(db)?;
         Ok(Cleared {
             deleted,

@@ -10,8 +10,10 @@ use serde_json::json;
 use crate::support::*;
 
 /// A bus as intercomm-aimfp 1.0.2 leaves it (reference §2.2), with the
-/// older millisecond cursor `last_read_ts` (§2.3).
+/// older millisecond cursor `last_read_ts` (§2.3). Times are a second ago
+/// plus 100, 200, 200, 300 ms (recent, so retention keeps them).
 fn legacy_bus(project: &Project, cursor_column: &str) -> TestResult<()> {
+    let t = intercomm::clock::now_ms() - 1000;
     let dir = project.paths().dir();
     std::fs::create_dir_all(&dir)?;
     let conn = Connection::open(project.paths().db())?;
@@ -30,12 +32,15 @@ fn legacy_bus(project: &Project, cursor_column: &str) -> TestResult<()> {
             created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
          INSERT INTO instances VALUES ('master','master',1,1000,1000,'aaaa-old','main:0.0');
          INSERT INTO instances VALUES ('worker-1','worker',1,1000,1000,'bbbb-old','worker-1:0.0');
-         INSERT INTO messages VALUES ('m1','worker-1','master','status','one',100);
-         INSERT INTO messages VALUES ('m2','worker-1','master','status','two',200);
-         INSERT INTO messages VALUES ('m3','worker-1','master','identity-request','three',200);
-         INSERT INTO messages VALUES ('m4','worker-1','master','done','four',300);
-         INSERT INTO read_cursors VALUES ('master', 200);
-         INSERT INTO worktrees VALUES ('worker-1','aimfp-a-1','/tmp/wt','main','done',5,6);"
+         INSERT INTO messages VALUES ('m1','worker-1','master','status','one',{t1});
+         INSERT INTO messages VALUES ('m2','worker-1','master','status','two',{t2});
+         INSERT INTO messages VALUES ('m3','worker-1','master','identity-request','three',{t2});
+         INSERT INTO messages VALUES ('m4','worker-1','master','done','four',{t3});
+         INSERT INTO read_cursors VALUES ('master', {t2});
+         INSERT INTO worktrees VALUES ('worker-1','aimfp-a-1','/tmp/wt','main','done',5,6);",
+        t1 = t + 100,
+        t2 = t + 200,
+        t3 = t + 300,
     ))?;
     Ok(())
 }

@@ -10,4 +10,5 @@ mod mcp;
 mod processes;
 mod props;
 mod support;
+mod threads;
 mod worktrees;

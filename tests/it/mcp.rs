@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-const TOOLS: [&str; 19] = [
+/// The original's 19 tools, then the four new ones.
+const TOOLS: [&str; 23] = [
     "intercomm_register",
     "intercomm_send",
     "intercomm_broadcast",
@@ -25,6 +26,10 @@ const TOOLS: [&str; 19] = [
     "intercomm_scan",
     "intercomm_approve",
     "intercomm_teardown",
+    "intercomm_reply",
+    "intercomm_ask",
+    "intercomm_set_summary",
+    "intercomm_respawn",
 ];
 
 #[tokio::test]

@@ -63,7 +63,7 @@ proptest! {
     }
 }
 
-const TOOLS: [&str; 19] = [
+const TOOLS: [&str; 23] = [
     "intercomm_register",
     "intercomm_send",
     "intercomm_broadcast",
@@ -83,6 +83,10 @@ const TOOLS: [&str; 19] = [
     "intercomm_scan",
     "intercomm_approve",
     "intercomm_teardown",
+    "intercomm_reply",
+    "intercomm_ask",
+    "intercomm_set_summary",
+    "intercomm_respawn",
 ];
 
 fn args() -> impl Strategy<Value = Map<String, Value>> {

@@ -1,0 +1,225 @@
+//! `intercomm_respawn`: start a worker again whose Claude exited or whose
+//! pane died, in the same worktree, under the same id, resuming its Claude
+//! conversation; its unread mail is still on the bus for it.
+//!
+//! The Claude session id comes from the worker's SessionStart hook (the
+//! `hook_states` table), else from the newest transcript Claude Code keeps
+//! for that folder: `~/.claude/projects/<folder with / and . as ->/<id>.jsonl`
+//! (source: Claude Code 2.1.x on disk; `CLAUDE_CONFIG_DIR` replaces
+//! `~/.claude`). Without either, Claude starts a new conversation, and the
+//! result says so.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::spawn::{PANE_SIZE, PermMode, SpawnRequest, clear_boot_dialogs};
+use super::{Target, master, wake, with_ctx};
+use crate::bus::sessions::{self, SessionRow};
+use crate::bus::{hooks, instances, messages};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::ops::{Ctx, Outcome, db};
+use crate::screen::PaneState;
+use crate::tmux::NewSession;
+
+/// What a respawn did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Respawned {
+    pub id: String,
+    pub pane: String,
+    /// The Claude session resumed, if one was known.
+    pub resumed: Option<String>,
+    pub state: PaneState,
+    pub woken: bool,
+    /// Unread messages waiting for it.
+    pub unread: i64,
+}
+
+impl Outcome for Respawned {
+    fn text(&self) -> String {
+        let how = match &self.resumed {
+            Some(s) => format!("resuming Claude session {s}"),
+            None => "with a new Claude conversation (no session id was known)".to_owned(),
+        };
+        format!(
+            "Respawned {} in {} {how}: state {}, woken {}, {} unread message(s) waiting.",
+            self.id,
+            self.pane,
+            self.state.as_str(),
+            if self.woken { "yes" } else { "no" },
+            self.unread
+        )
+    }
+}
+
+/// Starts `worker` again; refuses while its Claude still runs.
+pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
+    crate::names::check_id("worker", worker)?;
+    master(ctx)?;
+    let (home, session, alive, claude_session) = with_ctx(ctx, |c| {
+        let home = c.tmux.clone();
+        let Some(bus) = c.existing_bus()? else {
+            return Err(not_spawned(worker));
+        };
+        let conn = bus.conn();
+        let session = sessions::get(conn, worker)
+            .map_err(db)?
+            .ok_or_else(|| not_spawned(worker))?;
+        let alive = instances::get(conn, worker)
+            .map_err(db)?
+            .filter(|r| r.is_alive(clock::now_ms()))
+            .map(|r| r.process.pid);
+        let hooked = hooks::get(conn, worker)
+            .map_err(db)?
+            .map(|h| h.claude_session)
+            .filter(|s| !s.is_empty());
+        Ok((home, session, alive, hooked))
+    })?;
+    if let Some(pid) = alive {
+        return Err(Error::user(
+            "worker_alive",
+            format!("{worker} is alive (its MCP server, pid {pid}, runs); nothing to respawn"),
+        )
+        .with_hint("intercomm_wake rings it; intercomm_scan shows its pane"));
+    }
+    let tmux = home.at(&session.tmux_socket);
+    let panes = tmux.list_panes().await?;
+    if let Some(old) = panes
+        .iter()
+        .find(|p| p.session_id == session.tmux_session_id && p.session_name == session.name)
+    {
+        let target = Target {
+            id: worker.to_owned(),
+            tmux: tmux.clone(),
+            pane: old.clone(),
+        };
+        let screen = target.look().await?;
+        if !matches!(screen.state, PaneState::Exited | PaneState::Unknown) {
+            return Err(Error::user(
+                "worker_alive",
+                format!(
+                    "Claude still shows in {worker}'s pane ({})",
+                    screen.state.as_str()
+                ),
+            ));
+        }
+        tmux.kill_session(&old.session_id).await?;
+    }
+    let dir = if session.worktree.is_empty() {
+        with_ctx(ctx, |c| Ok(c.paths.root.clone()))?
+    } else {
+        PathBuf::from(&session.worktree)
+    };
+    let resumed = claude_session.or_else(|| newest_transcript(&dir));
+    let mut argv = session.argv.clone();
+    if argv.len() < 2 {
+        return Err(Error::user(
+            "no_argv",
+            format!("{worker} was spawned by an older intercomm; spawn it again instead"),
+        ));
+    }
+    if let Some(id) = &resumed {
+        argv.extend(["--resume".to_owned(), id.clone()]);
+    }
+    let root = with_ctx(ctx, |c| Ok(c.paths.root.clone()))?;
+    let env = vec![
+        (crate::env::DB_ROOT.to_owned(), root.display().to_string()),
+        (crate::env::WORKER_ID.to_owned(), worker.to_owned()),
+    ];
+    let pane = tmux
+        .new_session(&NewSession {
+            name: worker,
+            dir: &dir,
+            width: PANE_SIZE.0,
+            height: PANE_SIZE.1,
+            env: &env,
+            argv: &argv,
+        })
+        .await?;
+    with_ctx(ctx, |c| {
+        sessions::put(
+            c.bus()?.conn(),
+            &SessionRow {
+                tmux_session_id: pane.session_id.clone(),
+                pane: pane.pane.clone(),
+                tmux_socket: pane.socket.clone(),
+                spawned_at_ms: clock::now_ms(),
+                ended_at_ms: None,
+                ..session.clone()
+            },
+        )
+        .map_err(db)
+    })?;
+    let target = Target {
+        id: worker.to_owned(),
+        tmux: tmux.at(&pane.socket),
+        pane,
+    };
+    let req = SpawnRequest {
+        count: 1,
+        prefix: String::new(),
+        perm_mode: serde_json::from_value(serde_json::Value::String(session.perm_mode.clone()))
+            .unwrap_or(PermMode::AcceptEdits),
+        claude_cmd: String::new(),
+        worktrees: false,
+        worktree_base: String::new(),
+        bootstrap: None,
+        ready_timeout_secs: 30,
+        wake: true,
+        accept_api_key: false,
+    };
+    let mut cleared = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let state = clear_boot_dialogs(&target, &req, deadline, &mut cleared, &|_| {}).await?;
+    let woken = state == PaneState::Ready
+        && wake::ring(
+            &target,
+            &format!("[intercomm] You were restarted as worker {worker}. Call intercomm_register, then intercomm_read: your unread mail is waiting."),
+        )
+        .await
+        .is_ok_and(|r| r.delivered);
+    let unread = with_ctx(ctx, |c| {
+        let bus = c.bus()?;
+        let cursor = messages::cursor(bus.conn(), worker).map_err(db)?;
+        messages::count_inbox(bus.conn(), worker, cursor, 10_000).map_err(db)
+    })?;
+    Ok(Respawned {
+        id: worker.to_owned(),
+        pane: target.pane.pane.clone(),
+        resumed,
+        state,
+        woken,
+        unread,
+    })
+}
+
+fn not_spawned(worker: &str) -> Error {
+    Error::user(
+        "not_spawned",
+        format!("{worker:?} was not spawned by this bus, so it cannot be respawned"),
+    )
+    .with_hint("intercomm_spawn starts new workers")
+}
+
+/// The id of the newest Claude Code transcript kept for `dir`.
+fn newest_transcript(dir: &Path) -> Option<String> {
+    let config = crate::env::get("CLAUDE_CONFIG_DIR")
+        .map(PathBuf::from)
+        .or_else(|| crate::env::get("HOME").map(|h| PathBuf::from(h).join(".claude")))?;
+    let folder: String = dir
+        .display()
+        .to_string()
+        .chars()
+        .map(|c| if c == '/' || c == '.' { '-' } else { c })
+        .collect();
+    let entries = std::fs::read_dir(config.join("projects").join(folder)).ok()?;
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max_by_key(|(t, _)| *t)
+        .and_then(|(_, p)| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+}
