@@ -108,9 +108,18 @@ impl From<crate::bus::BusError> for Error {
             )
             .with_hint("upgrade intercomm (cargo install --path . in a newer checkout)"),
             BusError::Io { .. } => Self::internal("bus_io", err.to_string()),
-            BusError::Sqlite(_) | BusError::Migration { .. } => {
-                Self::internal("bus_sqlite", err.to_string())
-            }
+            BusError::Sqlite(ref e) => match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::DiskFull) => Self::internal("bus_disk_full", err.to_string())
+                    .with_hint("free space on the filesystem that holds the bus (.intercomm-aimfp); nothing was written"),
+                Some(rusqlite::ErrorCode::ReadOnly) => Self::internal("bus_read_only", err.to_string())
+                    .with_hint("the bus file or its folder is read-only; intercomm needs to write to it"),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                    Self::internal("bus_busy", err.to_string())
+                        .with_hint("another process held the bus for over 5 s; try again")
+                }
+                _ => Self::internal("bus_sqlite", err.to_string()),
+            },
+            BusError::Migration { .. } => Self::internal("bus_sqlite", err.to_string()),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod bus;
 mod cli;
 mod contract;
+mod faults;
 mod fleet;
 mod hooks;
 mod mcp;

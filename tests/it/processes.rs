@@ -7,25 +7,33 @@ use serde_json::json;
 
 use crate::support::*;
 
-/// B2: 32 processes registering at the same moment get 32 distinct ids.
+/// B2: 32 processes registering at the same moment get 32 distinct ids,
+/// every time (3 rounds here; 20 with `INTERCOMM_STRESS=1`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_concurrent_registrations_get_distinct_ids() -> TestResult {
-    let project = Project::plain()?;
-    let mut clients = Vec::new();
-    for _ in 0..32 {
-        clients.push(project.process().await?);
-    }
-    let calls = clients.iter().map(|c| register(c, "worker"));
-    let ids = futures::future::try_join_all(calls).await?;
-    let distinct: BTreeSet<&String> = ids.iter().collect();
-    assert_eq!(distinct.len(), 32, "{ids:?}");
-    let expected: BTreeSet<String> = (1..=32).map(|n| format!("worker-{n}")).collect();
-    assert_eq!(
-        distinct.into_iter().cloned().collect::<BTreeSet<_>>(),
-        expected
-    );
-    for c in clients {
-        c.cancel().await?;
+    let rounds = if std::env::var("INTERCOMM_STRESS").is_ok_and(|v| v == "1") {
+        20
+    } else {
+        3
+    };
+    for round in 0..rounds {
+        let project = Project::plain()?;
+        let mut clients = Vec::new();
+        for _ in 0..32 {
+            clients.push(project.process().await?);
+        }
+        let calls = clients.iter().map(|c| register(c, "worker"));
+        let ids = futures::future::try_join_all(calls).await?;
+        let distinct: BTreeSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), 32, "round {round}: {ids:?}");
+        let expected: BTreeSet<String> = (1..=32).map(|n| format!("worker-{n}")).collect();
+        assert_eq!(
+            distinct.into_iter().cloned().collect::<BTreeSet<_>>(),
+            expected
+        );
+        for c in clients {
+            c.cancel().await?;
+        }
     }
     Ok(())
 }
