@@ -33,36 +33,41 @@ pub enum Choice {
     No,
 }
 
-/// The option of `screen` that answers `choice`, by label:
+/// The option of `screen` that answers `choice`, by label. Labels differ by
+/// Claude Code version (see the captured screens in tests/fixtures/screens):
 ///
-/// | dialog       | yes                     | always                    | no                       |
-/// |--------------|-------------------------|---------------------------|--------------------------|
-/// | trust        | Yes, I trust…           | (as yes)                  | No, exit                 |
-/// | mcp_approval | Use this MCP server     | Use this and all future…  | Continue without…        |
-/// | bypass       | Yes, I accept           | (as yes)                  | No, exit                 |
-/// | api_key      | Yes                     | (as yes)                  | No…                      |
-/// | blocked      | Yes                     | Yes, and don't ask again… | No…                      |
+/// | dialog       | yes                        | always                                      | no                               |
+/// |--------------|----------------------------|---------------------------------------------|----------------------------------|
+/// | trust        | Yes, I trust… / Yes, proceed | (as yes)                                  | No, exit                         |
+/// | mcp_approval | Use this MCP server        | Use this and all future…                    | Continue without…                |
+/// | bypass       | Yes, I accept              | (as yes)                                    | No, exit                         |
+/// | api_key      | Yes                        | (as yes)                                    | No…                              |
+/// | blocked      | Yes                        | Yes, and don't ask again… / Yes, allow all… | No… / Type here to tell Claude… |
+///
+/// "Yes, and switch to auto mode" (2.1.330) is never chosen: it would change
+/// the worker's permission mode for everything that follows.
 pub fn option_for(screen: &Screen, choice: Choice) -> Option<&MenuOption> {
     let find = |pred: &dyn Fn(&str) -> bool| screen.options.iter().find(|o| pred(&o.label));
     let starts = |prefix: &'static str| move |l: &str| l.starts_with(prefix);
+    let more = |l: &str| l.starts_with("Yes, and") || l.starts_with("Yes, allow");
     match (screen.state, choice) {
         (PaneState::McpApproval, Choice::Yes) => {
             find(&|l| l.starts_with("Use this") && !l.contains("all future"))
         }
         (PaneState::McpApproval, Choice::Always) => find(&|l| l.contains("all future")),
         (PaneState::McpApproval, Choice::No) => find(&starts("Continue without")),
-        (PaneState::Blocked, Choice::Yes) => {
-            find(&|l| l.starts_with("Yes") && !l.starts_with("Yes, and"))
+        (PaneState::Blocked, Choice::Yes) => find(&|l| l.starts_with("Yes") && !more(l)),
+        (PaneState::Blocked, Choice::Always) => find(&|l| more(l) && !l.contains("auto mode")),
+        (PaneState::Blocked, Choice::No) => {
+            find(&|l| l.starts_with("No") || l.contains("tell Claude what to do differently"))
         }
-        (PaneState::Blocked, Choice::Always) => find(&starts("Yes, and")),
         (PaneState::Bypass, Choice::Yes | Choice::Always) => find(&starts("Yes, I accept")),
         (PaneState::Trust | PaneState::ApiKey, Choice::Yes | Choice::Always) => {
             find(&starts("Yes"))
         }
-        (
-            PaneState::Trust | PaneState::Bypass | PaneState::ApiKey | PaneState::Blocked,
-            Choice::No,
-        ) => find(&starts("No")),
+        (PaneState::Trust | PaneState::Bypass | PaneState::ApiKey, Choice::No) => {
+            find(&starts("No"))
+        }
         _ => None,
     }
 }
@@ -159,4 +164,46 @@ pub async fn choose(
 
 fn selected_index(screen: &Screen) -> Option<usize> {
     screen.options.iter().find(|o| o.selected).map(|o| o.index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::screen::classify;
+
+    fn label(screen: &Screen, choice: Choice) -> Option<String> {
+        option_for(screen, choice).map(|o| o.label.clone())
+    }
+
+    /// Every captured permission prompt (four versions, three sizes) maps
+    /// yes, no and always to the right option.
+    #[test]
+    fn choices_map_to_each_versions_labels() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/screens/blocked");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let screen = classify(text.split_once('\n').map_or("", |(_, body)| body));
+            let yes = label(&screen, Choice::Yes).unwrap_or_default();
+            let no = label(&screen, Choice::No).unwrap_or_default();
+            assert!(
+                yes.starts_with("Yes") && !yes.contains(','),
+                "{name}: yes -> {yes:?}"
+            );
+            assert!(
+                no.starts_with("No") || no.contains("tell Claude"),
+                "{name}: no -> {no:?}"
+            );
+            if let Some(always) = label(&screen, Choice::Always) {
+                assert!(
+                    !always.contains("auto mode"),
+                    "{name}: always -> {always:?}"
+                );
+            }
+            seen += 1;
+        }
+        assert!(seen > 10, "blocked fixtures read: {seen}");
+    }
 }

@@ -16,12 +16,17 @@
 //!                               echo hi > /tmp/x
 //!  Do you want to proceed?      ╌╌╌╌╌╌╌╌╌╌╌╌╌╌╌╌            Do you want to proceed?
 //!
+//!  Tool use (2.1.330)
+//!  probe — Echo Tool: (MCP)
+//!  ╌╌╌╌ text: "hello" ╌╌╌╌
+//!
 //!  Create file / Edit file      Read file (2.1.330)
 //!  notes.txt                    ╌╌╌╌ Read(/abs/path) ╌╌╌╌
 //!  ╌╌╌╌ content or diff ╌╌╌╌    Do you want to proceed?
 //!  Do you want to create notes.txt? / Do you want to make this edit to X?
 //! ```
 
+use super::layout::unbox;
 use super::menu::parse_lines;
 use super::{PaneState, Screen};
 
@@ -94,8 +99,31 @@ fn dialog(state: PaneState, region: &[String], title: Option<&str>) -> Screen {
     }
 }
 
+/// Nested boxes (1.0.128 shows the file inside a box within the dialog
+/// box) read like the dashed blocks of 2.1.x: edges become `╌╌╌`, content
+/// loses its `│` borders.
+fn flatten_boxes(region: &[String]) -> Vec<String> {
+    region
+        .iter()
+        .map(|l| {
+            let t = l.trim();
+            let edge = (t.starts_with('╭') && t.ends_with('╮'))
+                || (t.starts_with('╰') && t.ends_with('╯'));
+            if edge && t.chars().count() >= 3 {
+                "╌╌╌".to_string()
+            } else if t.starts_with('│') && t.ends_with('│') && t.chars().count() >= 2 {
+                unbox(l)
+            } else {
+                l.clone()
+            }
+        })
+        .collect()
+}
+
 /// Classify a dialog region (see the module docs for the marker rules).
 pub(crate) fn classify_region(region: &[String]) -> Screen {
+    let flat = flatten_boxes(region);
+    let region = flat.as_slice();
     let head = heading(region);
     let head_text = head.map(|(_, t)| t);
 
@@ -168,9 +196,15 @@ fn blocked(region: &[String], h: usize, q: usize, title: &str, tool: Option<&str
                 .or_else(|| first_text_line(body));
             (Some(name.to_string()), detail)
         }
-        None => match call_line(body) {
-            Some((name, args)) => (Some(name), Some(args)),
-            None => (Some(title.to_string()), first_text_line(body)),
+        None => match (call_line(body), first_text_line(body)) {
+            (Some((name, args)), _) => (Some(name), Some(args)),
+            // 2.1.330: "probe — Echo Tool: (MCP)", arguments in a dashed block.
+            (None, Some(line)) if line.ends_with("(MCP)") => {
+                let name = line.trim_end_matches("(MCP)").trim_end();
+                let name = name.strip_suffix(':').unwrap_or(name);
+                (Some(name.to_string()), dashed_block(body))
+            }
+            (None, line) => (Some(title.to_string()), line),
         },
     };
     Screen {
@@ -227,16 +261,16 @@ fn bash_command(body: &[String]) -> Option<String> {
     Some(block[..keep].join("\n"))
 }
 
-/// The first `name(args)` line (an optional ` (MCP)` suffix dropped):
-/// `probe - echo(text: "hello") (MCP)` → ("probe - echo", `text: "hello"`).
+/// The first text line read as `name(args)` (an optional ` (MCP)` suffix
+/// dropped): `probe - echo(text: "hello") (MCP)` → ("probe - echo",
+/// `text: "hello"`).
 fn call_line(body: &[String]) -> Option<(String, String)> {
-    text_lines(body).find_map(|line| {
-        let line = line.strip_suffix("(MCP)").map_or(line, str::trim_end);
-        let open = line.find('(')?;
-        let inner = line[open + 1..].strip_suffix(')')?;
-        let name = line[..open].trim();
-        (!name.is_empty()).then(|| (name.to_string(), inner.to_string()))
-    })
+    let line = text_lines(body).next()?;
+    let line = line.strip_suffix("(MCP)").map_or(line, str::trim_end);
+    let open = line.find('(')?;
+    let inner = line[open + 1..].strip_suffix(')')?;
+    let name = line[..open].trim();
+    (!name.is_empty()).then(|| (name.to_string(), inner.to_string()))
 }
 
 /// "Do you want to create X?" / "Do you want to make this edit to X?" → X.
@@ -283,6 +317,11 @@ mod tests {
         ));
         assert_eq!(mcp.tool.as_deref(), Some("probe - echo"));
         assert_eq!(mcp.detail.as_deref(), Some("text: \"hello\""));
+        let mcp330 = classify_region(&region(
+            " Tool use\n probe — Echo Tool: (MCP)\n╌╌╌╌\n text: \"hello\"\n╌╌╌╌\n About the probe — Echo Tool:\n │ Echo (back).\n Do you want to proceed?\n ❯ 1. Yes\n   3. No",
+        ));
+        assert_eq!(mcp330.tool.as_deref(), Some("probe — Echo Tool"));
+        assert_eq!(mcp330.detail.as_deref(), Some("text: \"hello\""));
         let write = classify_region(&region(
             " Create file\n notes.txt\n╌╌╌╌\n  1 hi\n╌╌╌╌\n Do you want to create notes.txt?\n ❯ 1. Yes\n   3. No",
         ));
@@ -298,6 +337,15 @@ mod tests {
         ));
         assert_eq!(read.tool.as_deref(), Some("Read"));
         assert_eq!(read.detail.as_deref(), Some("/abs/README.md"));
+    }
+
+    #[test]
+    fn nested_boxes_read_as_dashed_blocks() {
+        let s = classify_region(&region(
+            " Create file\n ╭──────────╮\n │ notes.txt │\n │           │\n │ hi        │\n ╰──────────╯\n Do you want to create notes.txt?\n ❯ 1. Yes\n   3. No",
+        ));
+        assert_eq!(s.tool.as_deref(), Some("Write"));
+        assert_eq!(s.detail.as_deref(), Some("notes.txt"));
     }
 
     #[test]

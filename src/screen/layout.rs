@@ -185,6 +185,21 @@ pub(crate) fn bottom(lines: &[String]) -> Bottom<'_> {
     Bottom::Region(below.iter().map(|l| unbox(l)).collect())
 }
 
+/// Everything below the last rule (the whole screen without one), box
+/// borders stripped: the fallback region when the bottom box is no dialog.
+pub(crate) fn wide_region(lines: &[String]) -> Vec<String> {
+    let widest = max_width(lines);
+    let start = lines
+        .iter()
+        .rposition(|l| is_rule(l, widest))
+        .map_or(0, |i| i + 1);
+    lines[start..]
+        .iter()
+        .filter(|l| !is_box_top(l, 0) && !is_box_bottom(l))
+        .map(|l| unbox(l))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,19 +17,20 @@
 //! screen is text, not an option.
 
 use super::MenuOption;
+use super::layout::unbox;
 
 /// The cursor glyph Claude Code draws on the selected option.
 const CURSOR: char = '❯';
 /// The mark after (2.1.197) or before (2.1.330) the current theme.
 const CHECK: char = '✔';
 
-/// The menu in `region` (a dialog's lines, box borders already stripped, or
-/// raw pane text): options top to bottom, exactly one `selected`, or an
-/// empty list when the region has no `❯` cursor line.
+/// The menu in `region` (a dialog's lines or raw pane text; `│` box
+/// borders are stripped): options top to bottom, exactly one `selected`, or
+/// an empty list when the region has no `❯` cursor line (or several).
 pub fn parse_options(region: &str) -> Vec<MenuOption> {
     let lines: Vec<String> = region
         .lines()
-        .map(|l| l.replace('\u{a0}', " ").trim_end().to_string())
+        .map(|l| unbox(l.replace('\u{a0}', " ").trim_end()))
         .collect();
     parse_lines(&lines)
 }
@@ -241,6 +242,18 @@ mod tests {
                 ("Auto (match terminal)", None, true),
                 ("Dark mode", None, false),
                 ("Light mode", None, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn boxed_lines_are_unboxed() {
+        let region = "│ Do you want to proceed?     │\n│ ❯ 1. Yes                    │\n│   2. No, and tell Claude (esc) │";
+        assert_eq!(
+            labels(&parse_options(region)),
+            vec![
+                ("Yes", Some(1), true),
+                ("No, and tell Claude (esc)", Some(2), false)
             ]
         );
     }

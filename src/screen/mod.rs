@@ -12,8 +12,9 @@
 //!    ? for shortcuts                  footer: idle, mode, "esc to interrupt"
 //!
 //!  ─────────────────────────────      or: a dialog under the last rule
-//!   Bash command                      (1.0.128 / 2.0.77: inside a ╭─╮ box;
-//!   …                                  onboarding: no rule, whole screen)
+//!   Bash command                      (1.0.128 dialogs, 2.0.77 bypass and
+//!   …                                  API key: in a ╭─╮ box; onboarding:
+//!                                      no rule, the whole screen)
 //!   ❯ 1. Yes                          → trust / mcp_approval / api_key /
 //!     2. Yes, and …                     bypass / onboarding / blocked,
 //!     3. No                             `options`, `title`, `tool`, `detail`
@@ -21,13 +22,15 @@
 //!
 //! Invariant: only the bottom structure (the last prompt box, dialog region
 //! or box) and the few lines just above a prompt box (the spinner) are read,
-//! so a transcript quoting dialog words cannot change the state.
+//! so a transcript quoting dialog words cannot change the state. (One
+//! exception: a bottom box that holds no dialog, like 1.0.128's theme
+//! preview, is read together with the lines above it up to the last rule.)
 //! [`classify`] is pure and total: any text, even empty or binary garbage,
 //! yields a [`Screen`] (at worst [`PaneState::Unknown`]).
 //!
-//! Source of the screen facts: real captures of Claude Code 2.1.197 and
-//! 2.1.330 (and where possible 2.0.77 / 1.0.128) at 80x24, 120x40 and 200x50,
-//! made by `scripts/capture-screens` against a local stand-in model, kept as
+//! Source of the screen facts: real captures of Claude Code 1.0.128, 2.0.77,
+//! 2.1.197 and 2.1.330 at 80x24, 120x40 and 200x50, made by
+//! `scripts/capture-screens` against a local stand-in model and kept as
 //! golden fixtures in `tests/fixtures/screens/<state>/`; and
 //! `shared/guides/real-claude-code.md`.
 
@@ -159,7 +162,7 @@ pub struct Screen {
     /// "New MCP server found in this project: probe", "Security notes:".
     pub title: Option<String>,
     /// Blocked only: "Bash", "Write", "Edit", "Read", or the MCP tool as
-    /// printed, e.g. "probe - echo".
+    /// printed: "probe - echo" (≤ 2.1.197), "probe — Echo Tool" (2.1.330).
     pub tool: Option<String>,
     /// Blocked only: the command text (Bash), the arguments (MCP and other
     /// `name(args)` tools) or the file path (Write, Edit).
@@ -200,7 +203,9 @@ impl Screen {
 /// Order: a shell at the bottom (or the resume hint) → exited; then the
 /// bottom structure: a prompt box → ready/running; a dialog region (under
 /// the last full-width `─` rule, inside a bottom `╭─╮` box, or the whole
-/// screen when it has neither) → its dialog state; else unknown.
+/// screen when it has neither) → its dialog state; a bottom box that holds
+/// no dialog is read together with what is above it, up to the last rule;
+/// else unknown.
 pub fn classify(text: &str) -> Screen {
     let lines = layout::normalize(text);
     if lines.iter().all(|l| l.trim().is_empty()) {
@@ -215,7 +220,19 @@ pub fn classify(text: &str) -> Screen {
             input,
             footer,
         } => prompt::classify_prompt(above, input, footer),
-        layout::Bottom::Region(region) => dialog::classify_region(&region),
+        layout::Bottom::Region(region) => {
+            let screen = dialog::classify_region(&region);
+            if screen.state != PaneState::Unknown || !screen.options.is_empty() {
+                return screen;
+            }
+            // A box at the bottom that is no dialog (1.0.128's theme preview
+            // under the onboarding menu): read past it.
+            let wide = layout::wide_region(&lines);
+            if wide == region {
+                return screen;
+            }
+            dialog::classify_region(&wide)
+        }
     }
 }
 

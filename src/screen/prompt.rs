@@ -6,6 +6,9 @@
 //! The spinner decides when typed text hides the footer hints (every
 //! version) and on ≤ 2.0.77, whose busy footer still reads "? for
 //! shortcuts". A finished turn's line (`✻ Brewed for 0s`) has no ellipsis.
+//!
+//! The box starts with `❯ ` (2.x) or `> ` (1.0.128, whose empty box shows a
+//! `Try "…"` suggestion, read as empty input).
 
 use super::{PaneState, Screen};
 
@@ -15,7 +18,7 @@ const SPINNER_GLYPHS: &[char] = &['·', '✢', '✳', '✶', '✻', '✽', '*', 
 
 /// How many non-empty lines above the prompt box may hold the spinner:
 /// spinner, tip (`⎿ Tip: …`), effort line (2.1.330), with room to spare.
-const SPINNER_WINDOW: usize = 5;
+const SPINNER_WINDOW: usize = 6;
 
 /// Farewell lines printed by `/exit`.
 const RESUME: &[&str] = &["Resume this session with:", "claude --resume "];
@@ -88,7 +91,17 @@ fn input_text(input: &[String]) -> String {
         }
     }
     let text = out.join("\n");
-    text.trim_end().to_string()
+    let text = text.trim_end();
+    if is_placeholder(text) {
+        return String::new();
+    }
+    text.to_string()
+}
+
+/// 1.0.128 fills an empty box with a dim suggestion, `Try "…"`, which
+/// reads like typed text once colours are gone.
+fn is_placeholder(text: &str) -> bool {
+    !text.contains('\n') && text.starts_with("Try \"") && text.ends_with('"') && text.len() > 6
 }
 
 /// Ready or running, from the prompt box and what surrounds it.
@@ -151,6 +164,7 @@ mod tests {
         assert_eq!(input_text(&v("❯ ")), "");
         assert_eq!(input_text(&v("❯ hello\n  world")), "hello\nworld");
         assert_eq!(input_text(&v("> old style")), "old style");
+        assert_eq!(input_text(&v("> Try \"edit <filepath> to...\"")), "");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod hooks;
 mod mcp;
 mod processes;
 mod props;
+mod screens;
 mod support;
 mod threads;
 mod worktrees;
