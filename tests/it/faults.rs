@@ -85,23 +85,17 @@ async fn killed_writers_lose_nothing_that_was_acknowledged() -> TestResult {
 
     let mut got: HashMap<String, Vec<u32>> = HashMap::new();
     let mut ids = BTreeSet::new();
-    loop {
-        let r = ok(&master, "intercomm_read", json!({"limit": 500})).await?;
-        for m in r["messages"].as_array().into_iter().flatten() {
-            assert!(
-                ids.insert(m["id"].as_str().unwrap_or_default().to_owned()),
-                "delivered twice: {m}"
-            );
-            let (from, n) = m["content"]
-                .as_str()
-                .unwrap_or_default()
-                .split_once(' ')
-                .ok_or("content")?;
-            got.entry(from.to_owned()).or_default().push(n.parse()?);
-        }
-        if r["remaining"] == 0 {
-            break;
-        }
+    for m in &read_all(&master).await? {
+        assert!(
+            ids.insert(m["id"].as_str().unwrap_or_default().to_owned()),
+            "delivered twice: {m}"
+        );
+        let (from, n) = m["content"]
+            .as_str()
+            .unwrap_or_default()
+            .split_once(' ')
+            .ok_or("content")?;
+        got.entry(from.to_owned()).or_default().push(n.parse()?);
     }
     for (id, sent) in &acked {
         let read = got.get(id).cloned().unwrap_or_default();

@@ -5,33 +5,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// The original's 19 tools, then the four new ones.
-const TOOLS: [&str; 23] = [
-    "intercomm_register",
-    "intercomm_send",
-    "intercomm_broadcast",
-    "intercomm_read",
-    "intercomm_status",
-    "intercomm_signoff",
-    "intercomm_get_protocol",
-    "intercomm_clear",
-    "intercomm_assign",
-    "intercomm_worktree_add",
-    "intercomm_worktree_list",
-    "intercomm_worktree_set_status",
-    "intercomm_worktree_remove",
-    "intercomm_spawn",
-    "intercomm_wake",
-    "intercomm_escalate",
-    "intercomm_scan",
-    "intercomm_approve",
-    "intercomm_teardown",
-    "intercomm_reply",
-    "intercomm_ask",
-    "intercomm_set_summary",
-    "intercomm_respawn",
-];
-
 #[tokio::test]
 async fn tools_list_is_snapshotted() -> TestResult {
     let project = Project::plain()?;
@@ -442,10 +415,7 @@ async fn bad_arguments_name_the_field() -> TestResult {
 #[tokio::test]
 async fn clear_keeps_unread_mail_and_never_reuses_sequence_numbers() -> TestResult {
     let project = Project::plain()?;
-    let master = project.client().await?;
-    register(&master, "master").await?;
-    let worker = project.client().await?;
-    register(&worker, "worker").await?;
+    let (master, worker) = master_and_worker(&project).await?;
     for n in 0..5 {
         ok(
             &worker,

@@ -65,21 +65,15 @@ async fn fan_in_of_sixteen_processes_delivers_exactly_once_in_order() -> TestRes
     futures::future::try_join_all(sends).await?;
     let mut seen: HashMap<String, Vec<u32>> = HashMap::new();
     let mut ids = BTreeSet::new();
-    loop {
-        let r = ok(&master, "intercomm_read", json!({"limit": 500})).await?;
-        for m in r["messages"].as_array().into_iter().flatten() {
-            assert!(
-                ids.insert(m["id"].as_str().unwrap_or_default().to_owned()),
-                "duplicate {m}"
-            );
-            let content = m["content"].as_str().unwrap_or_default();
-            let (from, n) = content.split_once(' ').ok_or("bad content")?;
-            assert_eq!(m["from"], from);
-            seen.entry(from.to_owned()).or_default().push(n.parse()?);
-        }
-        if r["remaining"] == 0 {
-            break;
-        }
+    for m in &read_all(&master).await? {
+        assert!(
+            ids.insert(m["id"].as_str().unwrap_or_default().to_owned()),
+            "duplicate {m}"
+        );
+        let content = m["content"].as_str().unwrap_or_default();
+        let (from, n) = content.split_once(' ').ok_or("bad content")?;
+        assert_eq!(m["from"], from);
+        seen.entry(from.to_owned()).or_default().push(n.parse()?);
     }
     assert_eq!(ids.len(), 16 * 300);
     for (from, ns) in &seen {

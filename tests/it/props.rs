@@ -63,32 +63,6 @@ proptest! {
     }
 }
 
-const TOOLS: [&str; 23] = [
-    "intercomm_register",
-    "intercomm_send",
-    "intercomm_broadcast",
-    "intercomm_read",
-    "intercomm_status",
-    "intercomm_signoff",
-    "intercomm_get_protocol",
-    "intercomm_clear",
-    "intercomm_assign",
-    "intercomm_worktree_add",
-    "intercomm_worktree_list",
-    "intercomm_worktree_set_status",
-    "intercomm_worktree_remove",
-    "intercomm_spawn",
-    "intercomm_wake",
-    "intercomm_escalate",
-    "intercomm_scan",
-    "intercomm_approve",
-    "intercomm_teardown",
-    "intercomm_reply",
-    "intercomm_ask",
-    "intercomm_set_summary",
-    "intercomm_respawn",
-];
-
 fn args() -> impl Strategy<Value = Map<String, Value>> {
     prop::collection::btree_map(
         prop_oneof![

@@ -315,3 +315,51 @@ impl Project {
         client_of(ctx).await
     }
 }
+
+/// Every tool: the original's 19, then the four new ones.
+pub const TOOLS: [&str; 23] = [
+    "intercomm_register",
+    "intercomm_send",
+    "intercomm_broadcast",
+    "intercomm_read",
+    "intercomm_status",
+    "intercomm_signoff",
+    "intercomm_get_protocol",
+    "intercomm_clear",
+    "intercomm_assign",
+    "intercomm_worktree_add",
+    "intercomm_worktree_list",
+    "intercomm_worktree_set_status",
+    "intercomm_worktree_remove",
+    "intercomm_spawn",
+    "intercomm_wake",
+    "intercomm_escalate",
+    "intercomm_scan",
+    "intercomm_approve",
+    "intercomm_teardown",
+    "intercomm_reply",
+    "intercomm_ask",
+    "intercomm_set_summary",
+    "intercomm_respawn",
+];
+
+/// A registered master and a registered worker (`worker-1`), in process.
+pub async fn master_and_worker(project: &Project) -> TestResult<(Client, Client)> {
+    let master = project.client().await?;
+    register(&master, "master").await?;
+    let worker = project.client().await?;
+    register(&worker, "worker").await?;
+    Ok((master, worker))
+}
+
+/// Reads a client's whole inbox, page by page.
+pub async fn read_all(client: &Client) -> TestResult<Vec<Value>> {
+    let mut all = Vec::new();
+    loop {
+        let r = ok(client, "intercomm_read", serde_json::json!({"limit": 500})).await?;
+        all.extend(r["messages"].as_array().cloned().unwrap_or_default());
+        if r["remaining"] == 0 {
+            return Ok(all);
+        }
+    }
+}

@@ -134,10 +134,7 @@ async fn ask_returns_the_answer_in_time() -> TestResult {
 #[tokio::test]
 async fn an_unanswered_ask_times_out_and_the_late_answer_is_readable() -> TestResult {
     let project = Project::plain()?;
-    let master = project.client().await?;
-    register(&master, "master").await?;
-    let worker = project.client().await?;
-    register(&worker, "worker").await?;
+    let (master, worker) = master_and_worker(&project).await?;
     let asked = ok(
         &master,
         "intercomm_ask",
@@ -256,10 +253,7 @@ async fn a_full_inbox_refuses_more_mail() -> TestResult {
 #[tokio::test]
 async fn old_read_mail_is_pruned_and_unread_mail_kept() -> TestResult {
     let project = Project::plain()?;
-    let master = project.client().await?;
-    register(&master, "master").await?;
-    let worker = project.client().await?;
-    register(&worker, "worker").await?;
+    let (master, worker) = master_and_worker(&project).await?;
     for n in 0..3 {
         ok(
             &worker,
