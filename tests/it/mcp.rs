@@ -526,3 +526,67 @@ async fn signoff_frees_the_process_to_register_again() -> TestResult {
     assert_eq!(register(&w, "worker").await?, "worker-1");
     Ok(())
 }
+
+/// B1: an idle master is alive however long it has been idle, so an
+/// escalation still finds it (the original called it stale after 30 s).
+#[tokio::test]
+async fn an_idle_master_stays_alive_and_reachable() -> TestResult {
+    let project = Project::plain()?;
+    let (master, worker) = master_and_worker(&project).await?;
+    let conn = rusqlite::Connection::open(project.paths().db())?;
+    conn.execute(
+        "UPDATE instances SET last_active = last_active - 3600000 WHERE id = 'master'",
+        [],
+    )?;
+    let status = ok(&worker, "intercomm_status", json!({})).await?;
+    let m = status["instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["id"] == "master")
+        .cloned()
+        .ok_or("master")?;
+    assert_eq!(m["state"], "alive");
+    assert!(m["idle_ms"].as_i64() >= Some(3_600_000));
+    let e = ok(&worker, "intercomm_escalate", json!({"message": "stuck"})).await?;
+    assert_eq!(e["master_alive"], true);
+    ok(&master, "intercomm_clear", json!({})).await?;
+    Ok(())
+}
+
+/// B6: status shows each instance's own worktree, joined by its id.
+#[tokio::test]
+async fn status_shows_each_workers_own_worktree() -> TestResult {
+    let project = Project::git()?;
+    let (master, _worker) = master_and_worker(&project).await?;
+    ok(
+        &master,
+        "intercomm_worktree_add",
+        json!({"worker_id": "worker-2"}),
+    )
+    .await?;
+    ok(
+        &master,
+        "intercomm_worktree_add",
+        json!({"worker_id": "worker-1", "branch": "w1"}),
+    )
+    .await?;
+    let status = ok(&master, "intercomm_status", json!({})).await?;
+    let w1 = status["instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["id"] == "worker-1")
+        .cloned()
+        .ok_or("worker-1")?;
+    assert_eq!(
+        w1["worktree"],
+        project
+            .paths()
+            .worktree_path("worker-1")
+            .display()
+            .to_string()
+    );
+    assert_eq!(w1["branch"], "w1");
+    Ok(())
+}
