@@ -12,6 +12,7 @@
 //! | 3       | `sessions`: the tmux sessions this bus spawned                     |
 //! | 4       | `hook_states`: what Claude Code's hooks last reported per instance |
 //! | 5       | instance summaries; the argv a session was started with (respawn)  |
+//! | 6       | a partial index on task messages (a worker's latest contract)      |
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -25,6 +26,7 @@ const MIGRATIONS: &[Migration] = &[
     spawned_sessions,
     hook_states,
     summaries_and_respawn,
+    task_index,
 ];
 
 /// The schema version this binary writes.
@@ -217,4 +219,11 @@ fn summaries_and_respawn(tx: &Transaction<'_>) -> rusqlite::Result<()> {
          ALTER TABLE instances ADD COLUMN summary_at INTEGER NOT NULL DEFAULT 0;
          ALTER TABLE sessions ADD COLUMN argv TEXT NOT NULL DEFAULT '[]';",
     )
+}
+
+/// 5 → 6: finding a worker's latest contract (its summary until it sets
+/// one) walked all its mail; a partial index over task messages only costs
+/// nothing on ordinary sends.
+fn task_index(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch("CREATE INDEX messages_tasks ON messages (to_id, seq) WHERE type = 'task';")
 }

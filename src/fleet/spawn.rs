@@ -478,7 +478,7 @@ pub(super) async fn clear_boot_dialogs(
         if Instant::now() >= deadline {
             return Ok(screen.state);
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(super::POLL).await;
     }
 }
 

@@ -68,15 +68,21 @@ pub async fn teardown(
         }
     })?;
     let mut report = TornDown::default();
+    let mut panes_of: std::collections::HashMap<String, Vec<crate::tmux::PaneInfo>> =
+        Default::default();
     for s in recorded.into_iter().filter(|s| s.name.starts_with(&wanted)) {
         let tmux = home.at(&s.tmux_socket);
-        let exists = tmux
-            .list_panes()
-            .await?
-            .iter()
-            .any(|p| p.session_id == s.tmux_session_id && p.session_name == s.name);
-        if exists {
-            tmux.kill_session(&s.tmux_session_id).await?;
+        // One list-panes per server, not per session.
+        if !panes_of.contains_key(&s.tmux_socket) {
+            panes_of.insert(s.tmux_socket.clone(), tmux.list_panes().await?);
+        }
+        let exists = panes_of.get(&s.tmux_socket).is_some_and(|panes| {
+            panes
+                .iter()
+                .any(|p| p.session_id == s.tmux_session_id && p.session_name == s.name)
+        });
+        // The session may end on its own meanwhile; that is not a failure.
+        if exists && tmux.kill_session(&s.tmux_session_id).await.is_ok() {
             report.killed.push(s.name.clone());
         } else {
             report.already_gone.push(s.name.clone());

@@ -93,6 +93,7 @@ pub fn send(ctx: &mut Ctx, to: &str, content: &str, kind: MessageType) -> Result
     }
     let now = clock::now_ms();
     let id = new_message_id();
+    check_backlog(bus.conn(), to)?;
     bus.write(|tx| {
         let Some(recipient) = recipient(tx, to)? else {
             let known: Vec<String> = instances::list(tx)
@@ -106,22 +107,6 @@ pub fn send(ctx: &mut Ctx, to: &str, content: &str, kind: MessageType) -> Result
             )
             .with_hint(format!("registered ids: {}", list_or_none(&known))));
         };
-        // Unread mail lies between the recipient's cursor and the last seq,
-        // so the exact (capped) count is needed only when that gap is large.
-        let (limit, cursor) = (max_backlog(), messages::cursor(tx, to).map_err(db)?);
-        let gap = messages::last_seq(tx).map_err(db)? - cursor;
-        let backlog = if gap < limit {
-            0
-        } else {
-            messages::count_inbox(tx, to, cursor, limit).map_err(db)?
-        };
-        if backlog >= limit {
-            return Err(Error::user(
-                "backlog_full",
-                format!("{to} already has {backlog}+ unread messages; it is not reading its mail"),
-            )
-            .with_hint("check it with intercomm_scan or intercomm_status; set INTERCOMM_MAX_BACKLOG to raise the bound"));
-        }
         let seq = messages::insert(
             tx,
             &NewMessage {
@@ -173,6 +158,28 @@ pub fn broadcast(ctx: &mut Ctx, content: &str, kind: MessageType) -> Result<Sent
         kind,
         recipient_alive: None,
     })
+}
+
+/// Refuses a recipient with [`max_backlog`] or more unread messages. Runs
+/// before the write transaction (the bound is approximate by nature), and
+/// is O(1) unless the recipient is that far behind: unread mail lies between
+/// its cursor and the last seq, so the capped count is needed only when
+/// that gap is large.
+fn check_backlog(conn: &rusqlite::Connection, to: &str) -> Result<()> {
+    let limit = max_backlog();
+    let cursor = messages::cursor(conn, to).map_err(db)?;
+    if messages::last_seq(conn).map_err(db)? - cursor < limit {
+        return Ok(());
+    }
+    let backlog = messages::count_inbox(conn, to, cursor, limit).map_err(db)?;
+    if backlog >= limit {
+        return Err(Error::user(
+            "backlog_full",
+            format!("{to} already has {backlog}+ unread messages; it is not reading its mail"),
+        )
+        .with_hint("check it with intercomm_scan or intercomm_status; set INTERCOMM_MAX_BACKLOG to raise the bound"));
+    }
+    Ok(())
 }
 
 /// A message's addressee: a registered instance (`Some(row)`), or a worker

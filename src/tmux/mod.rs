@@ -238,8 +238,12 @@ impl Tmux {
             .await
         {
             Ok(out) => Ok(parse::parse_panes(&out)),
+            // No server yet, or it just exited with its last session (tmux
+            // 3.3a says "server exited unexpectedly" when that races us).
             Err(TmuxError::Failed { stderr, .. })
-                if stderr.contains("no server running") || stderr.contains("error connecting") =>
+                if stderr.contains("no server running")
+                    || stderr.contains("error connecting")
+                    || stderr.contains("server exited") =>
             {
                 Ok(Vec::new())
             }

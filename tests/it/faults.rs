@@ -208,8 +208,16 @@ async fn a_killed_pane_is_reported_and_cleaned_up() -> TestResult {
             .unwrap_or_default()
             .contains("gone")
     );
-    let status = ok(&master, "intercomm_status", json!({})).await?;
-    assert_eq!(state(&status), Some(json!("gone")));
+    // The pane's process gets SIGHUP and exits a moment later.
+    let mut seen = None;
+    for _ in 0..100 {
+        seen = state(&ok(&master, "intercomm_status", json!({})).await?);
+        if seen == Some(json!("gone")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, Some(json!("gone")));
     let down = ok(&master, "intercomm_teardown", json!({})).await?;
     assert_eq!(down["already_gone"], json!(["worker-1"]));
     assert_eq!(down["instances_ended"], json!(["worker-1"]));
