@@ -238,9 +238,10 @@ pub fn schema_version(path: &Path) -> Result<i64, BusError> {
 ///
 /// SQLite's own busy timeout sleeps 1, 2, 5, 10, 15, 20, 25, then 50 ms
 /// between tries (sqlite3.c `sqliteDefaultBusyCallback`); with 16 writer
-/// processes most of a send's latency was those sleeps. Here waits start at
-/// 20–40 µs and double every 32 tries up to about 1.3 ms; the jitter keeps
-/// writers from retrying in lockstep.
+/// processes most of a send's latency was those sleeps, while retrying
+/// every few microseconds burnt the CPU the lock holder needed. Here waits
+/// start at 50–100 µs and double each try up to 1.6–3.2 ms; the jitter
+/// keeps writers from retrying in lockstep.
 fn busy_wait(tries: i32) -> bool {
     use std::cell::Cell;
     use std::hash::{BuildHasher, Hasher};
@@ -255,7 +256,7 @@ fn busy_wait(tries: i32) -> bool {
     if started.elapsed() >= BUSY_TIMEOUT {
         return false;
     }
-    let base = 20u64 << (tries / 32).clamp(0, 6);
+    let base = 50u64 << tries.clamp(0, 5);
     let jitter = std::hash::RandomState::new().build_hasher().finish() % base;
     std::thread::sleep(Duration::from_micros(base + jitter));
     true

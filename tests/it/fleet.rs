@@ -484,3 +484,76 @@ async fn targets_are_ids_never_tmux_names() -> TestResult {
     }
     Ok(())
 }
+
+/// A client that records the progress notifications it receives.
+#[derive(Clone, Default)]
+struct ProgressLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl rmcp::ClientHandler for ProgressLog {
+    async fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        if let Ok(mut lines) = self.0.lock() {
+            lines.push(params.message.unwrap_or_default());
+        }
+    }
+}
+
+/// Spawn reports progress while it runs when the client sends a token.
+#[tokio::test]
+async fn spawn_reports_progress_to_a_client_that_asks() -> TestResult {
+    let project = Project::git()?;
+    let server = TmuxServer::new()?;
+    let mut ctx = project.ctx();
+    ctx.tmux = server.tmux();
+    let (client_io, server_io) = tokio::io::duplex(1 << 20);
+    tokio::spawn(async move {
+        if let Ok(running) =
+            rmcp::ServiceExt::serve(intercomm::mcp::IntercommServer::new(ctx), server_io).await
+        {
+            let _ = running.waiting().await;
+        }
+    });
+    let log = ProgressLog::default();
+    let client = rmcp::ServiceExt::serve(log.clone(), client_io).await?;
+    let mut reg = rmcp::model::CallToolRequestParams::new("intercomm_register");
+    reg = reg.with_arguments(
+        json!({"role": "master"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    client.call_tool(reg).await?;
+    let logs = server.dir().to_path_buf();
+    let mut params = rmcp::model::CallToolRequestParams::new("intercomm_spawn").with_arguments(
+        json!({"count": 2, "claude_cmd": fake_cmd(&logs, "")})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    let mut meta = rmcp::model::RequestMetaObject::new();
+    meta.set_progress_token(rmcp::model::ProgressToken(
+        rmcp::model::NumberOrString::String("spawn-1".into()),
+    ));
+    params.meta = Some(meta);
+    let result = client.call_tool(params).await?;
+    assert_ne!(result.is_error, Some(true), "{}", text(&result));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let lines = log.0.lock().map(|l| l.clone()).unwrap_or_default();
+    for id in ["worker-1", "worker-2"] {
+        for step in [
+            "launched in %",
+            "trust answered",
+            "mcp_approval answered",
+            "woken",
+        ] {
+            assert!(
+                lines.iter().any(|l| l.starts_with(id) && l.contains(step)),
+                "{id} {step}: {lines:?}"
+            );
+        }
+    }
+    Ok(())
+}
