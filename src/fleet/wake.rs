@@ -4,14 +4,22 @@
 //! what is typed is one short line with control characters removed, so no
 //! worker text and no newline ever reaches another pane (S2).
 //!
-//! Delivery (measured facts, ../shared/guides/real-claude-code.md "Submitting
-//! a typed prompt"): text and Enter in one burst is swallowed into the paste;
-//! a separate Enter after a pause submits (2.1.x: ≥ 20 ms never failed; 2.0.x
-//! and 1.0.x: ≥ 150 ms). So: bracketed paste, wait until the text shows in
-//! the prompt box, wait out [`ENTER_GAP`] since the paste, one Enter, and
-//! report delivered only once the box has emptied or the pane went busy; one
-//! more Enter if it did not (B9). An Enter swallowed by a slow version turns
-//! into a newline in the box, so the retry submits the same text.
+//! Delivery: text and Enter in one burst is swallowed into the paste
+//! (../shared/guides/real-claude-code.md). So: bracketed paste, wait until
+//! the text shows in the prompt box, wait out [`ENTER_GAP`] since the paste
+//! and at least [`AFTER_SHOWN`] since it showed, one Enter, and report
+//! delivered only once the box has emptied or the pane went busy; one more
+//! Enter if it did not (B9). An Enter swallowed by a slow version turns into
+//! a newline in the box, so the retry submits the same text.
+//!
+//! The pauses were measured with scripts/measure-enter-gap against the real
+//! Claude Code 1.0.128, 2.0.77, 2.1.197 and 2.1.330, idle and under load,
+//! 3,220 trials each checked in the stand-in model's request log: with the
+//! wait-until-shown step, every gap ≥ 60 ms was reliable on every version,
+//! and the only failures (2.0.77, ~2.5%) came from an Enter within ~1 ms of
+//! the text showing, which [`AFTER_SHOWN`] rules out; the retry recovered
+//! each of them. No version detection is needed. Showing and emptying took
+//! up to ~0.7 s under load, hence [`SHOW_TIMEOUT`].
 
 use std::time::{Duration, Instant};
 
@@ -27,10 +35,12 @@ use crate::ops::messaging::{Escalated, EscalationKind};
 use crate::ops::{Ctx, Outcome};
 use crate::screen::{PaneState, Screen};
 
-/// Pause between the end of the paste and Enter.
+/// Least pause between the end of the paste and Enter.
 pub const ENTER_GAP: Duration = Duration::from_millis(60);
+/// Least pause between the text showing in the box and Enter.
+pub const AFTER_SHOWN: Duration = Duration::from_millis(20);
 /// How long to wait for the text to appear, and for a submit to show.
-const SHOW_TIMEOUT: Duration = Duration::from_millis(800);
+pub const SHOW_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest doorbell, in characters.
 pub const MAX_DOORBELL_CHARS: usize = 300;
 
@@ -55,10 +65,13 @@ pub struct Rung {
 
 impl Outcome for Rung {
     fn text(&self) -> String {
-        let how = match (self.delivered, self.queued) {
-            (true, true) => "queued behind its current turn",
-            (true, false) => "submitted",
-            (false, _) => "typed, but not seen submitted: check the pane with intercomm_scan",
+        let how = match (self.delivered, self.queued, self.enters) {
+            (true, true, _) => "queued behind its current turn",
+            (true, false, _) => "submitted",
+            (false, _, 0) => {
+                "pasted, but the text never showed in its prompt box, so no Enter was sent: check the pane with intercomm_scan"
+            }
+            (false, _, _) => "typed, but not seen submitted: check the pane with intercomm_scan",
         };
         format!(
             "Woke {} ({}): {how} after {} Enter(s), {} ms.",
@@ -122,16 +135,27 @@ pub async fn ring(target: &Target, text: &str) -> Result<Rung> {
     target.tmux.paste(pane, &text).await?;
     let pasted = Instant::now();
     let probe: String = text.chars().take(24).collect();
-    wait_until(target, SHOW_TIMEOUT, |s| {
+    let shown = wait_until(target, SHOW_TIMEOUT, |s| {
         s.input
             .as_deref()
             .is_some_and(|i| i.contains(probe.as_str()))
     })
     .await?;
-    let since = pasted.elapsed();
-    if since < ENTER_GAP {
-        tokio::time::sleep(ENTER_GAP - since).await;
+    if !shown {
+        // A blind Enter is exactly what loses prompts on older versions.
+        return Ok(Rung {
+            id: target.id.clone(),
+            pane: pane.clone(),
+            state_before: before.state,
+            text,
+            delivered: false,
+            queued,
+            enters: 0,
+            millis: started.elapsed().as_millis() as u64,
+        });
     }
+    let pause = ENTER_GAP.saturating_sub(pasted.elapsed()).max(AFTER_SHOWN);
+    tokio::time::sleep(pause).await;
     let mut enters = 0;
     let mut delivered = false;
     while enters < 2 && !delivered {
