@@ -93,38 +93,34 @@ pub fn send(ctx: &mut Ctx, to: &str, content: &str, kind: MessageType) -> Result
     }
     let now = clock::now_ms();
     let id = new_message_id();
+    // Checks that need no lock run before the write transaction, so that
+    // under fan-in each sender holds the lock only for its insert.
     check_backlog(bus.conn(), to)?;
-    bus.write(|tx| {
-        let Some(recipient) = recipient(tx, to)? else {
-            let known: Vec<String> = instances::list(tx)
-                .map_err(db)?
-                .into_iter()
-                .map(|r| r.id)
-                .collect();
-            return Err(Error::user(
-                "unknown_recipient",
-                format!("No instance registered with id \"{to}\""),
-            )
-            .with_hint(format!("registered ids: {}", list_or_none(&known))));
-        };
-        let seq = messages::insert(
-            tx,
-            &NewMessage {
-                id: &id,
-                from: &me.id,
-                to,
-                kind,
-                content,
-                sent_at_ms: now,
-                in_reply_to: None,
-            },
+    let Some(recipient) = recipient(bus.conn(), to)? else {
+        let known: Vec<String> = instances::list(bus.conn())
+            .map_err(db)?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        return Err(Error::user(
+            "unknown_recipient",
+            format!("No instance registered with id \"{to}\""),
         )
-        .map_err(db)?;
-        Ok((seq, recipient))
-    })
+        .with_hint(format!("registered ids: {}", list_or_none(&known))));
+    };
+    let message = NewMessage {
+        id: &id,
+        from: &me.id,
+        to,
+        kind,
+        content,
+        sent_at_ms: now,
+        in_reply_to: None,
+    };
+    let seq = bus.write(|tx| messages::insert(tx, &message).map_err(db))?;
     // Liveness reads /proc: done after the commit, outside the write lock.
-    .map(|(seq, recipient)| Sent {
-        message_id: id,
+    Ok(Sent {
+        message_id: id.clone(),
         seq,
         to: to.to_owned(),
         kind,
