@@ -26,6 +26,8 @@ EXPECTED_TOOLS = {
         "spawn wake escalate scan approve teardown"
     ).split()
 }
+# Added by intercomm beyond the original's 19.
+NEW_TOOLS = {f"intercomm_{name}" for name in ("reply", "ask", "set_summary", "respawn")}
 MIB = 1 << 20
 
 
@@ -45,7 +47,7 @@ async def wait_for_state(master, worker_id: str, state: str, within: float = 2.0
 
 
 @asynctest
-async def test_initialize_gives_the_protocol_and_exactly_the_19_tools(repo: Path) -> None:
+async def test_initialize_gives_the_protocol_and_the_original_19_tools_plus_4(repo: Path) -> None:
     async with fleet(repo) as f:
         proc = await f.start("probe")
         client = proc.client
@@ -59,8 +61,8 @@ async def test_initialize_gives_the_protocol_and_exactly_the_19_tools(repo: Path
 
         listed = (await client.list_tools()).tools
         names = [t.name for t in listed]
-        assert len(names) == 19, names
-        assert set(names) == EXPECTED_TOOLS
+        assert len(names) == 23, names
+        assert set(names) == EXPECTED_TOOLS | NEW_TOOLS
         schemas = {t.name: t.input_schema for t in listed}
         assert set(schemas["intercomm_send"]["required"]) == {"to", "message"}
         assert schemas["intercomm_assign"]["properties"]["target_type"]["enum"] == [
