@@ -93,9 +93,25 @@ async fn spawn_clears_dialogs_and_wakes_each_worker_once() -> TestResult {
         );
         assert!(prompts[0].starts_with(&format!("[intercomm] You are worker {id}.")));
     }
+    // A spawned worker can be assigned before it registers; scan then shows
+    // its task as its summary.
+    ok(
+        &master,
+        "intercomm_assign",
+        json!({"worker": "worker-2", "role_instructions": "x", "target_type": "task", "target_slug": "task-lexer", "wake": false}),
+    )
+    .await?;
     let scan = ok(&master, "intercomm_scan", json!({})).await?;
     assert_eq!(scan["need_attention"], 0, "{scan}");
     assert_eq!(scan["panes"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        scan["panes"][1]["summary"], "task: slug=task-lexer",
+        "{scan}"
+    );
+    assert!(
+        text(&call(&master, "intercomm_scan", json!({})).await?)
+            .contains("[task: slug=task-lexer]")
+    );
 
     let down = ok(&master, "intercomm_teardown", json!({"worktrees": true})).await?;
     assert_eq!(
