@@ -113,11 +113,26 @@ pub async fn choose(
     let short = Duration::from_millis(400).min(timeout);
     if let Some(n) = option.number.filter(|n| *n <= 9) {
         let digit = n.to_string();
+        let was_selected = selected_index(screen) == Some(option.index);
         target.tmux.send_keys(pane, &[digit.as_str()]).await?;
-        let after = wait_for_change(target, screen, short).await?;
-        if !same_dialog(screen, &after) {
-            return Ok(after);
-        }
+        // Claude Code can take well over 400 ms to act on a key right after
+        // start-up: wait for the dialog to go, or for a select-only version
+        // to move the cursor onto the option.
+        let long = Duration::from_millis(2000).min(timeout);
+        let deadline = Instant::now() + if was_selected { long } else { long.max(short) };
+        let after = loop {
+            let now = target.look().await?;
+            if !same_dialog(screen, &now) {
+                return Ok(now);
+            }
+            if !was_selected && selected_index(&now) == Some(option.index) {
+                break now;
+            }
+            if Instant::now() >= deadline {
+                break now;
+            }
+            tokio::time::sleep(POLL).await;
+        };
         // A version where digits only select: confirm if it selected ours.
         if selected_index(&after) == Some(option.index) {
             target.tmux.send_keys(pane, &["Enter"]).await?;

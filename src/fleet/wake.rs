@@ -162,6 +162,24 @@ pub async fn ring(target: &Target, text: &str) -> Result<Rung> {
     let mut enters = 0;
     let mut delivered = false;
     while enters < 2 && !delivered {
+        if enters > 0 {
+            // Retry only while the box visibly still holds the text: the
+            // turn may already have put a dialog (a permission prompt whose
+            // default is "Yes") where the box was.
+            let now = target.look().await?;
+            if submitted(&now, &probe) {
+                delivered = true;
+                break;
+            }
+            if !(now.state == PaneState::Ready
+                && now
+                    .input
+                    .as_deref()
+                    .is_some_and(|i| i.contains(probe.as_str())))
+            {
+                break;
+            }
+        }
         target.tmux.send_keys(pane, &["Enter"]).await?;
         enters += 1;
         // The first Enter gets a shorter look (a swallowed Enter shows at
@@ -191,6 +209,8 @@ fn submitted(screen: &Screen, probe: &str) -> bool {
     match screen.state {
         PaneState::Running => screen.input.as_deref().is_none_or(|i| !i.contains(probe)),
         PaneState::Ready => screen.input.as_deref().is_some_and(|i| !i.contains(probe)),
+        // The box gave way to a dialog of the turn the prompt started.
+        s if s.is_dialog() => true,
         _ => false,
     }
 }
