@@ -1,0 +1,21 @@
+//! End-to-end tests with the REAL Claude Code (pinned 2.1.197, see
+//! `harness::PINNED_CLAUDE`; INTERCOMM_E2E_CLAUDE_VERSION overrides) against a
+//! scripted stand-in model on loopback only (tests/e2e/model.py), each test
+//! in its own network namespace with a private tmux server
+//! (see [`harness`]). They need root (for `ip netns`), tmux, git, python3 and
+//! node; scripts/e2e-setup installs Claude Code when it is missing.
+//!
+//!     cargo nextest run --test e2e          # serialised by .config/nextest.toml
+//!     INTERCOMM_E2E_KEEP=1 …                # keep each test's folder (logs, repo)
+//!     INTERCOMM_E2E_STRICT=1 …              # notes (soft observations) fail too
+//!
+//! A failing test prints every pane and the model's request log.
+
+mod harness;
+
+mod ask;
+mod bypass;
+mod escalation;
+mod fleet_round;
+mod permission;
+mod safety;
