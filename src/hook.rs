@@ -1,28 +1,37 @@
 //! `intercomm hook <Event>`: Claude Code's hooks report an instance's state
 //! to the bus, and deliver its mail without anyone typing into its pane.
 //!
-//! | event            | state recorded | answer                                             |
-//! |------------------|----------------|----------------------------------------------------|
-//! | SessionStart     | ready          | a note: intercomm is active, how to begin          |
-//! | UserPromptSubmit | running        | —                                                  |
-//! | PreToolUse       | running (tool) | "N unread from X" as context, when such mail waits |
-//! | Notification     | blocked / ready| —                                                  |
-//! | Stop             | ready          | unread mail, as a block-with-reason (marked read)  |
-//! | SessionEnd       | gone           | —                                                  |
+//! | event             | state recorded  | answer                                             |
+//! |-------------------|-----------------|----------------------------------------------------|
+//! | SessionStart      | ready           | a note: intercomm is active, how to begin          |
+//! | UserPromptSubmit  | running         | —                                                  |
+//! | PreToolUse        | running (tool)  | "N unread from X" as context, when such mail waits |
+//! | PermissionRequest | blocked (tool)  | — (the dialog is left to the person or the master) |
+//! | Notification      | blocked / ready | —                                                  |
+//! | Stop              | ready           | unread mail, as a block-with-reason (marked read)  |
+//! | SessionEnd        | gone            | —                                                  |
 //!
-//! Claude Code hook I/O (source: the hooks reference, and Claude Code
-//! 2.1.197 as run in this project's harness): the payload is JSON on stdin
-//! (`session_id`, `cwd`, `hook_event_name`, and per event `tool_name`,
-//! `message`, `stop_hook_active`…); exit 0 with JSON on stdout answers; a
-//! Stop hook's `{"decision":"block","reason":…}` makes Claude continue with
-//! the reason as its next input; `hookSpecificOutput.additionalContext`
-//! adds context. A hook must never break the session: every failure here
-//! ends in exit 0 with a line on stderr, and the bus is never created by a
-//! hook.
+//! Claude Code hook I/O, as Claude Code 2.1.197 sends it (payloads recorded
+//! in tests/fixtures/hooks by scripts/capture-hooks): JSON on stdin with
+//! `session_id`, `transcript_path`, `cwd`, `hook_event_name`, and per event
+//! `source` (SessionStart), `prompt` (UserPromptSubmit), `tool_name` and
+//! `tool_input` (PreToolUse, PermissionRequest), `message` and
+//! `notification_type` (Notification), `stop_hook_active` (Stop), `reason`
+//! (SessionEnd). A permission prompt's Notification says only "Claude needs
+//! your permission" (no tool) and comes only once the dialog has been shown
+//! with no key pressed for 6 s; PermissionRequest comes as the dialog appears
+//! and names the tool. Exit 0 with JSON on stdout answers: a Stop
+//! hook's `{"decision":"block","reason":…}` makes Claude continue with
+//! "Stop hook feedback:\n<reason>" as its next user message;
+//! `hookSpecificOutput.additionalContext` reaches the model (SessionStart's as
+//! a system entry, PreToolUse's as a `<system-reminder>` beside the tool's
+//! result). A hook must never break the session: every failure here ends in
+//! exit 0 with a line on stderr, and the bus is never created by a hook.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::bus::hooks::HookState;
 use crate::bus::{Bus, hooks, instances, messages, sessions};
 use crate::clock;
 use crate::location::BusPaths;
@@ -40,6 +49,7 @@ pub enum Event {
     SessionStart,
     UserPromptSubmit,
     PreToolUse,
+    PermissionRequest,
     Notification,
     Stop,
     SessionEnd,
@@ -52,6 +62,7 @@ impl Event {
             "SessionStart" => Self::SessionStart,
             "UserPromptSubmit" => Self::UserPromptSubmit,
             "PreToolUse" => Self::PreToolUse,
+            "PermissionRequest" => Self::PermissionRequest,
             "Notification" => Self::Notification,
             "Stop" => Self::Stop,
             "SessionEnd" => Self::SessionEnd,
@@ -64,6 +75,7 @@ impl Event {
             Self::SessionStart => "SessionStart",
             Self::UserPromptSubmit => "UserPromptSubmit",
             Self::PreToolUse => "PreToolUse",
+            Self::PermissionRequest => "PermissionRequest",
             Self::Notification => "Notification",
             Self::Stop => "Stop",
             Self::SessionEnd => "SessionEnd",
@@ -155,8 +167,12 @@ fn run(
         Event::SessionStart | Event::Stop => ("ready", String::new()),
         Event::UserPromptSubmit => ("running", String::new()),
         Event::PreToolUse => ("running", payload.tool_name.clone().unwrap_or_default()),
+        Event::PermissionRequest => ("blocked", payload.tool_name.clone().unwrap_or_default()),
         Event::SessionEnd => ("gone", String::new()),
-        Event::Notification => notification_state(payload),
+        Event::Notification => {
+            let before = hooks::get(bus.conn(), &id).map_err(crate::ops::db)?;
+            notification_state(payload, before.as_ref())
+        }
     };
     hooks::put(
         bus.conn(),
@@ -204,18 +220,24 @@ fn whoami(bus: &Bus, caller: &Caller) -> Result<Option<String>, crate::error::Er
         .map(|r| r.id))
 }
 
-/// Permission prompts block; "waiting for your input" means idle.
-fn notification_state(payload: &Payload) -> (&'static str, String) {
+/// Permission prompts block; anything else ("Claude is waiting for your
+/// input") means idle. The tool asked about: named by older messages
+/// ("Claude needs your permission to use Bash"); 2.1.197 says only "Claude
+/// needs your permission", so it is the tool the hooks last saw about to
+/// run or asking (`before`, from PreToolUse or PermissionRequest).
+fn notification_state(payload: &Payload, before: Option<&HookState>) -> (&'static str, String) {
     let message = payload.message.clone().unwrap_or_default();
     let kind = payload.notification_type.as_deref().unwrap_or("");
     if kind == "permission_prompt" || message.contains("permission") {
-        // "Claude needs your permission to use Bash"
-        let tool = message
+        let named = message
             .split("permission to use ")
             .nth(1)
             .map(|t| t.trim().to_owned())
-            .unwrap_or(message);
-        ("blocked", tool)
+            .filter(|t| !t.is_empty());
+        let seen = before
+            .filter(|h| h.state == "running" || h.state == "blocked")
+            .map(|h| h.detail.clone());
+        ("blocked", named.or(seen).unwrap_or_default())
     } else {
         ("ready", message)
     }
@@ -289,18 +311,55 @@ fn stop_mail(bus: &mut Bus, id: &str) -> Result<Reply, crate::error::Error> {
 mod tests {
     use super::*;
 
+    fn seen(state: &str, detail: &str) -> HookState {
+        HookState {
+            id: "worker-1".into(),
+            state: state.into(),
+            detail: detail.into(),
+            claude_session: String::new(),
+            at_ms: 0,
+        }
+    }
+
     #[test]
     fn notification_permission_prompts_name_the_tool() {
-        let p = Payload {
+        let named = Payload {
             message: Some("Claude needs your permission to use Bash".into()),
             ..Payload::default()
         };
-        assert_eq!(notification_state(&p), ("blocked", "Bash".to_owned()));
-        let idle = Payload {
-            message: Some("Claude is waiting for your input".into()),
+        assert_eq!(
+            notification_state(&named, None),
+            ("blocked", "Bash".to_owned())
+        );
+        // Claude Code 2.1.197: no tool in the message; the tool is the one
+        // PreToolUse / PermissionRequest named.
+        let bare = Payload {
+            message: Some("Claude needs your permission".into()),
+            notification_type: Some("permission_prompt".into()),
             ..Payload::default()
         };
-        assert_eq!(notification_state(&idle).0, "ready");
+        assert_eq!(
+            notification_state(&bare, Some(&seen("blocked", "Bash"))),
+            ("blocked", "Bash".to_owned())
+        );
+        assert_eq!(
+            notification_state(&bare, Some(&seen("running", "Write"))),
+            ("blocked", "Write".to_owned())
+        );
+        assert_eq!(
+            notification_state(&bare, Some(&seen("ready", "Claude is waiting"))),
+            ("blocked", String::new())
+        );
+        assert_eq!(notification_state(&bare, None), ("blocked", String::new()));
+        let idle = Payload {
+            message: Some("Claude is waiting for your input".into()),
+            notification_type: Some("idle_prompt".into()),
+            ..Payload::default()
+        };
+        assert_eq!(
+            notification_state(&idle, Some(&seen("blocked", "Bash"))).0,
+            "ready"
+        );
     }
 
     #[test]
@@ -309,6 +368,7 @@ mod tests {
             "SessionStart",
             "UserPromptSubmit",
             "PreToolUse",
+            "PermissionRequest",
             "Notification",
             "Stop",
             "SessionEnd",

@@ -36,6 +36,9 @@ pub struct PaneView {
     /// What Claude Code's hooks last reported (`running`, `ready`, `blocked`,
     /// `gone`), and how long ago.
     pub hook_state: Option<String>,
+    /// What that hook report named: the tool about to run (`running`) or
+    /// asking for permission (`blocked`), or a notification's text.
+    pub hook_detail: Option<String>,
     pub hook_age_ms: Option<i64>,
     /// Set when the hooks and the screen disagree.
     pub disagreement: Option<String>,
@@ -265,6 +268,11 @@ pub async fn scan(ctx: &Mutex<Ctx>, prefix: &str) -> Result<Scanned> {
                 state,
                 screen_state,
                 hook_state: m.hook.as_ref().map(|h| h.state.clone()),
+                hook_detail: m
+                    .hook
+                    .as_ref()
+                    .map(|h| h.detail.clone())
+                    .filter(|d| !d.is_empty()),
                 hook_age_ms: m.hook.as_ref().map(|h| now - h.at_ms),
                 disagreement,
                 registered_alive: m.alive,
