@@ -18,4 +18,5 @@ mod bypass;
 mod escalation;
 mod fleet_round;
 mod permission;
+mod plugin;
 mod safety;

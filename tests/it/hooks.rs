@@ -1,6 +1,7 @@
-//! `intercomm hook <Event>` with recorded payloads, through the real binary:
-//! states reach the bus, mail is delivered once at Stop, and nothing a hook
-//! is given can break the session (always exit 0).
+//! `intercomm hook <Event>` with the payloads Claude Code 2.1.197 sent
+//! (tests/fixtures/hooks, recorded by scripts/capture-hooks), through the
+//! real binary: states reach the bus, mail is delivered once at Stop, and
+//! nothing a hook is given can break the session (always exit 0).
 
 use std::path::Path;
 
@@ -13,6 +14,17 @@ fn payload(event: &str) -> String {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/hooks/{event}.json"));
     std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// The Claude Code session id of the recorded payloads.
+fn recorded_session() -> TestResult<String> {
+    let start: Value = serde_json::from_str(&payload("SessionStart"))?;
+    let id = start["session_id"].as_str().ok_or("no session_id")?;
+    for event in ["UserPromptSubmit", "PreToolUse", "Stop", "SessionEnd"] {
+        let p: Value = serde_json::from_str(&payload(event))?;
+        assert_eq!(p["session_id"], id, "{event} is from another session");
+    }
+    Ok(id.to_owned())
 }
 
 /// Runs the hook as worker `id` would (its id in the environment).
@@ -61,6 +73,7 @@ fn setup() -> TestResult<Project> {
 #[test]
 fn every_event_records_the_workers_state() -> TestResult {
     let project = setup()?;
+    let session = recorded_session()?;
     let (out, _) = hook(
         &project,
         "worker-1",
@@ -73,10 +86,7 @@ fn every_event_records_the_workers_state() -> TestResult {
         .unwrap_or_default();
     assert!(note.contains("intercomm_register"), "{out:?}");
     assert_eq!(hook_state(&project, "worker-1")?.0, "ready");
-    assert_eq!(
-        hook_state(&project, "worker-1")?.2,
-        "5f3c2a1e-8b7d-4c1a-9e2f-0a1b2c3d4e5f"
-    );
+    assert_eq!(hook_state(&project, "worker-1")?.2, session);
     hook(
         &project,
         "worker-1",
@@ -87,25 +97,52 @@ fn every_event_records_the_workers_state() -> TestResult {
     hook(&project, "worker-1", "PreToolUse", &payload("PreToolUse"));
     assert_eq!(
         hook_state(&project, "worker-1")?,
-        (
-            "running".into(),
-            "Bash".into(),
-            "5f3c2a1e-8b7d-4c1a-9e2f-0a1b2c3d4e5f".into()
-        )
+        ("running".into(), "Bash".into(), session.clone())
     );
+    let (out, _) = hook(
+        &project,
+        "worker-1",
+        "PermissionRequest",
+        &payload("PermissionRequest"),
+    );
+    assert_eq!(out, None, "the dialog is left alone");
+    assert_eq!(
+        hook_state(&project, "worker-1")?,
+        ("blocked".into(), "Bash".into(), session.clone())
+    );
+    // 2.1.197's message names no tool: the one PermissionRequest named stays.
     hook(
         &project,
         "worker-1",
         "Notification",
         &payload("Notification"),
     );
-    assert_eq!(hook_state(&project, "worker-1")?.0, "blocked");
-    assert_eq!(hook_state(&project, "worker-1")?.1, "Bash");
+    assert_eq!(
+        hook_state(&project, "worker-1")?,
+        ("blocked".into(), "Bash".into(), session.clone())
+    );
     let (out, _) = hook(&project, "worker-1", "Stop", &payload("Stop"));
     assert_eq!(out, None, "no mail, no answer: Claude stops");
     assert_eq!(hook_state(&project, "worker-1")?.0, "ready");
     hook(&project, "worker-1", "SessionEnd", &payload("SessionEnd"));
     assert_eq!(hook_state(&project, "worker-1")?.0, "gone");
+    Ok(())
+}
+
+/// A permission Notification right after PreToolUse (no PermissionRequest
+/// hook, e.g. an older Claude Code) names the tool PreToolUse saw.
+#[test]
+fn a_permission_notification_keeps_the_tool_about_to_run() -> TestResult {
+    let project = setup()?;
+    hook(&project, "worker-1", "PreToolUse", &payload("PreToolUse"));
+    hook(
+        &project,
+        "worker-1",
+        "Notification",
+        &payload("Notification"),
+    );
+    let (state, tool, _) = hook_state(&project, "worker-1")?;
+    assert_eq!((state.as_str(), tool.as_str()), ("blocked", "Bash"));
     Ok(())
 }
 
@@ -138,6 +175,11 @@ fn stop_delivers_unread_mail_exactly_once() -> TestResult {
         "{reason}"
     );
     let active = payload("Stop").replace("\"stop_hook_active\":false", "\"stop_hook_active\":true");
+    assert_ne!(
+        active,
+        payload("Stop"),
+        "the recorded Stop says stop_hook_active"
+    );
     let (again, _) = hook(&project, "worker-1", "Stop", &active);
     assert_eq!(again, None, "delivered once");
     project
