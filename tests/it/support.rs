@@ -3,6 +3,7 @@
 //! real `intercomm mcp` child processes.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use intercomm::location::BusPaths;
 use intercomm::mcp::IntercommServer;
@@ -137,8 +138,17 @@ pub async fn call(client: &Client, tool: &str, args: Value) -> TestResult<CallTo
     if let Value::Object(map) = args {
         params = params.with_arguments(map);
     }
-    Ok(client.call_tool(params).await?)
+    match tokio::time::timeout(CALL_TIMEOUT, client.call_tool(params)).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(format!("{tool}: no reply within {CALL_TIMEOUT:?}").into()),
+    }
 }
+
+/// How long [`call`] waits for a reply. A server that never answers is a
+/// failure to report, not a test that hangs: under load, rmcp's client was
+/// once seen waiting forever on a request to a server killed with SIGKILL
+/// mid-call (tests/it/faults.rs), its pipes already closed.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Calls a tool that must succeed; returns its structured content.
 pub async fn ok(client: &Client, tool: &str, args: Value) -> TestResult<Value> {
