@@ -4,6 +4,7 @@
 //! cargo bench --bench bus                  # full run (well under a minute here)
 //! BENCH_QUICK=1 cargo bench --bench bus    # CI smoke (a few seconds; no 1M-message bus)
 //! INTERCOMM_BENCH_BIN=PATH cargo bench --bench bus   # measure another intercomm binary
+//! BENCH_ONLY=fan-in,latency cargo bench --bench bus  # some scenarios only
 //! ```
 //!
 //! The client is std only: one JSON-RPC request line written to the server's
@@ -19,6 +20,9 @@
 //! 4. fan-in: 16 worker servers send to one master at once, verified, beside
 //!    the raw limit of the same inserts through the library on one connection;
 //! 5. read latency on buses pre-filled with 10k, 100k and 1M messages.
+//!
+//! `BENCH_ONLY` takes a comma-separated list of `cold`, `rss`, `latency`,
+//! `fan-in` and `read`; unset, every scenario runs.
 //!
 //! Every figure is the median of several runs, with min and max; ratios are
 //! taken between measurements of the same run.
@@ -56,6 +60,8 @@ const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialize
 
 struct Config {
     quick: bool,
+    /// Scenarios to run (`BENCH_ONLY`); empty = all.
+    only: Vec<String>,
     cold_runs: usize,
     rss_runs: usize,
     rss_calls: usize,
@@ -74,9 +80,16 @@ struct Config {
 impl Config {
     fn from_env() -> Self {
         let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+        let only: Vec<String> = std::env::var("BENCH_ONLY")
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
         if quick {
             Self {
                 quick,
+                only,
                 cold_runs: 10,
                 rss_runs: 1,
                 rss_calls: 1_000,
@@ -94,6 +107,7 @@ impl Config {
         } else {
             Self {
                 quick,
+                only,
                 cold_runs: 30,
                 rss_runs: 3,
                 rss_calls: 1_000,
@@ -109,6 +123,16 @@ impl Config {
                 read_warmup: 50,
             }
         }
+    }
+}
+
+/// The scenario names `BENCH_ONLY` accepts.
+const SCENARIOS: [&str; 5] = ["cold", "rss", "latency", "fan-in", "read"];
+
+impl Config {
+    /// Whether scenario `name` runs.
+    fn selected(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == name)
     }
 }
 
@@ -1225,307 +1249,321 @@ fn main() -> R {
         return Err("the bus bench needs Linux (/proc/<pid>/status)".into());
     }
     let cfg = Config::from_env();
+    if let Some(bad) = cfg.only.iter().find(|o| !SCENARIOS.contains(&o.as_str())) {
+        return Err(format!("BENCH_ONLY: unknown scenario {bad:?} (one of {SCENARIOS:?})").into());
+    }
     watchdog(Duration::from_secs(if cfg.quick { 120 } else { 600 }));
     let started = Instant::now();
     let load_before = loadavg();
     let mut rows = Vec::new();
     let mut notes = Vec::new();
 
-    eprintln!("cold start: {} runs ...", cfg.cold_runs);
-    let cold = cold_start(&cfg)?;
-    rows.push(Row::goal(
-        "Cold start: spawn → tools/list reply",
-        "ms",
-        cold.ms,
-        2,
-        "< 15",
-        "322",
-        |v| v < 15.0,
-    ));
-    rows.push(Row::info(
-        "  floor: spawn `cat` → first line echoed",
-        "ms",
-        cold.floor_ms,
-        2,
-    ));
-    let missing: Vec<&str> = ORIGINAL_TOOLS
-        .iter()
-        .copied()
-        .filter(|t| !cold.tools.iter().any(|n| n == t))
-        .collect();
-    rows.push(Row::check(
-        "  tools/list",
-        missing.is_empty(),
-        if missing.is_empty() {
-            format!("{} tools, the original's 19 included", cold.tools.len())
-        } else {
-            format!("{} tools; missing {}", cold.tools.len(), missing.join(", "))
-        },
-    ));
+    let mut verified = true;
+    if cfg.selected("cold") {
+        eprintln!("cold start: {} runs ...", cfg.cold_runs);
+        let cold = cold_start(&cfg)?;
+        rows.push(Row::goal(
+            "Cold start: spawn → tools/list reply",
+            "ms",
+            cold.ms,
+            2,
+            "< 15",
+            "322",
+            |v| v < 15.0,
+        ));
+        rows.push(Row::info(
+            "  floor: spawn `cat` → first line echoed",
+            "ms",
+            cold.floor_ms,
+            2,
+        ));
+        let missing: Vec<&str> = ORIGINAL_TOOLS
+            .iter()
+            .copied()
+            .filter(|t| !cold.tools.iter().any(|n| n == t))
+            .collect();
+        rows.push(Row::check(
+            "  tools/list",
+            missing.is_empty(),
+            if missing.is_empty() {
+                format!("{} tools, the original's 19 included", cold.tools.len())
+            } else {
+                format!("{} tools; missing {}", cold.tools.len(), missing.join(", "))
+            },
+        ));
+    }
 
-    eprintln!(
-        "peak RSS: {} runs of {} calls ...",
-        cfg.rss_runs, cfg.rss_calls
-    );
-    let rss = peak_rss(&cfg)?;
-    rows.push(Row::goal(
-        format!("Peak RSS (VmHWM), master after {} calls", cfg.rss_calls),
-        "MiB",
-        rss.after_mib,
-        2,
-        "< 10",
-        "98.5",
-        |v| v < 10.0,
-    ));
-    rows.push(Row::info(
-        "  VmHWM idle, after initialize",
-        "MiB",
-        rss.idle_mib,
-        2,
-    ));
-    rows.push(Row::info(
-        "  VmHWM worker after one 500-message read",
-        "MiB",
-        rss.worker_mib,
-        2,
-    ));
+    if cfg.selected("rss") {
+        eprintln!(
+            "peak RSS: {} runs of {} calls ...",
+            cfg.rss_runs, cfg.rss_calls
+        );
+        let rss = peak_rss(&cfg)?;
+        rows.push(Row::goal(
+            format!("Peak RSS (VmHWM), master after {} calls", cfg.rss_calls),
+            "MiB",
+            rss.after_mib,
+            2,
+            "< 10",
+            "98.5",
+            |v| v < 10.0,
+        ));
+        rows.push(Row::info(
+            "  VmHWM idle, after initialize",
+            "MiB",
+            rss.idle_mib,
+            2,
+        ));
+        rows.push(Row::info(
+            "  VmHWM worker after one 500-message read",
+            "MiB",
+            rss.worker_mib,
+            2,
+        ));
+    }
 
-    eprintln!(
-        "latency: {} runs of {} send+read pairs after {} warm-up ...",
-        cfg.lat_runs, cfg.lat_iters, cfg.lat_warmup
-    );
-    let lat = latency(&cfg)?;
-    let per = |f: fn(&LatencyRun) -> &Vec<f64>, p: f64, scale: f64| -> Vec<f64> {
-        lat.iter().map(|r| pct(f(r), p) * scale).collect()
-    };
-    rows.push(Row::goal(
-        "Per tool call p50 (send+read pair / 2)",
-        "µs",
-        per(|r| &r.pair_us, 50.0, 0.5),
-        0,
-        "< 200",
-        "474",
-        |v| v < 200.0,
-    ));
-    rows.push(Row::goal(
-        "Per tool call p99 (send+read pair / 2)",
-        "µs",
-        per(|r| &r.pair_us, 99.0, 0.5),
-        0,
-        "< 1000",
-        "3,900",
-        |v| v < 1000.0,
-    ));
-    rows.push(Row::info(
-        "  send+read pair p50",
-        "µs",
-        per(|r| &r.pair_us, 50.0, 1.0),
-        0,
-    ));
-    rows.push(Row::info(
-        "  send+read pair p99",
-        "µs",
-        per(|r| &r.pair_us, 99.0, 1.0),
-        0,
-    ));
-    rows.push(Row::info(
-        "  intercomm_send p50",
-        "µs",
-        per(|r| &r.send_us, 50.0, 1.0),
-        0,
-    ));
-    rows.push(Row::info(
-        "  intercomm_send p99",
-        "µs",
-        per(|r| &r.send_us, 99.0, 1.0),
-        0,
-    ));
-    rows.push(Row::info(
-        "  intercomm_read p50",
-        "µs",
-        per(|r| &r.read_us, 50.0, 1.0),
-        0,
-    ));
-    rows.push(Row::info(
-        "  intercomm_read p99",
-        "µs",
-        per(|r| &r.read_us, 99.0, 1.0),
-        0,
-    ));
-    rows.push(Row::info(
-        "  CPU of both servers per send+read pair",
-        "µs",
-        lat.iter().map(|r| r.cpu_per_pair_us).collect(),
-        0,
-    ));
-    rows.push(Row::info(
-        "  intercomm_status p50, no messages sent yet",
-        "µs",
-        per(|r| &r.status_empty_us, 50.0, 1.0),
-        0,
-    ));
-    rows.push(Row::info(
-        "  intercomm_status p50, after the pairs",
-        "µs",
-        per(|r| &r.status_us, 50.0, 1.0),
-        0,
-    ));
-    rows.push(Row::info(
-        "  intercomm_status p99, after the pairs",
-        "µs",
-        per(|r| &r.status_us, 99.0, 1.0),
-        0,
-    ));
+    if cfg.selected("latency") {
+        eprintln!(
+            "latency: {} runs of {} send+read pairs after {} warm-up ...",
+            cfg.lat_runs, cfg.lat_iters, cfg.lat_warmup
+        );
+        let lat = latency(&cfg)?;
+        let per = |f: fn(&LatencyRun) -> &Vec<f64>, p: f64, scale: f64| -> Vec<f64> {
+            lat.iter().map(|r| pct(f(r), p) * scale).collect()
+        };
+        rows.push(Row::goal(
+            "Per tool call p50 (send+read pair / 2)",
+            "µs",
+            per(|r| &r.pair_us, 50.0, 0.5),
+            0,
+            "< 200",
+            "474",
+            |v| v < 200.0,
+        ));
+        rows.push(Row::goal(
+            "Per tool call p99 (send+read pair / 2)",
+            "µs",
+            per(|r| &r.pair_us, 99.0, 0.5),
+            0,
+            "< 1000",
+            "3,900",
+            |v| v < 1000.0,
+        ));
+        rows.push(Row::info(
+            "  send+read pair p50",
+            "µs",
+            per(|r| &r.pair_us, 50.0, 1.0),
+            0,
+        ));
+        rows.push(Row::info(
+            "  send+read pair p99",
+            "µs",
+            per(|r| &r.pair_us, 99.0, 1.0),
+            0,
+        ));
+        rows.push(Row::info(
+            "  intercomm_send p50",
+            "µs",
+            per(|r| &r.send_us, 50.0, 1.0),
+            0,
+        ));
+        rows.push(Row::info(
+            "  intercomm_send p99",
+            "µs",
+            per(|r| &r.send_us, 99.0, 1.0),
+            0,
+        ));
+        rows.push(Row::info(
+            "  intercomm_read p50",
+            "µs",
+            per(|r| &r.read_us, 50.0, 1.0),
+            0,
+        ));
+        rows.push(Row::info(
+            "  intercomm_read p99",
+            "µs",
+            per(|r| &r.read_us, 99.0, 1.0),
+            0,
+        ));
+        rows.push(Row::info(
+            "  CPU of both servers per send+read pair",
+            "µs",
+            lat.iter().map(|r| r.cpu_per_pair_us).collect(),
+            0,
+        ));
+        rows.push(Row::info(
+            "  intercomm_status p50, no messages sent yet",
+            "µs",
+            per(|r| &r.status_empty_us, 50.0, 1.0),
+            0,
+        ));
+        rows.push(Row::info(
+            "  intercomm_status p50, after the pairs",
+            "µs",
+            per(|r| &r.status_us, 50.0, 1.0),
+            0,
+        ));
+        rows.push(Row::info(
+            "  intercomm_status p99, after the pairs",
+            "µs",
+            per(|r| &r.status_us, 99.0, 1.0),
+            0,
+        ));
+    }
 
-    eprintln!(
-        "fan-in: {} runs, {} workers × {} messages, and the raw insert limit ...",
-        cfg.fan_runs, cfg.fan_workers, cfg.fan_per_worker
-    );
-    let fan = fan_in(&cfg)?;
-    rows.push(Row::goal(
-        format!(
-            "Fan-in {} workers × {} msgs → master",
-            cfg.fan_workers, cfg.fan_per_worker
-        ),
-        "msgs/s",
-        fan.iter().map(|r| r.msgs_per_s).collect(),
-        0,
-        "> 12,000",
-        "3,655",
-        |v| v > 12_000.0,
-    ));
-    rows.push(Row::info(
-        "  raw limit: same inserts, 1 connection, 1 txn each (best of 3)",
-        "msgs/s",
-        fan.iter().map(|r| r.raw_per_s).collect(),
-        0,
-    ));
-    rows.push(Row::goal(
-        "  fan-in / raw limit (same run)",
-        "%",
-        fan.iter()
-            .map(|r| 100.0 * r.msgs_per_s / r.raw_per_s)
-            .collect(),
-        1,
-        "≥ 30",
-        "",
-        |v| v >= 30.0,
-    ));
-    rows.push(Row::info(
-        "  one sender's call p50 under load",
-        "µs",
-        fan.iter().map(|r| r.send_p50_us).collect(),
-        0,
-    ));
-    rows.push(Row::info(
-        "  one sender's call p99 under load",
-        "µs",
-        fan.iter().map(|r| r.send_p99_us).collect(),
-        0,
-    ));
-    rows.push(Row::info(
-        "  one sender's call max under load",
-        "ms",
-        fan.iter().map(|r| r.send_max_ms).collect(),
-        1,
-    ));
-    rows.push(Row::info(
-        "  master reads all (limit 500 pages)",
-        "ms",
-        fan.iter().map(|r| r.read_all_ms).collect(),
-        1,
-    ));
-    rows.push(Row::info(
-        format!("  CPU per message: all {} servers", cfg.fan_workers + 1),
-        "µs",
-        fan.iter().map(|r| r.server_cpu_us).collect(),
-        0,
-    ));
-    rows.push(Row::info(
-        format!(
-            "  CPU per message: this client's {} sender threads",
-            cfg.fan_workers
-        ),
-        "µs",
-        fan.iter().map(|r| r.client_cpu_us).collect(),
-        0,
-    ));
-    rows.push(Row::info(
-        format!("  CPUs busy (servers + client) of {}", cpu_count()),
-        "%",
-        fan.iter().map(|r| r.busy_pct).collect(),
-        0,
-    ));
-    let verified = fan.iter().all(|r| r.problems.is_empty());
-    rows.push(Row::check(
-        format!("  delivery check ({} runs)", fan.len()),
-        verified,
-        if verified {
+    if cfg.selected("fan-in") {
+        eprintln!(
+            "fan-in: {} runs, {} workers × {} messages, and the raw insert limit ...",
+            cfg.fan_runs, cfg.fan_workers, cfg.fan_per_worker
+        );
+        let fan = fan_in(&cfg)?;
+        rows.push(Row::goal(
             format!(
-                "all {} delivered once, in order",
-                cfg.fan_workers * cfg.fan_per_worker
-            )
-        } else {
-            "FAILED".to_owned()
-        },
-    ));
-    for (i, r) in fan.iter().enumerate() {
-        if !r.problems.is_empty() {
-            notes.push(format!(
-                "Fan-in run {} FAILED: {}",
-                i + 1,
-                r.problems.join("; ")
-            ));
+                "Fan-in {} workers × {} msgs → master",
+                cfg.fan_workers, cfg.fan_per_worker
+            ),
+            "msgs/s",
+            fan.iter().map(|r| r.msgs_per_s).collect(),
+            0,
+            "> 12,000",
+            "3,655",
+            |v| v > 12_000.0,
+        ));
+        rows.push(Row::info(
+            "  raw limit: same inserts, 1 connection, 1 txn each (best of 3)",
+            "msgs/s",
+            fan.iter().map(|r| r.raw_per_s).collect(),
+            0,
+        ));
+        rows.push(Row::goal(
+            "  fan-in / raw limit (same run)",
+            "%",
+            fan.iter()
+                .map(|r| 100.0 * r.msgs_per_s / r.raw_per_s)
+                .collect(),
+            1,
+            "≥ 30",
+            "",
+            |v| v >= 30.0,
+        ));
+        rows.push(Row::info(
+            "  one sender's call p50 under load",
+            "µs",
+            fan.iter().map(|r| r.send_p50_us).collect(),
+            0,
+        ));
+        rows.push(Row::info(
+            "  one sender's call p99 under load",
+            "µs",
+            fan.iter().map(|r| r.send_p99_us).collect(),
+            0,
+        ));
+        rows.push(Row::info(
+            "  one sender's call max under load",
+            "ms",
+            fan.iter().map(|r| r.send_max_ms).collect(),
+            1,
+        ));
+        rows.push(Row::info(
+            "  master reads all (limit 500 pages)",
+            "ms",
+            fan.iter().map(|r| r.read_all_ms).collect(),
+            1,
+        ));
+        rows.push(Row::info(
+            format!("  CPU per message: all {} servers", cfg.fan_workers + 1),
+            "µs",
+            fan.iter().map(|r| r.server_cpu_us).collect(),
+            0,
+        ));
+        rows.push(Row::info(
+            format!(
+                "  CPU per message: this client's {} sender threads",
+                cfg.fan_workers
+            ),
+            "µs",
+            fan.iter().map(|r| r.client_cpu_us).collect(),
+            0,
+        ));
+        rows.push(Row::info(
+            format!("  CPUs busy (servers + client) of {}", cpu_count()),
+            "%",
+            fan.iter().map(|r| r.busy_pct).collect(),
+            0,
+        ));
+        verified = fan.iter().all(|r| r.problems.is_empty());
+        rows.push(Row::check(
+            format!("  delivery check ({} runs)", fan.len()),
+            verified,
+            if verified {
+                format!(
+                    "all {} delivered once, in order",
+                    cfg.fan_workers * cfg.fan_per_worker
+                )
+            } else {
+                "FAILED".to_owned()
+            },
+        ));
+        for (i, r) in fan.iter().enumerate() {
+            if !r.problems.is_empty() {
+                notes.push(format!(
+                    "Fan-in run {} FAILED: {}",
+                    i + 1,
+                    r.problems.join("; ")
+                ));
+            }
         }
     }
 
-    eprintln!(
-        "read latency vs bus size: {} ...",
-        cfg.read_sizes
-            .iter()
-            .map(|&s| human(s))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let rvs = read_vs_size(&cfg)?;
-    for r in &rvs {
-        rows.push(Row::info(
-            format!("intercomm_read p50, bus of {} messages", human(r.size)),
-            "µs",
-            r.p50.clone(),
-            0,
-        ));
-        rows.push(Row::info(
-            format!("  p99, bus of {} messages", human(r.size)),
-            "µs",
-            r.p99.clone(),
-            0,
-        ));
-        notes.push(format!(
-            "Bus of {}: pre-filled through the library in {:.1} s ({:.0} msgs/s), file {:.0} MiB.",
-            human(r.size),
-            r.prefill_s,
-            r.size as f64 / r.prefill_s,
-            r.db_mib,
-        ));
-    }
-    if let (Some(small), Some(big)) = (rvs.first(), rvs.last())
-        && rvs.len() > 1
-    {
-        let ratio: Vec<f64> = small.p50.iter().zip(&big.p50).map(|(s, b)| b / s).collect();
-        rows.push(Row::goal(
-            format!(
-                "Read p50 ratio, {} / {} bus (same round)",
-                human(big.size),
-                human(small.size)
-            ),
-            "×",
-            ratio,
-            2,
-            "≤ 2",
-            "",
-            |v| v <= 2.0,
-        ));
+    if cfg.selected("read") {
+        eprintln!(
+            "read latency vs bus size: {} ...",
+            cfg.read_sizes
+                .iter()
+                .map(|&s| human(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let rvs = read_vs_size(&cfg)?;
+        for r in &rvs {
+            rows.push(Row::info(
+                format!("intercomm_read p50, bus of {} messages", human(r.size)),
+                "µs",
+                r.p50.clone(),
+                0,
+            ));
+            rows.push(Row::info(
+                format!("  p99, bus of {} messages", human(r.size)),
+                "µs",
+                r.p99.clone(),
+                0,
+            ));
+            notes.push(format!(
+                "Bus of {}: pre-filled through the library in {:.1} s ({:.0} msgs/s), file {:.0} MiB.",
+                human(r.size),
+                r.prefill_s,
+                r.size as f64 / r.prefill_s,
+                r.db_mib,
+            ));
+        }
+        if let (Some(small), Some(big)) = (rvs.first(), rvs.last())
+            && rvs.len() > 1
+        {
+            let ratio: Vec<f64> = small.p50.iter().zip(&big.p50).map(|(s, b)| b / s).collect();
+            rows.push(Row::goal(
+                format!(
+                    "Read p50 ratio, {} / {} bus (same round)",
+                    human(big.size),
+                    human(small.size)
+                ),
+                "×",
+                ratio,
+                2,
+                "≤ 2",
+                "",
+                |v| v <= 2.0,
+            ));
+        }
     }
 
     println!();
