@@ -83,44 +83,38 @@ pub fn send(ctx: &mut Ctx, to: &str, content: &str, kind: MessageType) -> Result
     }
     names::check_id("to", to)?;
     check_content("message", content)?;
-    let (bus, me) = ctx.acting()?;
-    check_type(&me, kind, content)?;
-    if to == me.id {
-        return Err(Error::invalid(
-            "to",
-            "you cannot send a message to yourself",
-        ));
-    }
     let now = clock::now_ms();
     let id = new_message_id();
-    // Checks that need no lock run before the write transaction, so that
-    // under fan-in each sender holds the lock only for its insert.
-    check_backlog(bus.conn(), to)?;
-    let Some(recipient) = recipient(bus.conn(), to)? else {
-        let known: Vec<String> = instances::list(bus.conn())
-            .map_err(db)?
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
-        return Err(Error::user(
-            "unknown_recipient",
-            format!("No instance registered with id \"{to}\""),
-        )
-        .with_hint(format!("registered ids: {}", list_or_none(&known))));
-    };
-    let message = NewMessage {
-        id: &id,
-        from: &me.id,
-        to,
-        kind,
-        content,
-        sent_at_ms: now,
-        in_reply_to: None,
-    };
-    let seq = bus.write(|tx| messages::insert(tx, &message).map_err(db))?;
+    let limit = max_backlog();
+    // The gate, the checks and the insert share one write transaction: a
+    // sender takes the bus lock once and reads one snapshot.
+    let (seq, recipient) = ctx.write_acting(|tx, me| {
+        check_type(me, kind, content)?;
+        if to == me.id {
+            return Err(Error::invalid(
+                "to",
+                "you cannot send a message to yourself",
+            ));
+        }
+        check_backlog(tx, to, limit)?;
+        let Some(recipient) = recipient(tx, to)? else {
+            return Err(unknown_recipient(tx, to));
+        };
+        let message = NewMessage {
+            id: &id,
+            from: &me.id,
+            to,
+            kind,
+            content,
+            sent_at_ms: now,
+            in_reply_to: None,
+        };
+        let seq = messages::insert(tx, &message).map_err(db)?;
+        Ok((seq, recipient))
+    })?;
     // Liveness reads /proc: done after the commit, outside the write lock.
     Ok(Sent {
-        message_id: id.clone(),
+        message_id: id,
         seq,
         to: to.to_owned(),
         kind,
@@ -128,25 +122,40 @@ pub fn send(ctx: &mut Ctx, to: &str, content: &str, kind: MessageType) -> Result
     })
 }
 
+/// The error for a message to an id nobody registered, listing those that did.
+fn unknown_recipient(conn: &rusqlite::Connection, to: &str) -> Error {
+    let known: Vec<String> = match instances::list(conn) {
+        Ok(rows) => rows.into_iter().map(|r| r.id).collect(),
+        Err(err) => return db(err),
+    };
+    Error::user(
+        "unknown_recipient",
+        format!("No instance registered with id \"{to}\""),
+    )
+    .with_hint(format!("registered ids: {}", list_or_none(&known)))
+}
+
 /// Sends `content` to every other instance.
 pub fn broadcast(ctx: &mut Ctx, content: &str, kind: MessageType) -> Result<Sent> {
     check_content("message", content)?;
-    let (bus, me) = ctx.acting()?;
-    check_type(&me, kind, content)?;
     let id = new_message_id();
-    let seq = messages::insert(
-        bus.conn(),
-        &NewMessage {
-            id: &id,
-            from: &me.id,
-            to: BROADCAST,
-            kind,
-            content,
-            sent_at_ms: clock::now_ms(),
-            in_reply_to: None,
-        },
-    )
-    .map_err(db)?;
+    let now = clock::now_ms();
+    let seq = ctx.write_acting(|tx, me| {
+        check_type(me, kind, content)?;
+        messages::insert(
+            tx,
+            &NewMessage {
+                id: &id,
+                from: &me.id,
+                to: BROADCAST,
+                kind,
+                content,
+                sent_at_ms: now,
+                in_reply_to: None,
+            },
+        )
+        .map_err(db)
+    })?;
     Ok(Sent {
         message_id: id,
         seq,
@@ -156,13 +165,12 @@ pub fn broadcast(ctx: &mut Ctx, content: &str, kind: MessageType) -> Result<Sent
     })
 }
 
-/// Refuses a recipient with [`max_backlog`] or more unread messages. Runs
-/// before the write transaction (the bound is approximate by nature), and
-/// is O(1) unless the recipient is that far behind: unread mail lies between
-/// its cursor and the last seq, so the capped count is needed only when
-/// that gap is large.
-fn check_backlog(conn: &rusqlite::Connection, to: &str) -> Result<()> {
-    let limit = max_backlog();
+/// Refuses a recipient with `limit` ([`max_backlog`]) or more unread
+/// messages. Runs in the send's write transaction, so the bound is exact,
+/// and is O(1) unless the recipient is that far behind: unread mail lies
+/// between its cursor and the last seq, so the capped count is needed only
+/// when that gap is large.
+fn check_backlog(conn: &rusqlite::Connection, to: &str, limit: i64) -> Result<()> {
     let cursor = messages::cursor(conn, to).map_err(db)?;
     if messages::last_seq(conn).map_err(db)? - cursor < limit {
         return Ok(());
@@ -314,24 +322,27 @@ pub fn read(ctx: &mut Ctx, all: bool, limit: i64, mark_read: bool) -> Result<Rea
     }
     let operator = matches!(ctx.identity, Some(super::Identity::Operator { .. }));
     let caller_pid = ctx.process.pid;
-    let (bus, me) = ctx.acting()?;
-    if operator && mark_read {
-        let now = clock::now_ms();
-        if let Some(row) = instances::get(bus.conn(), &me.id).map_err(db)?
-            && row.is_alive(now)
-            && row.process.pid != caller_pid
-        {
-            return Err(Error::user(
-                "would_steal",
-                format!(
-                    "{} is held by a live process (pid {}); marking its messages read would hide them from it",
-                    me.id, row.process.pid
-                ),
-            )
-            .with_hint("leave out --mark-read to look without marking"));
+    // The gate and the read share one write transaction (one lock, one
+    // snapshot per call).
+    ctx.write_acting(|tx, me| {
+        if operator && mark_read {
+            let now = clock::now_ms();
+            if let Some(row) = instances::get(tx, &me.id).map_err(db)?
+                && row.is_alive(now)
+                && row.process.pid != caller_pid
+            {
+                return Err(Error::user(
+                    "would_steal",
+                    format!(
+                        "{} is held by a live process (pid {}); marking its messages read would hide them from it",
+                        me.id, row.process.pid
+                    ),
+                )
+                .with_hint("leave out --mark-read to look without marking"));
+            }
         }
-    }
-    take_unread(bus, &me.id, all, limit, mark_read)
+        take_unread_in(tx, &me.id, all, limit, mark_read)
+    })
 }
 
 /// In one transaction: up to `limit` messages for `reader` above its cursor
@@ -345,25 +356,34 @@ pub fn take_unread(
     limit: i64,
     mark_read: bool,
 ) -> Result<ReadResult> {
-    bus.write(|tx| {
-        let current = messages::cursor(tx, reader).map_err(db)?;
-        let after = if all { 0 } else { current };
-        let page = messages::inbox(tx, reader, after, limit).map_err(db)?;
-        let last = page.last().map_or(after, |m| m.seq);
-        let remaining = if page.len() as i64 == limit {
-            messages::count_inbox(tx, reader, last, REMAINING_CAP).map_err(db)?
-        } else {
-            0
-        };
-        if mark_read && (all || last > current) && !page.is_empty() {
-            messages::set_cursor(tx, reader, last).map_err(db)?;
-        }
-        let messages: Vec<Delivered> = page.into_iter().map(check_contract).collect();
-        Ok(ReadResult {
-            count: messages.len(),
-            messages,
-            remaining,
-        })
+    bus.write(|tx| take_unread_in(tx, reader, all, limit, mark_read))
+}
+
+/// [`take_unread`] inside the caller's write transaction `tx`.
+fn take_unread_in(
+    tx: &rusqlite::Connection,
+    reader: &str,
+    all: bool,
+    limit: i64,
+    mark_read: bool,
+) -> Result<ReadResult> {
+    let current = messages::cursor(tx, reader).map_err(db)?;
+    let after = if all { 0 } else { current };
+    let page = messages::inbox(tx, reader, after, limit).map_err(db)?;
+    let last = page.last().map_or(after, |m| m.seq);
+    let remaining = if page.len() as i64 == limit {
+        messages::count_inbox(tx, reader, last, REMAINING_CAP).map_err(db)?
+    } else {
+        0
+    };
+    if mark_read && (all || last > current) && !page.is_empty() {
+        messages::set_cursor(tx, reader, last).map_err(db)?;
+    }
+    let messages: Vec<Delivered> = page.into_iter().map(check_contract).collect();
+    Ok(ReadResult {
+        count: messages.len(),
+        messages,
+        remaining,
     })
 }
 
