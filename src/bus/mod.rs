@@ -241,13 +241,13 @@ pub fn schema_version(path: &Path) -> Result<i64, BusError> {
 /// yields finds it free within a few tries, and its CPU went to whichever
 /// process could use it: on 2 CPUs shared by 17 processes that is often
 /// the lock holder, preempted. Sleeping left the lock idle and the holder
-/// waiting for a CPU alike (fan-in bench, 16 senders: 9,300 msgs/s at
-/// 140 µs of server CPU each with sleeps only; 12,000–13,700 msgs/s at
-/// 90 µs with yields first). SQLite's own busy timeout sleeps 1, 2, 5 … 50
-/// ms (sqlite3.c `sqliteDefaultBusyCallback`), far longer than a hold. The
-/// sleeps, for a lock held longer (a big clear), start at 50–100 µs and
-/// double each try up to 1.6–3.2 ms; the jitter keeps writers from retrying
-/// in lockstep.
+/// waiting for a CPU alike (fan-in bench, 16 senders, interleaved runs:
+/// 8,000–8,400 msgs/s at ~150 µs of server CPU each with sleeps only;
+/// 12,000–12,700 at ~95 µs with yields first). SQLite's own busy timeout
+/// sleeps 1, 2, 5 … 50 ms (sqlite3.c `sqliteDefaultBusyCallback`), far
+/// longer than a hold. The sleeps, for a lock held longer (a big clear),
+/// start at 50–100 µs and double each try up to 1.6–3.2 ms; the jitter
+/// keeps writers from retrying in lockstep.
 fn busy_wait(tries: i32) -> bool {
     use std::cell::Cell;
     use std::hash::{BuildHasher, Hasher};
