@@ -239,11 +239,13 @@ impl Tmux {
         {
             Ok(out) => Ok(parse::parse_panes(&out)),
             // No server yet, or it just exited with its last session (tmux
-            // 3.3a says "server exited unexpectedly" when that races us).
+            // 3.3a says "server exited unexpectedly" when that races us, and
+            // "no current target" while it still runs with no session left).
             Err(TmuxError::Failed { stderr, .. })
                 if stderr.contains("no server running")
                     || stderr.contains("error connecting")
-                    || stderr.contains("server exited") =>
+                    || stderr.contains("server exited")
+                    || stderr.contains("no current target") =>
             {
                 Ok(Vec::new())
             }

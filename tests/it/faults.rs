@@ -224,6 +224,21 @@ async fn a_killed_pane_is_reported_and_cleaned_up() -> TestResult {
     Ok(())
 }
 
+/// A tmux server whose last session just ended, before it exits, answers
+/// `list-panes -a` with "no current target": that is no panes, not a
+/// failure (the killed-pane scan above hit it when it ran soon enough).
+#[tokio::test]
+async fn a_server_left_without_sessions_lists_no_panes() -> TestResult {
+    let project = Project::git()?;
+    let server = TmuxServer::new()?;
+    server.session("only", &project.root, &[], &["sleep", "600"])?;
+    server.run(&["set-option", "-g", "exit-empty", "off"])?;
+    server.run(&["kill-session", "-t", "only"])?;
+    let panes = server.tmux().list_panes().await?;
+    assert!(panes.is_empty(), "{panes:?}");
+    Ok(())
+}
+
 /// Runs `script` in a private mount namespace with `$DIR` a 512 KiB tmpfs;
 /// `None` (with the reason printed) where the machine forbids it.
 fn in_small_tmpfs(script: &str) -> TestResult<Option<std::process::Output>> {
