@@ -19,6 +19,8 @@ pub mod contract;
 pub mod env;
 pub mod error;
 pub mod fleet;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod git;
 pub mod hook;
 pub mod location;

@@ -25,6 +25,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, ErrorKind};
 use crate::ops::{Ctx, Outcome};
 
+pub(crate) use params::TOOL_ARGS;
 pub use params::{input_schema, parse};
 
 /// Server name in `initialize`.
@@ -128,4 +129,30 @@ pub async fn serve_stdio(ctx: Ctx) -> std::io::Result<()> {
     }
     handle.release();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IntercommServer;
+    use super::params::TOOL_ARGS;
+
+    #[test]
+    fn tool_args_table_matches_the_router() {
+        let tools = IntercommServer::tool_router().list_all();
+        let mut routed: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+        let mut table: Vec<&str> = TOOL_ARGS.iter().map(|t| t.name).collect();
+        routed.sort_unstable();
+        table.sort_unstable();
+        assert_eq!(routed, table);
+        for tool in &tools {
+            let entry = TOOL_ARGS.iter().find(|t| t.name == tool.name);
+            let schema = entry.map(|t| (t.schema)());
+            assert_eq!(
+                schema.as_deref(),
+                Some(&*tool.input_schema),
+                "{}",
+                tool.name
+            );
+        }
+    }
 }

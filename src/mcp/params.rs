@@ -112,6 +112,63 @@ pub fn parse<T: DeserializeOwned>(args: JsonObject) -> Result<T, Error> {
     })
 }
 
+/// One tool's argument type, seen through its name: the parse of its
+/// arguments (the value dropped) and its input schema.
+#[derive(Clone, Copy)]
+pub(crate) struct ToolArgs {
+    /// The tool's name, e.g. `intercomm_send`.
+    pub name: &'static str,
+    /// [`parse`] into the tool's parameter type.
+    pub parse: fn(JsonObject) -> Result<(), Error>,
+    /// [`input_schema`] of the tool's parameter type.
+    pub schema: fn() -> Arc<JsonObject>,
+}
+
+impl ToolArgs {
+    const fn of<T: DeserializeOwned + JsonSchema>(name: &'static str) -> Self {
+        Self {
+            name,
+            parse: parse_only::<T>,
+            schema: input_schema::<T>,
+        }
+    }
+}
+
+fn parse_only<T: DeserializeOwned>(args: JsonObject) -> Result<(), Error> {
+    parse::<T>(args).map(drop)
+}
+
+/// Every tool with its parameter type, in the order `tools.rs` declares them.
+/// The router there is the source of truth; a test holds this table to it
+/// (the same names, each with the same schema). It lets checks run over every tool's
+/// arguments without a server, e.g. the fuzz targets (through
+/// [`crate::fuzzing`]).
+pub(crate) const TOOL_ARGS: [ToolArgs; 23] = [
+    ToolArgs::of::<RegisterParams>("intercomm_register"),
+    ToolArgs::of::<SendParams>("intercomm_send"),
+    ToolArgs::of::<BroadcastParams>("intercomm_broadcast"),
+    ToolArgs::of::<ReadParams>("intercomm_read"),
+    ToolArgs::of::<NoParams>("intercomm_status"),
+    ToolArgs::of::<NoParams>("intercomm_signoff"),
+    ToolArgs::of::<NoParams>("intercomm_get_protocol"),
+    ToolArgs::of::<ClearParams>("intercomm_clear"),
+    ToolArgs::of::<AssignParams>("intercomm_assign"),
+    ToolArgs::of::<WorktreeAddParams>("intercomm_worktree_add"),
+    ToolArgs::of::<NoParams>("intercomm_worktree_list"),
+    ToolArgs::of::<WorktreeSetStatusParams>("intercomm_worktree_set_status"),
+    ToolArgs::of::<WorktreeRemoveParams>("intercomm_worktree_remove"),
+    ToolArgs::of::<SpawnParams>("intercomm_spawn"),
+    ToolArgs::of::<WakeParams>("intercomm_wake"),
+    ToolArgs::of::<EscalateParams>("intercomm_escalate"),
+    ToolArgs::of::<ScanParams>("intercomm_scan"),
+    ToolArgs::of::<ApproveParams>("intercomm_approve"),
+    ToolArgs::of::<TeardownParams>("intercomm_teardown"),
+    ToolArgs::of::<ReplyParams>("intercomm_reply"),
+    ToolArgs::of::<AskParams>("intercomm_ask"),
+    ToolArgs::of::<SetSummaryParams>("intercomm_set_summary"),
+    ToolArgs::of::<RespawnParams>("intercomm_respawn"),
+];
+
 fn default_true() -> bool {
     true
 }
