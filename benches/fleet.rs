@@ -18,6 +18,9 @@
 //! 3. spawn: `fleet::spawn` of 1, 4 and 8 workers whose stand-in boots in
 //!    1 s, with and without the trust and MCP approval dialogs, woken.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -34,8 +37,7 @@ use intercomm::tmux::{Socket, Tmux};
 use serde_json::Value;
 use tempfile::TempDir;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type R<T = ()> = Result<T, BoxError>;
+use common::{R, max, median, min, pct};
 
 const PREFIX: &str = "worker";
 /// The stand-in's busy phase after a submitted prompt.
@@ -328,38 +330,6 @@ async fn teardown_all(ctx: &Mutex<Ctx>) -> R {
 
 // ---------------------------------------------------------------------------
 // statistics and report
-
-fn pct(values: &[f64], p: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
-    v[rank.clamp(1, v.len()) - 1]
-}
-
-fn median(values: &[f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-fn min(values: &[f64]) -> f64 {
-    values.iter().copied().fold(f64::INFINITY, f64::min)
-}
-
-fn max(values: &[f64]) -> f64 {
-    values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3

@@ -1,0 +1,199 @@
+//! Benchmarks of `intercomm mcp`, the stdio MCP server over one SQLite bus.
+//!
+//! ```text
+//! cargo bench --bench bus                  # full run (well under a minute here)
+//! BENCH_QUICK=1 cargo bench --bench bus    # CI smoke (a few seconds; no 1M-message bus)
+//! INTERCOMM_BENCH_BIN=PATH cargo bench --bench bus   # measure another intercomm binary
+//! BENCH_ONLY=fan-in,latency cargo bench --bench bus  # some scenarios only
+//! ```
+//!
+//! The client is std only: one JSON-RPC request line written to the server's
+//! stdin, one reply line read from its stdout with `BufReader::read_line`,
+//! timed before the reply is parsed. Unlike `scripts/bench` (Python), the
+//! figures carry almost no client overhead.
+//!
+//! Scenarios, each on a fresh bus in a temporary folder:
+//! 1. cold start: spawn → initialize + initialized + tools/list (one write) →
+//!    the tools/list reply line;
+//! 2. peak RSS (VmHWM) of a master server after 1,000 tool calls;
+//! 3. send + read round trip between two servers, per call and per pair;
+//! 4. fan-in: 16 worker servers send to one master at once, verified, beside
+//!    the raw limit of the same inserts through the library on one connection;
+//! 5. read latency on buses pre-filled with 10k, 100k and 1M messages.
+//!
+//! `BENCH_ONLY` takes a comma-separated list of `cold`, `rss`, `latency`,
+//! `fan-in` and `read`; unset, every scenario runs.
+//!
+//! Every figure is the median of several runs, with min and max; ratios are
+//! taken between measurements of the same run.
+//!
+//! Layout: one module per scenario (`cold`, `rss`, `latency`, `fan_in`,
+//! `read_size`), each measuring and adding its report rows; `server` (the
+//! server processes and their client), `procfs`, `report` (the table), and
+//! `../common` (statistics shared with the fleet bench). This file holds
+//! the configuration and the order of the report.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cold;
+mod fan_in;
+mod latency;
+mod procfs;
+mod read_size;
+mod report;
+mod rss;
+mod server;
+
+use std::time::{Duration, Instant};
+
+use common::R;
+use procfs::{cpu_count, loadavg};
+use report::render;
+use server::watchdog;
+
+/// The runs and sizes of every scenario, and which scenarios run.
+struct Config {
+    quick: bool,
+    /// Scenarios to run (`BENCH_ONLY`); empty = all.
+    only: Vec<String>,
+    cold_runs: usize,
+    rss_runs: usize,
+    rss_calls: usize,
+    lat_runs: usize,
+    lat_iters: usize,
+    lat_warmup: usize,
+    fan_runs: usize,
+    fan_workers: usize,
+    fan_per_worker: usize,
+    read_sizes: Vec<usize>,
+    read_rounds: usize,
+    read_calls: usize,
+    read_warmup: usize,
+}
+
+impl Config {
+    fn from_env() -> Self {
+        let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+        let only: Vec<String> = std::env::var("BENCH_ONLY")
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if quick {
+            Self {
+                quick,
+                only,
+                cold_runs: 10,
+                rss_runs: 1,
+                rss_calls: 1_000,
+                lat_runs: 1,
+                lat_iters: 500,
+                lat_warmup: 50,
+                fan_runs: 1,
+                fan_workers: 16,
+                fan_per_worker: 100,
+                read_sizes: vec![10_000, 100_000],
+                read_rounds: 1,
+                read_calls: 100,
+                read_warmup: 20,
+            }
+        } else {
+            Self {
+                quick,
+                only,
+                cold_runs: 30,
+                rss_runs: 3,
+                rss_calls: 1_000,
+                lat_runs: 3,
+                lat_iters: 3_000,
+                lat_warmup: 200,
+                fan_runs: 3,
+                fan_workers: 16,
+                fan_per_worker: 300,
+                read_sizes: vec![10_000, 100_000, 1_000_000],
+                read_rounds: 3,
+                read_calls: 500,
+                read_warmup: 50,
+            }
+        }
+    }
+}
+
+/// The scenario names `BENCH_ONLY` accepts.
+const SCENARIOS: [&str; 5] = ["cold", "rss", "latency", "fan-in", "read"];
+
+impl Config {
+    /// Whether scenario `name` runs.
+    fn selected(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == name)
+    }
+}
+
+fn main() -> R {
+    if !cfg!(target_os = "linux") {
+        return Err("the bus bench needs Linux (/proc/<pid>/status)".into());
+    }
+    let cfg = Config::from_env();
+    if let Some(bad) = cfg.only.iter().find(|o| !SCENARIOS.contains(&o.as_str())) {
+        return Err(format!("BENCH_ONLY: unknown scenario {bad:?} (one of {SCENARIOS:?})").into());
+    }
+    watchdog(Duration::from_secs(if cfg.quick { 120 } else { 600 }));
+    let started = Instant::now();
+    let load_before = loadavg();
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+
+    let mut verified = true;
+    if cfg.selected("cold") {
+        cold::run(&cfg, &mut rows)?;
+    }
+    if cfg.selected("rss") {
+        rss::run(&cfg, &mut rows)?;
+    }
+    if cfg.selected("latency") {
+        latency::run(&cfg, &mut rows)?;
+    }
+    if cfg.selected("fan-in") {
+        verified = fan_in::run(&cfg, &mut rows, &mut notes)?;
+    }
+    if cfg.selected("read") {
+        read_size::run(&cfg, &mut rows, &mut notes)?;
+    }
+
+    println!();
+    println!("{}", render(&rows));
+    println!();
+    println!(
+        "- Median/min/max are over runs; a latency run's value is its percentile over its samples."
+    );
+    println!(
+        "- Latency: {} timed iterations per run after {} warm-up; \"per tool call\" = one send+read pair / 2.",
+        cfg.lat_iters, cfg.lat_warmup
+    );
+    println!(
+        "- Read vs size: {} rounds of {} reads per bus, the sizes interleaved; each read returns 1 message.",
+        cfg.read_rounds, cfg.read_calls
+    );
+    println!(
+        "- Client: Rust std, one line written and one line read per call; times stop when the reply line arrives."
+    );
+    for n in notes {
+        println!("- {n}");
+    }
+    if cfg.quick {
+        println!("- BENCH_QUICK: reduced runs and sizes; figures are indicative only.");
+    }
+    println!(
+        "- Total {:.1} s; {} CPUs; load average {} before, {} after.",
+        started.elapsed().as_secs_f64(),
+        cpu_count(),
+        load_before,
+        loadavg()
+    );
+    if !verified {
+        return Err("fan-in delivery check failed".into());
+    }
+    Ok(())
+}
