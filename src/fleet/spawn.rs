@@ -428,9 +428,48 @@ impl Launch<'_> {
     }
 }
 
+/// What a boot screen calls for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum BootAction {
+    /// Booted (ready or running), or stopped at a screen that needs a
+    /// person (onboarding, an unrequested dialog, a permission prompt).
+    Stop(PaneState),
+    /// A start-up dialog to answer with this choice.
+    Answer(Choice),
+    /// Still booting: look again.
+    Wait,
+}
+
+/// Decides what to do with a boot screen. Errors: Claude exited.
+pub(super) fn boot_action(
+    screen: &crate::screen::Screen,
+    req: &SpawnRequest,
+) -> Result<BootAction> {
+    let choice = match screen.state {
+        PaneState::Ready | PaneState::Running => return Ok(BootAction::Stop(screen.state)),
+        PaneState::Trust | PaneState::McpApproval => Choice::Yes,
+        PaneState::Bypass if req.perm_mode == PermMode::BypassPermissions => Choice::Yes,
+        PaneState::ApiKey if req.accept_api_key => Choice::Yes,
+        PaneState::Exited => {
+            return Err(Error::user(
+                "claude_exited",
+                "Claude exited during start-up (the pane shows a shell)",
+            ));
+        }
+        PaneState::Unknown => return Ok(BootAction::Wait),
+        other => return Ok(BootAction::Stop(other)),
+    };
+    Ok(match dialog::option_for(screen, choice) {
+        Some(_) => BootAction::Answer(choice),
+        None => BootAction::Stop(screen.state),
+    })
+}
+
 /// Waits for the pane to boot, answering trust, MCP approval and (when
-/// asked for) bypass and API-key dialogs. Stops at anything else that needs
-/// a person: onboarding, an unrequested dialog, a tool permission prompt.
+/// asked for) bypass and API-key dialogs, each recorded once in `cleared`
+/// when it went. Stops at anything else that needs a person: onboarding, an
+/// unrequested dialog, a tool permission prompt; and at a dialog that did
+/// not go by `deadline`.
 pub(super) async fn clear_boot_dialogs(
     target: &Target,
     req: &SpawnRequest,
@@ -440,40 +479,31 @@ pub(super) async fn clear_boot_dialogs(
 ) -> Result<PaneState> {
     loop {
         let screen = target.look().await?;
-        let answer = match screen.state {
-            PaneState::Ready | PaneState::Running => return Ok(screen.state),
-            PaneState::Trust | PaneState::McpApproval => Some(Choice::Yes),
-            PaneState::Bypass if req.perm_mode == PermMode::BypassPermissions => Some(Choice::Yes),
-            PaneState::ApiKey if req.accept_api_key => Some(Choice::Yes),
-            PaneState::Exited => {
-                return Err(Error::user(
-                    "claude_exited",
-                    "Claude exited during start-up (the pane shows a shell)",
-                ));
+        match boot_action(&screen, req)? {
+            BootAction::Stop(state) => return Ok(state),
+            BootAction::Answer(choice) => {
+                let Some(option) = dialog::option_for(&screen, choice).cloned() else {
+                    return Ok(screen.state);
+                };
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                let out = dialog::answer(target, &screen, &option, remaining).await?;
+                if out.answered {
+                    if !cleared.contains(&screen.state) {
+                        cleared.push(screen.state);
+                    }
+                    note(format!(
+                        "{}: {} answered \"{}\"",
+                        target.id,
+                        screen.state.as_str(),
+                        option.label
+                    ));
+                } else if dialog::DialogKey::of(&screen).shows(&out.screen) {
+                    // Still up at the deadline: left for the master.
+                    return Ok(screen.state);
+                }
+                continue;
             }
-            PaneState::Unknown => None,
-            other => return Ok(other),
-        };
-        if let Some(choice) = answer {
-            let Some(option) = dialog::option_for(&screen, choice).cloned() else {
-                return Ok(screen.state);
-            };
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            dialog::choose(
-                target,
-                &screen,
-                &option,
-                remaining.max(Duration::from_millis(200)),
-            )
-            .await?;
-            cleared.push(screen.state);
-            note(format!(
-                "{}: {} answered \"{}\"",
-                target.id,
-                screen.state.as_str(),
-                option.label
-            ));
-            continue;
+            BootAction::Wait => {}
         }
         if Instant::now() >= deadline {
             return Ok(screen.state);

@@ -146,6 +146,47 @@ async fn unnumbered_dialogs_are_cleared_with_arrows() -> TestResult {
     Ok(())
 }
 
+/// 2.1.330 draws each start-up dialog twice, the cursor reset the second
+/// time, losing keys sent before (stand-in `--redraw-ms`, as measured by
+/// scripts/capture-screens): each dialog is answered once, no Enter is ever
+/// sent before its redraw, and each is recorded once.
+#[tokio::test]
+async fn redrawn_dialogs_are_answered_once_after_their_redraw() -> TestResult {
+    let project = Project::git()?;
+    let server = TmuxServer::new()?;
+    let master = master_on(&project, &server).await?;
+    let logs = server.dir().to_path_buf();
+    let out = ok(
+        &master,
+        "intercomm_spawn",
+        json!({"count": 2, "wake": false, "claude_cmd": fake_cmd(&logs, "--unnumbered --redraw-ms 150")}),
+    )
+    .await?;
+    for (n, w) in workers(&out).iter().enumerate() {
+        assert_eq!(w["state"], "ready", "{out}");
+        assert_eq!(w["error"], Value::Null, "{w}");
+        assert_eq!(
+            w["dialogs_cleared"],
+            json!(["trust", "mcp_approval"]),
+            "{w}"
+        );
+        let log = fake_log(&log_of(&logs, &format!("worker-{}", n + 1)));
+        let of = |event: &str, field: &str| -> Vec<Value> {
+            log.iter()
+                .filter(|e| e["event"] == event)
+                .map(|e| e[field].clone())
+                .collect()
+        };
+        assert_eq!(of("redraw", "dialog"), ["trust", "mcp_approval"]);
+        assert_eq!(of("lost_key", "key"), Vec::<Value>::new(), "{log:?}");
+        assert_eq!(
+            of("choice", "label"),
+            ["Yes, I trust this folder", "Use this MCP server"]
+        );
+    }
+    Ok(())
+}
+
 /// Bypass: accepted by label only when bypassPermissions was asked; the
 /// default "No, exit" is never confirmed.
 #[tokio::test]

@@ -8,14 +8,20 @@ output reads them the same way, reacts to keys the way 2.1.197 does (or 2.1.330 
 
 Usage:
   fake_claude.py [--flow trust,mcp_approval] [--log FILE] [--boot-delay S] [--unnumbered]
-                 [--busy-seconds S] [--enter-window-ms MS] [--burst-chars N] [--mcp-name NAME]
+                 [--redraw-ms MS] [--busy-seconds S] [--enter-window-ms MS] [--burst-chars N]
+                 [--mcp-name NAME]
                  [any other claude arguments: accepted and recorded]
 
 A "{id}" in the --log path is replaced by $INTERCOMM_WORKER_ID (one log per spawned worker).
 Every option can also come from the environment (command line wins):
   FAKE_CLAUDE_FLOW, FAKE_CLAUDE_LOG, FAKE_CLAUDE_BOOT_DELAY, FAKE_CLAUDE_UNNUMBERED=1,
+  FAKE_CLAUDE_REDRAW_MS,
   FAKE_CLAUDE_BUSY_SECONDS, FAKE_CLAUDE_ENTER_WINDOW_MS, FAKE_CLAUDE_BURST_CHARS,
   FAKE_CLAUDE_MCP_NAME.
+
+--redraw-ms MS: each start-up dialog is drawn again MS ms after it first shows, with the cursor
+back on its default, as 2.1.330 does (scripts/capture-screens --scenarios redraw); arrows before
+then move the cursor, Enter and digits before then are lost (logged as "lost_key").
 
 Prompt scripting: a submitted prompt containing "RUNBASH <cmd>" asks for Bash permission
 for <cmd> after the busy phase; approving runs `sh -c <cmd>` in the working directory.
@@ -127,6 +133,8 @@ class FakeClaude:
         self.permission = None  # {"cmd":..., "block": index into transcript}
         self.ctrl_c_until = None
         self.ctrl_d_until = None
+        self.redraw_at = None  # when the shown start-up dialog is drawn again (--redraw-ms)
+        self.redraw_default = 0
 
         # input parsing
         self.pending = b""  # incomplete escape sequence carried between reads
@@ -261,7 +269,25 @@ class FakeClaude:
             )
         elif name == "onboarding_security":
             self.menu = None
+        if self.menu is not None and self.opts.redraw_ms > 0 and name in DIALOGS:
+            self.redraw_at = self.now() + self.opts.redraw_ms / 1000.0
+            self.redraw_default = self.menu.selected
         self.set_state(name)
+
+    def redraw_dialog(self):
+        """The second drawing of a start-up dialog: the cursor back on its default."""
+        self.redraw_at = None
+        if self.menu is not None:
+            self.menu.selected = self.redraw_default
+            self.log("redraw", dialog=self.state)
+            self.draw()
+
+    def key_lost(self, key):
+        """Enter or a digit sent before the dialog's redraw does nothing."""
+        if self.redraw_at is None:
+            return False
+        self.log("lost_key", dialog=self.state, key=key)
+        return True
 
     def choose(self, index, via):
         """Confirm option `index` of the current dialog."""
@@ -695,6 +721,8 @@ class FakeClaude:
                 if self.menu is None:
                     return
                 if ch.isdigit() and ch != "0":
+                    if self.key_lost(ch):
+                        continue
                     idx = int(ch) - 1
                     if self.menu.numbered and idx < len(self.menu.labels):
                         self.menu.selected = idx
@@ -715,6 +743,8 @@ class FakeClaude:
             self.log("choice", dialog=st, option=1, label="Press Enter to continue", via="enter")
             self.next_dialog()
         elif self.menu is not None:
+            if self.key_lost("Enter"):
+                return
             self.choose(self.menu.selected, "enter")
 
     def on_arrow(self, direction):
@@ -897,7 +927,8 @@ class FakeClaude:
     # ------------------------------------------------------------------ main loop
 
     def deadlines(self):
-        return [d for d in (self.boot_until, self.busy_until, self.esc_deadline, self.ctrl_c_until, self.ctrl_d_until) if d is not None]
+        deadlines = (self.boot_until, self.busy_until, self.esc_deadline, self.ctrl_c_until, self.ctrl_d_until, self.redraw_at)
+        return [d for d in deadlines if d is not None]
 
     def run(self):
         self.log(
@@ -946,6 +977,9 @@ class FakeClaude:
             if self.boot_until is not None and now >= self.boot_until:
                 self.boot_until = None
                 self.next_dialog()
+                continue
+            if self.redraw_at is not None and now >= self.redraw_at:
+                self.guarded(self.redraw_dialog)
                 continue
             if self.busy_until is not None and now >= self.busy_until:
                 self.guarded(self.end_busy)
@@ -1025,6 +1059,7 @@ def parse_args(argv):
     p.add_argument("--enter-window-ms", type=float, default=float(env_default("FAKE_CLAUDE_ENTER_WINDOW_MS", "50")))
     p.add_argument("--burst-chars", type=int, default=int(env_default("FAKE_CLAUDE_BURST_CHARS", "80")))
     p.add_argument("--mcp-name", default=env_default("FAKE_CLAUDE_MCP_NAME", "intercomm"))
+    p.add_argument("--redraw-ms", type=float, default=float(env_default("FAKE_CLAUDE_REDRAW_MS", "0")))
     p.add_argument(
         "--unnumbered",
         action="store_true",

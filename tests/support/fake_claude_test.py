@@ -261,6 +261,24 @@ def test_unnumbered_needs_arrows_and_ignores_digits(spawn):
     assert "Claude Code v2.1.330" in p.capture()
 
 
+def test_redraw_resets_the_cursor_and_loses_an_early_enter(spawn):
+    # 2.1.330: each start-up dialog is drawn again soon after it shows, cursor on the default
+    p = spawn("--unnumbered", "--redraw-ms", "400")
+    p.wait_text("Quick safety check")
+    p.keys("Up")
+    p.wait_text(f"{SELECT} Yes, I trust this folder")
+    p.keys("Enter")  # before the redraw: lost
+    p.wait(lambda s: f"{SELECT} No, exit" in s, what="the redraw")
+    assert p.events("choice") == []
+    assert [(e["dialog"], e["key"]) for e in p.events("lost_key")] == [("trust", "Enter")]
+    assert [e["dialog"] for e in p.events("redraw")] == ["trust"]
+    p.keys("Up")
+    p.wait_text(f"{SELECT} Yes, I trust this folder")
+    p.keys("Enter")
+    p.wait_text("New MCP server found")
+    assert [(e["dialog"], e["option"]) for e in p.events("choice")] == [("trust", 1)]
+
+
 def test_bypass_enter_exits_and_leaves_dialog(spawn):
     p = spawn("--dangerously-skip-permissions", env={"FAKE_CLAUDE_FLOW": "bypass"})
     p.wait_text("Enter to confirm")
