@@ -42,8 +42,8 @@ async fn wake_refuses_a_pane_whose_claude_exited() {
         })
         .await;
     world.check(
-        exited.contains("claude --resume"),
-        "no resume hint above the shell after /exit",
+        exited.contains("Resume this session with") && exited.contains(" --resume "),
+        format!("no resume hint above the shell after /exit:\n{exited}"),
     );
     let pane = scan_until(&master, "worker-1", "exited", 30).await;
     world.check(
@@ -91,7 +91,7 @@ async fn wake_refuses_a_pane_whose_claude_exited() {
         after == before,
         format!("the shell's screen changed:\n--- before\n{before}\n--- after\n{after}"),
     );
-    let shell_part = after.rsplit("claude --resume").next().unwrap_or_default();
+    let shell_part = after.rsplit(" --resume ").next().unwrap_or_default();
     world.check(
         !shell_part.contains("intercomm"),
         format!("the doorbell reached the shell: {shell_part:?}"),
