@@ -13,6 +13,7 @@
 //! | 4       | `hook_states`: what Claude Code's hooks last reported per instance |
 //! | 5       | instance summaries; the argv a session was started with (respawn)  |
 //! | 6       | a partial index on task messages (a worker's latest contract)      |
+//! | 7       | when a spawned worker's `intercomm mcp` was first listed           |
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -27,6 +28,7 @@ const MIGRATIONS: &[Migration] = &[
     hook_states,
     summaries_and_respawn,
     task_index,
+    mcp_connected,
 ];
 
 /// The schema version this binary writes.
@@ -226,4 +228,11 @@ fn summaries_and_respawn(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 /// nothing on ordinary sends.
 fn task_index(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch("CREATE INDEX messages_tasks ON messages (to_id, seq) WHERE type = 'task';")
+}
+
+/// 6 → 7: when a spawned worker's own `intercomm mcp` was first asked for its
+/// tools, so that spawn rings the worker only once its Claude Code can offer
+/// them.
+fn mcp_connected(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch("ALTER TABLE sessions ADD COLUMN mcp_connected_at INTEGER;")
 }

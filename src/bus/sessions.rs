@@ -79,6 +79,28 @@ pub fn live(conn: &Connection) -> rusqlite::Result<Vec<SessionRow>> {
     rows.collect()
 }
 
+/// Records that the worker of the live session `name` has its intercomm MCP
+/// server connected (see [`mcp_connected_at`]); false when no live session
+/// has that name. A new [`put`] of the name clears it.
+pub fn mark_mcp_connected(conn: &Connection, name: &str, now_ms: i64) -> rusqlite::Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE sessions SET mcp_connected_at = ?2 WHERE name = ?1 AND ended_at IS NULL",
+        )?
+        .execute(params![name, now_ms])?;
+    Ok(n > 0)
+}
+
+/// When the worker of session `name` reported its intercomm MCP server
+/// connected (ms since the epoch), if it did since the session was recorded.
+pub fn mcp_connected_at(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT mcp_connected_at FROM sessions WHERE name = ?1")?
+        .query_row([name], |r| r.get::<_, Option<i64>>(0))
+        .optional()?
+        .flatten())
+}
+
 /// Marks a session ended.
 pub fn end(conn: &Connection, name: &str, now_ms: i64) -> rusqlite::Result<()> {
     conn.prepare_cached("UPDATE sessions SET ended_at = ?2 WHERE name = ?1 AND ended_at IS NULL")?
