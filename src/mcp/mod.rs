@@ -13,12 +13,15 @@ mod params;
 mod stdio;
 mod tools;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
-    CallToolResult, ContentBlock, Implementation, JsonObject, ServerCapabilities, ServerConfig,
+    CacheScope, CallToolResult, ContentBlock, Implementation, JsonObject, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ResultType, ServerCapabilities, ServerConfig,
 };
+use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{ServerHandler, ServiceExt, tool_handler};
 use serde::de::DeserializeOwned;
 
@@ -36,6 +39,8 @@ pub const SERVER_NAME: &str = "intercomm";
 pub struct IntercommServer {
     ctx: Arc<Mutex<Ctx>>,
     tool_router: ToolRouter<Self>,
+    /// The client has listed the tools once.
+    listed: Arc<AtomicBool>,
 }
 
 impl IntercommServer {
@@ -44,6 +49,7 @@ impl IntercommServer {
         Self {
             ctx: Arc::new(Mutex::new(ctx)),
             tool_router: Self::tool_router(),
+            listed: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -101,6 +107,32 @@ impl ServerHandler for IntercommServer {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION")))
             .with_instructions(crate::protocol::PROTOCOL)
+    }
+
+    /// The tool list (what `#[tool_handler]` would answer). The first call
+    /// is the client connected and able to offer the tools: a spawned
+    /// worker's server records it for spawn, which rings the worker only
+    /// then. (Not the `initialized` notification: the 2026-07-28 protocol
+    /// that Claude Code 2.1.330 negotiates has no initialize handshake.)
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, rmcp::ErrorData> {
+        if !self.listed.swap(true, Ordering::Relaxed) {
+            crate::fleet::spawn::note_mcp_connected(&self.ctx);
+        }
+        let cache_hints = context
+            .protocol_version()
+            .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
+        Ok(ListToolsResult {
+            result_type: Some(ResultType::COMPLETE),
+            tools: self.tool_router.list_all(),
+            meta: None,
+            next_cursor: None,
+            ttl_ms: cache_hints.then_some(0),
+            cache_scope: cache_hints.then_some(CacheScope::Public),
+        })
     }
 }
 
