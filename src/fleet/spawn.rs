@@ -96,6 +96,9 @@ pub struct SpawnedWorker {
     /// Pane state at the end, or `None` if it never started.
     pub state: Option<PaneState>,
     pub dialogs_cleared: Vec<PaneState>,
+    /// Its own `intercomm mcp` finished the MCP handshake (what the wake
+    /// waits for: the prompt asks it to call intercomm tools).
+    pub mcp_connected: bool,
     pub woken: bool,
     pub error: Option<String>,
 }
@@ -122,12 +125,14 @@ impl Outcome for Spawned {
             out.push_str(&format!(", worktrees under: {dir}"));
         }
         for w in &self.workers {
+            let yes_no = |b: bool| if b { "yes" } else { "no" };
             out.push_str(&format!(
-                "\n  {}  pane={}  state={}  woken={}  worktree={}",
+                "\n  {}  pane={}  state={}  mcp={}  woken={}  worktree={}",
                 w.id,
                 w.pane.as_deref().unwrap_or("-"),
                 w.state.map_or("failed", |s| s.as_str()),
-                if w.woken { "yes" } else { "no" },
+                yes_no(w.mcp_connected),
+                yes_no(w.woken),
                 w.worktree.as_deref().unwrap_or("-")
             ));
             if !w.dialogs_cleared.is_empty() {
@@ -326,6 +331,7 @@ impl Launch<'_> {
             worktree: plan.worktree.clone(),
             state: None,
             dialogs_cleared: Vec::new(),
+            mcp_connected: false,
             woken: false,
             error: plan.error.clone(),
         };
@@ -402,6 +408,19 @@ impl Launch<'_> {
                 return worker;
             }
         }
+        if worker.state == Some(PaneState::Ready) && req.wake {
+            match wait_mcp_connected(ctx, &plan.id, deadline).await {
+                Ok(true) => worker.mcp_connected = true,
+                Ok(false) => {
+                    worker.error = Some(mcp_missing(req.ready_timeout_secs));
+                    return worker;
+                }
+                Err(e) => {
+                    worker.error = Some(format!("bus: {}", e.message));
+                    return worker;
+                }
+            }
+        }
         match worker.state {
             Some(PaneState::Ready) if req.wake => {
                 match wake::ring(&target, &wake_prompt(&plan.id)).await {
@@ -426,6 +445,74 @@ impl Launch<'_> {
         }
         worker
     }
+}
+
+/// `intercomm mcp` calls this when its client first lists its tools (the
+/// client is connected and can offer them to the model): in a spawned worker
+/// (INTERCOMM_WORKER_ID set) it records that on the worker's live session
+/// row, which spawn waits for before ringing it. Only an existing bus
+/// is opened (S4); no bus, no row, or a failure is logged and ignored, so
+/// the handshake never fails because of it.
+pub fn note_mcp_connected(ctx: &Mutex<Ctx>) {
+    let Some(id) = crate::env::get(crate::env::WORKER_ID) else {
+        return;
+    };
+    let marked = with_ctx(ctx, |c| match c.existing_bus()? {
+        Some(bus) => sessions::mark_mcp_connected(bus.conn(), &id, clock::now_ms()).map_err(db),
+        None => Ok(false),
+    });
+    match marked {
+        Ok(true) => tracing::debug!(target: "mcp", id, "recorded the MCP connection for spawn"),
+        Ok(false) => {
+            tracing::debug!(target: "mcp", id, "no live spawned session to record the handshake on")
+        }
+        Err(e) => {
+            tracing::warn!(target: "mcp", id, "cannot record the MCP connection: {}", e.message)
+        }
+    }
+}
+
+/// Waits until the worker `id`'s own `intercomm mcp` has recorded that its
+/// client listed its tools ([`note_mcp_connected`]), or `deadline` passes (false). Reads
+/// the row only when another process committed (`data_version`), with a
+/// backoff from 10 ms to 500 ms.
+pub(super) async fn wait_mcp_connected(
+    ctx: &Mutex<Ctx>,
+    id: &str,
+    deadline: Instant,
+) -> Result<bool> {
+    let mut pause = Duration::from_millis(10);
+    let mut seen_version = None;
+    loop {
+        let connected = with_ctx(ctx, |c| {
+            let Some(bus) = c.existing_bus()? else {
+                return Ok(false);
+            };
+            let version = messages::data_version(bus.conn()).map_err(db)?;
+            if seen_version == Some(version) {
+                return Ok(false);
+            }
+            seen_version = Some(version);
+            Ok(sessions::mcp_connected_at(bus.conn(), id)
+                .map_err(db)?
+                .is_some())
+        })?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if connected || left.is_zero() {
+            return Ok(connected);
+        }
+        tokio::time::sleep(pause.min(left)).await;
+        pause = (pause * 3 / 2).min(Duration::from_millis(500));
+    }
+}
+
+/// The error of a worker whose intercomm MCP server never connected.
+fn mcp_missing(ready_timeout_secs: i64) -> String {
+    format!(
+        "its intercomm MCP server did not connect within {ready_timeout_secs} s, so it was not woken \
+         (the wake prompt asks it to call intercomm tools): check that the worker's Claude Code has \
+         intercomm in its MCP config (.mcp.json or the plugin) and that the server was approved"
+    )
 }
 
 /// What a boot screen calls for.

@@ -9,16 +9,19 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// A claude_cmd that runs the stand-in, logging to `<logs>/<worker id>.jsonl`.
-fn fake_cmd(logs: &Path, extra: &str) -> String {
+/// A claude_cmd that runs the stand-in, logging to `<logs>/<worker id>.jsonl`,
+/// with `intercomm mcp` as its MCP server (started as Claude Code starts it).
+pub(crate) fn fake_cmd(logs: &Path, extra: &str) -> String {
+    let server = format!("{} mcp", shell_words::quote(&bin().display().to_string()));
     format!(
-        "python3 {} --log {} --boot-delay 0.2 {extra}",
+        "python3 {} --log {} --boot-delay 0.2 --mcp-server {} {extra}",
         shell_words::quote(&fake_claude().display().to_string()),
         shell_words::quote(&logs.join("{id}.jsonl").display().to_string()),
+        shell_words::quote(&server),
     )
 }
 
-fn log_of(logs: &Path, id: &str) -> std::path::PathBuf {
+pub(crate) fn log_of(logs: &Path, id: &str) -> std::path::PathBuf {
     logs.join(format!("{id}.jsonl"))
 }
 
@@ -34,11 +37,11 @@ fn sorted(v: &Value) -> Vec<String> {
     items
 }
 
-fn workers(v: &Value) -> Vec<Value> {
+pub(crate) fn workers(v: &Value) -> Vec<Value> {
     v["workers"].as_array().cloned().unwrap_or_default()
 }
 
-async fn master_on(project: &Project, server: &TmuxServer) -> TestResult<Client> {
+pub(crate) async fn master_on(project: &Project, server: &TmuxServer) -> TestResult<Client> {
     let master = project.client_on(server, None).await?;
     register(&master, "master").await?;
     Ok(master)
@@ -64,6 +67,7 @@ async fn spawn_clears_dialogs_and_wakes_each_worker_once() -> TestResult {
         assert_eq!(w["id"], id);
         assert_eq!(w["state"], "ready", "{w}");
         assert_eq!(w["woken"], true, "{w}");
+        assert_eq!(w["mcp_connected"], true, "{w}");
         assert_eq!(w["error"], Value::Null, "{w}");
         assert_eq!(w["dialogs_cleared"], json!(["trust", "mcp_approval"]));
         let wt = project.paths().worktree_path(&id);

@@ -11,6 +11,7 @@ mod mcp;
 mod processes;
 mod props;
 mod screens;
+mod spawn_mcp;
 mod support;
 mod threads;
 mod worktrees;

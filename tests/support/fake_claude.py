@@ -9,19 +9,25 @@ output reads them the same way, reacts to keys the way 2.1.197 does (or 2.1.330 
 Usage:
   fake_claude.py [--flow trust,mcp_approval] [--log FILE] [--boot-delay S] [--unnumbered]
                  [--redraw-ms MS] [--busy-seconds S] [--enter-window-ms MS] [--burst-chars N]
-                 [--mcp-name NAME]
+                 [--mcp-name NAME] [--mcp-server CMD] [--mcp-delay S]
                  [any other claude arguments: accepted and recorded]
 
 A "{id}" in the --log path is replaced by $INTERCOMM_WORKER_ID (one log per spawned worker).
 Every option can also come from the environment (command line wins):
   FAKE_CLAUDE_FLOW, FAKE_CLAUDE_LOG, FAKE_CLAUDE_BOOT_DELAY, FAKE_CLAUDE_UNNUMBERED=1,
-  FAKE_CLAUDE_REDRAW_MS,
+  FAKE_CLAUDE_REDRAW_MS, FAKE_CLAUDE_MCP_SERVER, FAKE_CLAUDE_MCP_DELAY.
   FAKE_CLAUDE_BUSY_SECONDS, FAKE_CLAUDE_ENTER_WINDOW_MS, FAKE_CLAUDE_BURST_CHARS,
   FAKE_CLAUDE_MCP_NAME.
 
 --redraw-ms MS: each start-up dialog is drawn again MS ms after it first shows, with the cursor
 back on its default, as 2.1.330 does (scripts/capture-screens --scenarios redraw); arrows before
 then move the cursor, Enter and digits before then are lost (logged as "lost_key").
+
+--mcp-server CMD: the MCP server NAME's command line (split like a shell would; nothing runs
+it through a shell). Like Claude Code, the stand-in starts it once it may (the MCP approval
+answered "Use this…", or at the prompt when the flow has no approval), --mcp-delay S later, in
+the background while the UI goes on: initialize, notifications/initialized, tools/list; it logs
+"mcp_connected" (with the tool count) or "mcp_failed", and closes the server's stdin at exit.
 
 Prompt scripting: a submitted prompt containing "RUNBASH <cmd>" asks for Bash permission
 for <cmd> after the busy phase; approving runs `sh -c <cmd>` in the working directory.
@@ -44,6 +50,7 @@ import subprocess
 import sys
 import termios
 import textwrap
+import threading
 import time
 import traceback
 import tty
@@ -134,6 +141,8 @@ class FakeClaude:
         self.ctrl_c_until = None
         self.ctrl_d_until = None
         self.redraw_at = None  # when the shown start-up dialog is drawn again (--redraw-ms)
+        self.mcp_allowed = "mcp_approval" not in self.flow  # approved already, or asked at start-up
+        self.mcp_proc = None
         self.redraw_default = 0
 
         # input parsing
@@ -230,6 +239,8 @@ class FakeClaude:
         self.flow_index += 1
         if self.flow_index >= len(self.flow):
             self.enter_ready()
+            if self.mcp_allowed:
+                self.start_mcp()
             return
         self.show_dialog(self.flow[self.flow_index])
 
@@ -305,6 +316,8 @@ class FakeClaude:
                 return
             self.next_dialog()
         elif dialog in ("mcp_approval", "api_key"):
+            if dialog == "mcp_approval":
+                self.mcp_allowed = index in (0, 1)  # "Use this…", not "Continue without…"
             self.next_dialog()
         elif dialog == "onboarding":
             self.show_dialog("onboarding_security")
@@ -560,8 +573,66 @@ class FakeClaude:
         self.exit_reason = reason
         self.keep_screen_message = message
 
+    # ------------------------------------------------------------------ MCP server
+
+    def start_mcp(self):
+        if not self.opts.mcp_server or self.mcp_proc is not None:
+            return
+        self.mcp_proc = "starting"
+        threading.Thread(target=self.connect_mcp, daemon=True).start()
+
+    def connect_mcp(self):
+        """The MCP handshake Claude Code does with a stdio server (runs on its own thread)."""
+        if self.opts.mcp_delay > 0:
+            time.sleep(self.opts.mcp_delay)
+        try:
+            proc = subprocess.Popen(
+                shlex.split(self.opts.mcp_server),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                cwd=self.cwd,
+            )
+            self.mcp_proc = proc
+
+            def send(msg):
+                proc.stdin.write((json.dumps(msg) + "\n").encode())
+                proc.stdin.flush()
+
+            def reply(want_id):
+                while True:
+                    line = proc.stdout.readline()
+                    if not line:
+                        raise RuntimeError("the server closed its stdout")
+                    msg = json.loads(line)
+                    if msg.get("id") == want_id:
+                        return msg
+
+            client = {"name": "fake-claude", "version": self.version}
+            send({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                  "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": client}})
+            init = reply(1)
+            send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            send({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+            tools = reply(2)["result"]["tools"]
+            server = init["result"]["serverInfo"]["name"]
+            self.log("mcp_connected", name=self.opts.mcp_name, server=server, tools=len(tools))
+        except Exception as e:  # noqa: BLE001 - reported in the log, the UI goes on
+            self.log("mcp_failed", name=self.opts.mcp_name, error=f"{type(e).__name__}: {e}")
+
+    def stop_mcp(self):
+        proc, self.mcp_proc = self.mcp_proc, None
+        if not isinstance(proc, subprocess.Popen):
+            return
+        try:
+            proc.stdin.close()
+            proc.wait(timeout=5)
+        except Exception:  # noqa: BLE001
+            proc.kill()
+
     def finish(self):
         """Restore the terminal and print whatever the exit path wants printed."""
+        self.stop_mcp()
         self.cursor_below_frame()
         self.restore_terminal()
         if self.keep_screen_message:
@@ -1060,6 +1131,8 @@ def parse_args(argv):
     p.add_argument("--burst-chars", type=int, default=int(env_default("FAKE_CLAUDE_BURST_CHARS", "80")))
     p.add_argument("--mcp-name", default=env_default("FAKE_CLAUDE_MCP_NAME", "intercomm"))
     p.add_argument("--redraw-ms", type=float, default=float(env_default("FAKE_CLAUDE_REDRAW_MS", "0")))
+    p.add_argument("--mcp-server", default=env_default("FAKE_CLAUDE_MCP_SERVER", None))
+    p.add_argument("--mcp-delay", type=float, default=float(env_default("FAKE_CLAUDE_MCP_DELAY", "0")))
     p.add_argument(
         "--unnumbered",
         action="store_true",
