@@ -1,6 +1,8 @@
 //! Scenario 1, the fleet round: the master (an rmcp client of `intercomm
 //! mcp`) spawns two real Claude Code workers in worktrees; spawn clears the
-//! real trust and MCP-approval dialogs and wakes each; each worker registers
+//! real trust and MCP-approval dialogs and wakes each once its own intercomm
+//! MCP server is connected (so the wake turn has the intercomm tools from its
+//! first request, without WaitForMcpServers); each worker registers
 //! under its session name, reads its contract, commits a file on its own
 //! branch with Bash and reports `done`; the master checks the branches with
 //! git, records them and tears everything down.
@@ -44,6 +46,31 @@ fn rules() -> Value {
     ]})
 }
 
+/// What a turn did because intercomm's tools were not there yet: called
+/// WaitForMcpServers (2.1.197 offers it while MCP servers connect), or gave
+/// up on a tool (2.1.330 has no such tool; the stand-in model then says it
+/// cannot call it). Empty when the tools were there from the first request.
+fn waits_for_mcp(turn: &[Value]) -> Vec<String> {
+    turn.iter()
+        .flat_map(|r| {
+            r["reply"]["content"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|b| match b["type"].as_str() {
+            Some("tool_use") if b["name"] == "WaitForMcpServers" => {
+                Some(format!("called WaitForMcpServers {}", b["input"]))
+            }
+            Some("text") => b["text"]
+                .as_str()
+                .filter(|t| t.starts_with("STAND-IN: cannot call"))
+                .map(str::to_owned),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The register result says `id`: as intercomm's text, or as its
 /// structuredContent JSON (which is what Claude Code 2.1.197 hands the model).
 fn registered_as(result: &str, id: &str) -> bool {
@@ -76,6 +103,10 @@ async fn fleet_round_two_workers_commit_report_and_are_torn_down() {
                 w["worktree"],
                 worktree(id).display()
             ),
+        );
+        world.check(
+            w["mcp_connected"] == true,
+            format!("{id}: spawn woke it without its intercomm MCP server connected: {w}"),
         );
         let cleared = w["dialogs_cleared"].to_string();
         world.check(
@@ -120,17 +151,24 @@ async fn fleet_round_two_workers_commit_report_and_are_torn_down() {
                 short(r["text"].as_str().unwrap_or(""), 120)
             ));
         }
-        let waited = world
-            .turn_starts(&worktree(id), &format!("You are worker {id}."))
-            .iter()
-            .any(|s| !s["mcp_tools"].to_string().contains(REGISTER));
-        if waited {
-            world.note(format!(
-                "{id}: its wake prompt was submitted before Claude Code had connected the intercomm MCP server: \
-                 the turn's first request offered no mcp__intercomm__* tools (and no `# MCP Server Instructions`); \
-                 the model had to call WaitForMcpServers first"
-            ));
-        }
+        let wake_turn: Vec<Value> = world
+            .turns(&worktree(id))
+            .into_iter()
+            .filter(|r| {
+                r["prompt"]
+                    .as_str()
+                    .is_some_and(|p| p.contains(&format!("You are worker {id}.")))
+            })
+            .collect();
+        let waited = waits_for_mcp(&wake_turn);
+        world.check(
+            waited.is_empty(),
+            format!(
+                "{id}: its wake prompt was submitted before Claude Code had connected the intercomm MCP server \
+                 (spawn reported mcp_connected={}): {waited:?}",
+                spawned(&out, id)["mcp_connected"]
+            ),
+        );
         world.check(
             world.turns(&worktree(id)).iter().any(|r| r["instructions"] == true),
             format!("{id}: intercomm's protocol never reached the model as the `# MCP Server Instructions` system entry"),
