@@ -201,34 +201,38 @@ impl Tmux {
     /// Starts a detached session running `spec.argv` directly (no shell);
     /// returns its pane.
     pub async fn new_session(&self, spec: &NewSession<'_>) -> Result<PaneInfo, TmuxError> {
-        let mut args: Vec<OsString> = vec![
-            "new-session".into(),
-            "-d".into(),
-            "-s".into(),
-            literal(spec.name),
-            "-x".into(),
-            spec.width.to_string().into(),
-            "-y".into(),
-            spec.height.to_string().into(),
-            "-c".into(),
-            format_literal(spec.dir),
-        ];
-        for (k, v) in spec.env {
-            args.push("-e".into());
-            args.push(literal(format!("{k}={v}")));
-        }
-        args.extend([
-            "-P".into(),
-            "-F".into(),
-            parse::SPAWN_FORMAT.into(),
-            "--".into(),
-        ]);
-        args.extend(spec.argv.iter().map(literal));
-        let out = self.run(&args, None).await?;
+        let out = self.run(&new_session_args(spec), None).await?;
         parse::parse_pane(out.trim_end()).ok_or_else(|| TmuxError::Failed {
             command: "new-session".into(),
             stderr: format!("unexpected output {out:?}"),
         })
+    }
+
+    /// Starts several sessions as [`Tmux::new_session`] does, in one tmux
+    /// invocation (a `;`-separated command list); one result per spec, in
+    /// order. tmux stops at the first command that fails: then every spec
+    /// whose session does not exist is started alone, for its own error.
+    pub async fn new_sessions(&self, specs: &[NewSession<'_>]) -> Vec<Result<PaneInfo, TmuxError>> {
+        let mut args: Vec<OsString> = Vec::new();
+        for (i, spec) in specs.iter().enumerate() {
+            if i > 0 {
+                args.push(";".into());
+            }
+            args.extend(new_session_args(spec));
+        }
+        let started = match self.run(&args, None).await {
+            Ok(out) => parse::parse_panes(&out),
+            Err(_) => self.list_panes().await.unwrap_or_default(),
+        };
+        let mut results = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let found = started.iter().find(|p| p.session_name == spec.name);
+            results.push(match found {
+                Some(pane) => Ok(pane.clone()),
+                None => self.new_session(spec).await,
+            });
+        }
+        results
     }
 
     /// Every pane on the server; empty when no server runs.
@@ -300,6 +304,28 @@ impl Tmux {
         self.run(&args, None).await.map(drop)
     }
 
+    /// Sends named keys to several panes in one tmux invocation, one result
+    /// per pane, in order. tmux stops at the first command that fails (a
+    /// pane gone): then each pane gets its keys alone, for its own error.
+    pub async fn send_keys_many(&self, sends: &[(&str, &[&str])]) -> Vec<Result<(), TmuxError>> {
+        let mut args: Vec<&str> = Vec::new();
+        for (i, (pane, keys)) in sends.iter().enumerate() {
+            if i > 0 {
+                args.push(";");
+            }
+            args.extend(["send-keys", "-t", pane]);
+            args.extend_from_slice(keys);
+        }
+        if sends.is_empty() || self.run(&args, None).await.is_ok() {
+            return sends.iter().map(|_| Ok(())).collect();
+        }
+        let mut results = Vec::with_capacity(sends.len());
+        for (pane, keys) in sends {
+            results.push(self.send_keys(pane, keys).await);
+        }
+        results
+    }
+
     /// Pastes `text` into a pane as one bracketed paste, through a private
     /// buffer that is deleted afterwards. The text never passes through argv.
     pub async fn paste(&self, pane: &str, text: &str) -> Result<(), TmuxError> {
@@ -332,6 +358,35 @@ impl Tmux {
     pub async fn kill_server(&self) -> Result<(), TmuxError> {
         self.run(&["kill-server"], None).await.map(drop)
     }
+}
+
+/// The arguments of `new-session` for `spec`: detached, named, sized, in
+/// its folder, with its environment, printing its pane, then the argv.
+fn new_session_args(spec: &NewSession<'_>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![
+        "new-session".into(),
+        "-d".into(),
+        "-s".into(),
+        literal(spec.name),
+        "-x".into(),
+        spec.width.to_string().into(),
+        "-y".into(),
+        spec.height.to_string().into(),
+        "-c".into(),
+        format_literal(spec.dir),
+    ];
+    for (k, v) in spec.env {
+        args.push("-e".into());
+        args.push(literal(format!("{k}={v}")));
+    }
+    args.extend([
+        "-P".into(),
+        "-F".into(),
+        parse::SPAWN_FORMAT.into(),
+        "--".into(),
+    ]);
+    args.extend(spec.argv.iter().map(literal));
+    args
 }
 
 #[cfg(test)]
