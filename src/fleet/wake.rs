@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use std::sync::Mutex;
 
-use super::{POLL, Target, master, resolve, with_ctx};
+use super::{Target, master, resolve, with_ctx};
 use crate::error::{Error, Result};
 use crate::names::MASTER_ID;
 use crate::ops::assign::{AssignRequest, Assigned};
@@ -111,6 +111,158 @@ pub fn refusal(screen: &Screen) -> Option<String> {
     }
 }
 
+/// What [`Ringing::step`] wants done next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RingStep {
+    /// Capture again (soon) and call `step` with it.
+    Look,
+    /// Nothing to do before this instant; then capture and call `step`.
+    LookAt(Instant),
+    /// Paste this text (bracketed), then look again.
+    Paste(String),
+    /// Send Enter, then look again.
+    Enter,
+    /// Finished: see [`Ringing::delivered`].
+    Done,
+    /// The pane cannot be typed into (nothing was typed): why.
+    Refused(String),
+}
+
+/// One wake, as a pure state machine fed with captures (see the module doc
+/// for the steps and their pauses).
+#[derive(Debug, Clone)]
+pub struct Ringing {
+    text: String,
+    /// The start of the text, looked for in the prompt box.
+    probe: String,
+    state_before: Option<PaneState>,
+    pasted_at: Option<Instant>,
+    shown_at: Option<Instant>,
+    entered_at: Option<Instant>,
+    enters: u32,
+    delivered: bool,
+}
+
+impl Ringing {
+    /// A wake typing `text` (already cleaned by [`doorbell`]).
+    pub fn new(text: &str) -> Self {
+        Self {
+            text: text.to_owned(),
+            probe: text.chars().take(24).collect(),
+            state_before: None,
+            pasted_at: None,
+            shown_at: None,
+            entered_at: None,
+            enters: 0,
+            delivered: false,
+        }
+    }
+
+    /// The screen showed the prompt submitted.
+    pub fn delivered(&self) -> bool {
+        self.delivered
+    }
+
+    /// Enter presses sent (1, or 2 after a retry; 0 if the text never showed).
+    pub fn enters(&self) -> u32 {
+        self.enters
+    }
+
+    /// The pane's state before anything was typed.
+    pub fn state_before(&self) -> Option<PaneState> {
+        self.state_before
+    }
+
+    /// When Enter is due: the text shows and Enter was not sent yet.
+    pub fn enter_due(&self) -> Option<Instant> {
+        match (self.pasted_at, self.shown_at, self.entered_at) {
+            (Some(pasted), Some(shown), None) => {
+                Some((pasted + ENTER_GAP).max(shown + AFTER_SHOWN))
+            }
+            _ => None,
+        }
+    }
+
+    fn holds_text(&self, screen: &Screen) -> bool {
+        screen
+            .input
+            .as_deref()
+            .is_some_and(|i| i.contains(self.probe.as_str()))
+    }
+
+    /// The next step, given the capture `screen` taken at `now`.
+    pub fn step(&mut self, screen: &Screen, now: Instant) -> RingStep {
+        let Some(pasted) = self.pasted_at else {
+            if let Some(why) = refusal(screen) {
+                return RingStep::Refused(why);
+            }
+            self.state_before = Some(screen.state);
+            self.pasted_at = Some(now);
+            return RingStep::Paste(self.text.clone());
+        };
+        let Some(entered) = self.entered_at else {
+            if self.shown_at.is_none() {
+                if self.holds_text(screen) {
+                    self.shown_at = Some(now);
+                } else if now.saturating_duration_since(pasted) >= SHOW_TIMEOUT {
+                    // A blind Enter is exactly what loses prompts on older versions.
+                    return RingStep::Done;
+                } else {
+                    return RingStep::Look;
+                }
+            }
+            return match self.enter_due() {
+                Some(at) if now < at => RingStep::LookAt(at),
+                _ => self.enter(now),
+            };
+        };
+        if submitted(screen, &self.probe) {
+            self.delivered = true;
+            return RingStep::Done;
+        }
+        // The first Enter gets a shorter look (a swallowed Enter shows at
+        // once as a newline in the box); the retry gets the full timeout.
+        let wait = if self.enters == 1 {
+            FIRST_SUBMIT_TIMEOUT
+        } else {
+            SHOW_TIMEOUT
+        };
+        if now.saturating_duration_since(entered) < wait {
+            return RingStep::Look;
+        }
+        // Retry only while the box visibly still holds the text: the turn
+        // may already have put a dialog (a permission prompt whose default
+        // is "Yes") where the box was.
+        if self.enters == 1 && screen.state == PaneState::Ready && self.holds_text(screen) {
+            return self.enter(now);
+        }
+        RingStep::Done
+    }
+
+    fn enter(&mut self, now: Instant) -> RingStep {
+        self.enters += 1;
+        self.entered_at = Some(now);
+        RingStep::Enter
+    }
+
+    /// The outcome, for `target`, `started` at the first capture.
+    pub fn rung(&self, target: &Target, started: Instant) -> Rung {
+        Rung {
+            id: target.id.clone(),
+            pane: target.pane.pane.clone(),
+            state_before: self.state_before.unwrap_or(PaneState::Unknown),
+            text: self.text.clone(),
+            delivered: self.delivered,
+            queued: self.state_before == Some(PaneState::Running),
+            enters: self.enters,
+            millis: started.elapsed().as_millis() as u64,
+        }
+    }
+}
+
+/// How often a wake re-captures while it waits for the screen.
+pub const RING_POLL: Duration = Duration::from_millis(15);
+
 /// Rings `target` with `text` (cleaned by [`doorbell`]). A refused pane is a
 /// user error naming its state; nothing is typed then.
 pub async fn ring(target: &Target, text: &str) -> Result<Rung> {
@@ -122,85 +274,40 @@ pub async fn ring(target: &Target, text: &str) -> Result<Rung> {
             "is empty after removing control characters",
         ));
     }
-    let before = target.look().await?;
-    if let Some(why) = refusal(&before) {
-        return Err(Error::user(
-            "wake_refused",
-            format!(
-                "not typing into {} ({}): {why}",
-                target.id, target.pane.pane
-            ),
-        )
-        .with_hint("intercomm_scan shows the pane; messages on the bus wait for it either way"));
-    }
-    let queued = before.state == PaneState::Running;
     let pane = &target.pane.pane;
-    target.tmux.paste(pane, &text).await?;
-    let pasted = Instant::now();
-    let probe: String = text.chars().take(24).collect();
-    let shown = wait_until(target, SHOW_TIMEOUT, |s| {
-        s.input
-            .as_deref()
-            .is_some_and(|i| i.contains(probe.as_str()))
-    })
-    .await?;
-    if !shown {
-        // A blind Enter is exactly what loses prompts on older versions.
-        return Ok(Rung {
-            id: target.id.clone(),
-            pane: pane.clone(),
-            state_before: before.state,
-            text,
-            delivered: false,
-            queued,
-            enters: 0,
-            millis: started.elapsed().as_millis() as u64,
-        });
-    }
-    let pause = ENTER_GAP.saturating_sub(pasted.elapsed()).max(AFTER_SHOWN);
-    tokio::time::sleep(pause).await;
-    let mut enters = 0;
-    let mut delivered = false;
-    while enters < 2 && !delivered {
-        if enters > 0 {
-            // Retry only while the box visibly still holds the text: the
-            // turn may already have put a dialog (a permission prompt whose
-            // default is "Yes") where the box was.
-            let now = target.look().await?;
-            if submitted(&now, &probe) {
-                delivered = true;
-                break;
+    let mut ringing = Ringing::new(&text);
+    loop {
+        let screen = target.look().await?;
+        let pause = match ringing.step(&screen, Instant::now()) {
+            RingStep::Refused(why) => {
+                return Err(refused(target, &why));
             }
-            if !(now.state == PaneState::Ready
-                && now
-                    .input
-                    .as_deref()
-                    .is_some_and(|i| i.contains(probe.as_str())))
-            {
-                break;
+            RingStep::Paste(text) => {
+                target.tmux.paste(pane, &text).await?;
+                Duration::ZERO
             }
-        }
-        target.tmux.send_keys(pane, &["Enter"]).await?;
-        enters += 1;
-        // The first Enter gets a shorter look (a swallowed Enter shows at
-        // once as a newline in the box); the retry gets the full timeout.
-        let wait = if enters == 1 {
-            FIRST_SUBMIT_TIMEOUT
-        } else {
-            SHOW_TIMEOUT
+            RingStep::Enter => {
+                target.tmux.send_keys(pane, &["Enter"]).await?;
+                RING_POLL
+            }
+            RingStep::Done => return Ok(ringing.rung(target, started)),
+            RingStep::Look => RING_POLL,
+            RingStep::LookAt(at) => at.saturating_duration_since(Instant::now()),
         };
-        delivered = wait_until(target, wait, |s| submitted(s, &probe)).await?;
+        tokio::time::sleep(pause).await;
     }
-    Ok(Rung {
-        id: target.id.clone(),
-        pane: pane.clone(),
-        state_before: before.state,
-        text,
-        delivered,
-        queued,
-        enters,
-        millis: started.elapsed().as_millis() as u64,
-    })
+}
+
+/// The error of a wake refused by what the pane shows.
+pub fn refused(target: &Target, why: &str) -> Error {
+    Error::user(
+        "wake_refused",
+        format!(
+            "not typing into {} ({}): {why}",
+            target.id, target.pane.pane
+        ),
+    )
+    .with_hint("intercomm_scan shows the pane; messages on the bus wait for it either way")
 }
 
 /// The prompt left the box: it is empty (or no longer holds the text), or
@@ -212,24 +319,6 @@ fn submitted(screen: &Screen, probe: &str) -> bool {
         // The box gave way to a dialog of the turn the prompt started.
         s if s.is_dialog() => true,
         _ => false,
-    }
-}
-
-/// Re-captures until `done` holds (true) or `timeout` passes (false).
-async fn wait_until(
-    target: &Target,
-    timeout: Duration,
-    done: impl Fn(&Screen) -> bool,
-) -> Result<bool> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if done(&target.look().await?) {
-            return Ok(true);
-        }
-        if Instant::now() >= deadline {
-            return Ok(false);
-        }
-        tokio::time::sleep(POLL.min(Duration::from_millis(15))).await;
     }
 }
 
@@ -304,6 +393,112 @@ pub async fn escalate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::screen::classify;
+
+    const TYPED: &str = "hello there, typed but not sent";
+
+    /// A captured 2.1.197 screen at 200x50 (tests/fixtures/screens).
+    fn screen(name: &str) -> Screen {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/screens")
+            .join(name);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        classify(text.split_once('\n').map_or("", |(_, body)| body))
+    }
+
+    fn ms(t0: Instant, n: u64) -> Instant {
+        t0 + Duration::from_millis(n)
+    }
+
+    /// Paste; Enter only once the text shows and the pauses passed;
+    /// delivered when Claude goes busy.
+    #[test]
+    fn a_wake_enters_once_the_text_shows_and_the_gap_passed() {
+        let empty = screen("ready/2.1.197-200x50.txt");
+        let typed = screen("ready/2.1.197-200x50-input.txt");
+        assert_eq!(typed.input.as_deref(), Some(TYPED));
+        let t0 = Instant::now();
+        let mut r = Ringing::new(TYPED);
+        assert_eq!(r.step(&empty, t0), RingStep::Paste(TYPED.to_owned()));
+        assert_eq!(r.step(&empty, ms(t0, 5)), RingStep::Look);
+        assert_eq!(r.step(&typed, ms(t0, 10)), RingStep::LookAt(ms(t0, 60)));
+        assert_eq!(r.step(&typed, ms(t0, 60)), RingStep::Enter);
+        assert_eq!(r.step(&typed, ms(t0, 70)), RingStep::Look);
+        assert_eq!(
+            r.step(&screen("running/2.1.197-200x50.txt"), ms(t0, 90)),
+            RingStep::Done
+        );
+        assert!(r.delivered());
+        assert_eq!(r.enters(), 1);
+        assert_eq!(r.state_before(), Some(PaneState::Ready));
+    }
+
+    /// Text that shows late still waits [`AFTER_SHOWN`]; text that never
+    /// shows gets no Enter at all.
+    #[test]
+    fn no_enter_before_the_text_shows() {
+        let empty = screen("ready/2.1.197-200x50.txt");
+        let typed = screen("ready/2.1.197-200x50-input.txt");
+        let t0 = Instant::now();
+        let mut late = Ringing::new(TYPED);
+        late.step(&empty, t0);
+        assert_eq!(
+            late.step(&typed, ms(t0, 500)),
+            RingStep::LookAt(ms(t0, 520))
+        );
+        let mut never = Ringing::new(TYPED);
+        never.step(&empty, t0);
+        assert_eq!(never.step(&empty, ms(t0, 1999)), RingStep::Look);
+        assert_eq!(never.step(&empty, ms(t0, 2000)), RingStep::Done);
+        assert!(!never.delivered());
+        assert_eq!(never.enters(), 0);
+    }
+
+    /// A swallowed Enter (the text still in the box after
+    /// [`FIRST_SUBMIT_TIMEOUT`]) gets one retry; a permission prompt in
+    /// place of the box counts as submitted and gets none.
+    #[test]
+    fn one_retry_only_while_the_box_still_holds_the_text() {
+        let empty = screen("ready/2.1.197-200x50.txt");
+        let typed = screen("ready/2.1.197-200x50-input.txt");
+        let t0 = Instant::now();
+        let mut r = Ringing::new(TYPED);
+        r.step(&empty, t0);
+        r.step(&typed, ms(t0, 10));
+        assert_eq!(r.step(&typed, ms(t0, 60)), RingStep::Enter);
+        assert_eq!(r.step(&typed, ms(t0, 1059)), RingStep::Look);
+        assert_eq!(r.step(&typed, ms(t0, 1060)), RingStep::Enter);
+        assert_eq!(r.step(&typed, ms(t0, 3059)), RingStep::Look);
+        assert_eq!(r.step(&typed, ms(t0, 3060)), RingStep::Done);
+        assert_eq!((r.delivered(), r.enters()), (false, 2));
+
+        let mut p = Ringing::new(TYPED);
+        p.step(&empty, t0);
+        p.step(&typed, ms(t0, 10));
+        p.step(&typed, ms(t0, 60));
+        assert_eq!(
+            p.step(&screen("blocked/2.1.197-200x50-bash.txt"), ms(t0, 1500)),
+            RingStep::Done
+        );
+        assert_eq!((p.delivered(), p.enters()), (true, 1));
+    }
+
+    /// Nothing is typed into a dialog, a shell or a box someone types in.
+    #[test]
+    fn refused_panes_get_nothing() {
+        for name in [
+            "blocked/2.1.197-200x50-bash.txt",
+            "exited/2.1.197-200x50.txt",
+            "ready/2.1.197-200x50-input.txt",
+            "trust/2.1.330-200x50.txt",
+        ] {
+            let mut r = Ringing::new("[intercomm] x");
+            assert!(
+                matches!(r.step(&screen(name), Instant::now()), RingStep::Refused(_)),
+                "{name}"
+            );
+        }
+    }
 
     #[test]
     fn doorbells_are_one_clean_line() {
