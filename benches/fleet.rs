@@ -5,6 +5,9 @@
 //! ```text
 //! cargo bench --bench fleet                 # full run (under a minute); needs tmux and python3
 //! BENCH_QUICK=1 cargo bench --bench fleet   # CI smoke: fewer panes, samples and runs
+//! BENCH_ONLY=spawn cargo bench --bench fleet   # the spawn scenario only
+//! INTERCOMM_LOG=fleet.boot=debug,tmux.cmd=debug BENCH_QUICK=1 cargo bench --bench fleet
+//!                                           # with timestamps of each boot step and tmux call
 //! ```
 //!
 //! The library is driven in-process, as `intercomm mcp` drives it: one
@@ -54,12 +57,14 @@ struct Config {
     wakes: usize,
     spawn_sizes: Vec<i64>,
     spawn_runs: usize,
+    /// `BENCH_ONLY=spawn`: skip scan and wake (quick A/B runs of spawn).
+    spawn_only: bool,
 }
 
 impl Config {
     fn from_env() -> Self {
         let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
-        if quick {
+        let mut cfg = if quick {
             Self {
                 quick,
                 python: String::new(),
@@ -68,6 +73,7 @@ impl Config {
                 wakes: 10,
                 spawn_sizes: vec![1, 4],
                 spawn_runs: 1,
+                spawn_only: false,
             }
         } else {
             Self {
@@ -78,8 +84,11 @@ impl Config {
                 wakes: 30,
                 spawn_sizes: vec![1, 4, 8],
                 spawn_runs: 3,
+                spawn_only: false,
             }
-        }
+        };
+        cfg.spawn_only = std::env::var("BENCH_ONLY").is_ok_and(|v| v.trim() == "spawn");
+        cfg
     }
 }
 
@@ -202,15 +211,22 @@ fn check_tools() -> R<String> {
     Ok(python)
 }
 
-/// The stand-in's command line: `flow` "" goes straight to the prompt.
+/// The stand-in's command line: `flow` "" goes straight to the prompt. It
+/// starts `intercomm mcp` as Claude Code does (spawn wakes a worker only
+/// once that server is connected).
 fn stand_in(python: &str, logs: &Path, flow: &str, boot_delay: f64) -> String {
     let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_claude.py");
+    let server = format!(
+        "{} mcp",
+        shell_words::quote(env!("CARGO_BIN_EXE_intercomm"))
+    );
     format!(
-        "{} {} --flow {} --boot-delay {boot_delay} --busy-seconds {BUSY_SECONDS} --log {}",
+        "{} {} --flow {} --boot-delay {boot_delay} --busy-seconds {BUSY_SECONDS} --log {} --mcp-server {}",
         shell_words::quote(python),
         shell_words::quote(&fake.display().to_string()),
         shell_words::quote(flow),
         shell_words::quote(&logs.join("{id}.jsonl").display().to_string()),
+        shell_words::quote(&server),
     )
 }
 
@@ -296,8 +312,10 @@ async fn spawn_noted(ctx: &Mutex<Ctx>, req: SpawnRequest) -> R<(Spawned, Vec<(f6
 }
 
 /// A stand-in's own clock (seconds, monotonic): when it started, first
-/// showed its prompt, and saw the first prompt submitted.
+/// showed its prompt, and saw the first prompt submitted; and the wall clock
+/// (seconds since the epoch) when it started.
 struct StandInTimes {
+    wall_start: f64,
     start: f64,
     prompt: f64,
     submit: f64,
@@ -316,7 +334,13 @@ fn stand_in_times(log: &Path) -> R<StandInTimes> {
             .and_then(|e| e["t"].as_f64())
             .ok_or_else(|| format!("{}: an event is missing", log.display()))
     };
+    let wall = events
+        .iter()
+        .find(|e| e["event"] == "start")
+        .and_then(|e| e["wall"].as_f64())
+        .ok_or_else(|| format!("{}: no wall time at start", log.display()))?;
     Ok(StandInTimes {
+        wall_start: wall,
         start: first(&|e| e["event"] == "start")?,
         prompt: first(&|e| e["event"] == "screen" && e["state"] == "ready")?,
         submit: first(&|e| e["event"] == "submit")?,
@@ -565,10 +589,11 @@ async fn bench_spawn(ctx: &Mutex<Ctx>, cfg: &Config, logs: &Path, rows: &mut Vec
     for (flow, label, dialogs) in flows {
         // walls[size index][run]
         let mut walls: Vec<Vec<f64>> = vec![Vec::new(); cfg.spawn_sizes.len()];
-        // phases[size index][run]: last launched (since the call), spread of
-        // the stand-ins' starts, slowest start → prompt, slowest prompt →
-        // wake submitted; ms.
-        let mut phases: Vec<Vec<[f64; 4]>> = vec![Vec::new(); cfg.spawn_sizes.len()];
+        // phases[size index][run]: last launched (since the call), first
+        // and last stand-in start (since the call: launch and Python's own
+        // start-up), slowest start → prompt, slowest prompt → wake
+        // submitted; ms.
+        let mut phases: Vec<Vec<[f64; 5]>> = vec![Vec::new(); cfg.spawn_sizes.len()];
         for run in 0..cfg.spawn_runs {
             for (k, &count) in cfg.spawn_sizes.iter().enumerate() {
                 let dir = logs.join(format!(
@@ -578,6 +603,9 @@ async fn bench_spawn(ctx: &Mutex<Ctx>, cfg: &Config, logs: &Path, rows: &mut Vec
                 std::fs::create_dir_all(&dir)?;
                 let cmd = stand_in(&cfg.python, &dir, flow, SPAWN_BOOT_SECONDS);
                 let t0 = Instant::now();
+                let wall0 = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)?
+                    .as_secs_f64();
                 let (out, notes) = spawn_noted(ctx, request(count, cmd, true)).await?;
                 let wall = ms(t0.elapsed());
                 check_spawned(&out, count, true, dialogs)?;
@@ -598,10 +626,14 @@ async fn bench_spawn(ctx: &Mutex<Ctx>, cfg: &Config, logs: &Path, rows: &mut Vec
                     .filter(|(_, n)| n.contains(": launched in "))
                     .map(|(t, _)| *t)
                     .fold(0.0, f64::max);
-                let starts: Vec<f64> = stand_ins.iter().map(|t| t.start).collect();
+                let starts: Vec<f64> = stand_ins
+                    .iter()
+                    .map(|t| (t.wall_start - wall0) * 1e3)
+                    .collect();
                 phases[k].push([
                     launched,
-                    (max(&starts) - min(&starts)) * 1e3,
+                    min(&starts),
+                    max(&starts),
                     stand_ins
                         .iter()
                         .map(|t| (t.prompt - t.start) * 1e3)
@@ -631,10 +663,11 @@ async fn bench_spawn(ctx: &Mutex<Ctx>, cfg: &Config, logs: &Path, rows: &mut Vec
                     0,
                 )
                 .detail(format!(
-                    "value = last tmux launch; stand-in starts spread over {:.0}, slowest start → prompt {:.0}, slowest prompt → wake submitted {:.0}",
+                    "value = last tmux launch; stand-ins started (Python up) at {:.0}–{:.0}, slowest start → prompt {:.0}, slowest prompt → wake submitted {:.0}",
                     phase(1),
                     phase(2),
-                    phase(3)
+                    phase(3),
+                    phase(4)
                 )),
             );
             if let Some(one) = one
@@ -682,14 +715,16 @@ async fn run(cfg: &Config, server: &PrivateTmux, rows: &mut Vec<Row>) -> R {
     let ctx = Mutex::new(ctx);
     let tmux = server.client();
 
-    eprintln!(
-        "scan: {:?} panes, {} scans each ...",
-        cfg.scan_sizes, cfg.scans
-    );
-    let pane = bench_scan(&ctx, cfg, &logs, rows).await?;
-    eprintln!("wake: {} wakes of worker-1 ...", cfg.wakes);
-    bench_wake(&ctx, &tmux, cfg, &pane, &logs, rows).await?;
-    teardown_all(&ctx).await?;
+    if !cfg.spawn_only {
+        eprintln!(
+            "scan: {:?} panes, {} scans each ...",
+            cfg.scan_sizes, cfg.scans
+        );
+        let pane = bench_scan(&ctx, cfg, &logs, rows).await?;
+        eprintln!("wake: {} wakes of worker-1 ...", cfg.wakes);
+        bench_wake(&ctx, &tmux, cfg, &pane, &logs, rows).await?;
+        teardown_all(&ctx).await?;
+    }
     eprintln!(
         "spawn: {:?} workers booting in {SPAWN_BOOT_SECONDS} s, {} runs, with and without dialogs ...",
         cfg.spawn_sizes, cfg.spawn_runs
@@ -699,6 +734,8 @@ async fn run(cfg: &Config, server: &PrivateTmux, rows: &mut Vec<Row>) -> R {
 }
 
 fn main() -> R {
+    // INTERCOMM_LOG=fleet.boot=debug,tmux.cmd=debug shows where spawn's time goes.
+    intercomm::logging::init();
     let mut cfg = Config::from_env();
     cfg.python = check_tools()?;
     let server = PrivateTmux::new()?;

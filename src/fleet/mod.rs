@@ -1,6 +1,6 @@
 //! The fleet: Claude Code workers in tmux panes. Spawn starts them and
-//! clears their boot dialogs, wake rings a pane, scan reads every pane,
-//! approve answers one dialog on purpose, teardown stops what this bus
+//! boot clears their start-up dialogs, wake rings a pane, scan reads every
+//! pane, approve answers one dialog on purpose, teardown stops what this bus
 //! spawned.
 //!
 //! Every action on a pane starts from a capture classified by
@@ -9,6 +9,7 @@
 //! process's [`Ctx`]; tmux work runs between them without holding the lock.
 
 pub mod ask;
+mod boot;
 pub mod dialog;
 pub mod respawn;
 pub mod scan;

@@ -1,5 +1,7 @@
-//! Spawning workers: each in its own tmux session (and worktree), booted in
-//! parallel, boot dialogs cleared by label, then woken.
+//! Spawning workers: each in its own tmux session (and worktree), all
+//! started by one tmux call, booted together by `fleet::boot` (one capture
+//! of every pane per round), boot dialogs cleared by label, then woken once
+//! each worker's own intercomm MCP server is connected.
 //!
 //! Fixes over the original (reference §4.2, §15): names are picked exactly
 //! (no tmux session and no live instance holds them); the worktree is made
@@ -16,8 +18,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::boot::{self, Boot};
 use super::dialog::{self, Choice};
-use super::{Target, master, wake, with_ctx};
+use super::{Target, master, with_ctx};
 use crate::bus::sessions::{self, SessionRow};
 use crate::bus::worktrees::{self, WorktreeRow, WorktreeStatus};
 use crate::bus::{instances, messages};
@@ -250,17 +253,8 @@ pub async fn spawn(
         plans.push(plan);
     }
 
-    let launch = Launch {
-        ctx,
-        tmux: &tmux,
-        req: &req,
-        argv: &argv,
-        bootstrap,
-        root: &paths.root,
-        note: &note,
-    };
-    let boots = plans.into_iter().map(|plan| launch.boot(plan));
-    let workers = futures::future::join_all(boots).await;
+    bootstrap_all(&mut plans, bootstrap).await;
+    let workers = launch(ctx, &tmux, &req, &argv, &paths.root, plans, &note).await?;
     Ok(Spawned {
         root: paths.root.display().to_string(),
         worktrees_dir: req
@@ -300,32 +294,41 @@ fn add_worktree(ctx: &Mutex<Ctx>, name: &str, path: &std::path::Path, base: &str
     })
 }
 
-/// What every worker of one spawn shares.
-struct Launch<'a> {
-    ctx: &'a Mutex<Ctx>,
-    tmux: &'a Tmux,
-    req: &'a SpawnRequest,
-    /// Claude's argv, `--permission-mode` included.
-    argv: &'a [String],
-    bootstrap: Option<&'a str>,
-    root: &'a std::path::Path,
-    note: &'a (dyn Fn(String) + Sync),
+/// Runs each plan's bootstrap (concurrently) in its folder; a failure
+/// fails that worker only.
+async fn bootstrap_all(plans: &mut [Plan], bootstrap: Option<&str>) {
+    let Some(cmd) = bootstrap else {
+        return;
+    };
+    let runs = plans.iter().map(|plan| async move {
+        match &plan.error {
+            Some(_) => Ok(()),
+            None => run_bootstrap(cmd, &plan.dir).await,
+        }
+    });
+    let results = futures::future::join_all(runs).await;
+    for (plan, result) in plans.iter_mut().zip(results) {
+        if let Err(e) = result {
+            plan.error = Some(format!("bootstrap: {e}"));
+        }
+    }
 }
 
-impl Launch<'_> {
-    /// Bootstraps, launches, boots and wakes one worker; failures end up in
-    /// the worker's `error`, never aborting the others.
-    async fn boot(&self, plan: Plan) -> SpawnedWorker {
-        let Launch {
-            ctx,
-            tmux,
-            req,
-            argv,
-            bootstrap,
-            root,
-            note,
-        } = *self;
-        let mut worker = SpawnedWorker {
+/// Launches every plan without an error in one tmux call, records their
+/// sessions, then boots, clears and wakes them together ([`boot::drive`]).
+/// Failures end up in each worker's `error`, never aborting the others.
+async fn launch(
+    ctx: &Mutex<Ctx>,
+    tmux: &Tmux,
+    req: &SpawnRequest,
+    argv: &[String],
+    root: &std::path::Path,
+    plans: Vec<Plan>,
+    note: &(dyn Fn(String) + Sync),
+) -> Result<Vec<SpawnedWorker>> {
+    let mut workers: Vec<SpawnedWorker> = plans
+        .iter()
+        .map(|plan| SpawnedWorker {
             id: plan.id.clone(),
             pane: None,
             worktree: plan.worktree.clone(),
@@ -334,117 +337,120 @@ impl Launch<'_> {
             mcp_connected: false,
             woken: false,
             error: plan.error.clone(),
-        };
-        if worker.error.is_some() {
-            return worker;
-        }
-        if let Some(cmd) = bootstrap
-            && let Err(e) = run_bootstrap(cmd, &plan.dir).await
-        {
-            worker.error = Some(format!("bootstrap: {e}"));
-            return worker;
-        }
-        let mut env = vec![
-            (crate::env::DB_ROOT.to_owned(), root.display().to_string()),
-            (crate::env::WORKER_ID.to_owned(), plan.id.clone()),
-        ];
-        if req.perm_mode == PermMode::BypassPermissions
-            && let Some(v) = crate::env::get("IS_SANDBOX")
-        {
-            env.push(("IS_SANDBOX".to_owned(), v));
-        }
-        let spec = NewSession {
-            name: &plan.id,
-            dir: &plan.dir,
+        })
+        .collect();
+    let go: Vec<usize> = (0..plans.len())
+        .filter(|&i| plans[i].error.is_none())
+        .collect();
+    let envs: Vec<Vec<(String, String)>> = go
+        .iter()
+        .map(|&i| session_env(req, root, &plans[i].id))
+        .collect();
+    let specs: Vec<NewSession<'_>> = go
+        .iter()
+        .zip(&envs)
+        .map(|(&i, env)| NewSession {
+            name: &plans[i].id,
+            dir: &plans[i].dir,
             width: PANE_SIZE.0,
             height: PANE_SIZE.1,
-            env: &env,
+            env,
             argv,
-        };
-        let pane = match tmux.new_session(&spec).await {
-            Ok(p) => p,
-            Err(e) => {
-                worker.error = Some(format!("tmux: {e}"));
-                return worker;
+        })
+        .collect();
+    let panes = tmux.new_sessions(&specs).await;
+    let deadline = Instant::now() + Duration::from_secs(req.ready_timeout_secs as u64);
+    let mut boots = Vec::new();
+    let mut booted = Vec::new();
+    for (&i, pane) in go.iter().zip(panes) {
+        match pane {
+            Ok(pane) => {
+                note(format!("{}: launched in {}", plans[i].id, pane.pane));
+                workers[i].pane = Some(pane.pane.clone());
+                let target = Target {
+                    id: plans[i].id.clone(),
+                    tmux: tmux.at(&pane.socket),
+                    pane,
+                };
+                let wake = req.wake.then(|| wake_prompt(&plans[i].id));
+                boots.push(Boot::new(target, deadline, wake));
+                booted.push(i);
             }
+            Err(e) => workers[i].error = Some(format!("tmux: {e}")),
+        }
+    }
+    record_sessions(ctx, req, argv, &plans, &booted, &boots)?;
+    boot::drive(Some(ctx), tmux, &mut boots, req, note).await;
+    for (i, boot) in booted.into_iter().zip(boots) {
+        let w = &mut workers[i];
+        w.state = boot.state;
+        w.dialogs_cleared = boot.cleared;
+        w.mcp_connected = boot.mcp_connected;
+        w.woken = boot.woken == Some(true);
+        w.error = match (boot.error, w.state) {
+            (Some(e), _) => Some(e.message),
+            (None, _) if boot.woken == Some(false) => {
+                Some("wake typed but not seen submitted".to_owned())
+            }
+            (None, Some(PaneState::Ready | PaneState::Running) | None) => None,
+            (None, Some(other)) => Some(format!(
+                "left on the {} screen for you: check it with intercomm_scan, answer with intercomm_approve",
+                other.as_str()
+            )),
         };
-        worker.pane = Some(pane.pane.clone());
-        note(format!("{}: launched in {}", plan.id, pane.pane));
-        let recorded = with_ctx(ctx, |c| {
-            let conn = c.bus()?.conn();
-            // Mail to the worker counts from now: a reused name inherits nothing (B8).
-            let last = messages::last_seq(conn).map_err(db)?;
-            messages::set_cursor(conn, &plan.id, last).map_err(db)?;
+    }
+    Ok(workers)
+}
+
+/// The environment of a worker's session: the bus root and its id (and
+/// IS_SANDBOX, which Claude Code wants for bypassPermissions as root).
+fn session_env(req: &SpawnRequest, root: &std::path::Path, id: &str) -> Vec<(String, String)> {
+    let mut env = vec![
+        (crate::env::DB_ROOT.to_owned(), root.display().to_string()),
+        (crate::env::WORKER_ID.to_owned(), id.to_owned()),
+    ];
+    if req.perm_mode == PermMode::BypassPermissions
+        && let Some(v) = crate::env::get("IS_SANDBOX")
+    {
+        env.push(("IS_SANDBOX".to_owned(), v));
+    }
+    env
+}
+
+/// Records the launched sessions on the bus, in one locked section. Mail to
+/// a worker counts from now: a reused name inherits nothing (B8).
+fn record_sessions(
+    ctx: &Mutex<Ctx>,
+    req: &SpawnRequest,
+    argv: &[String],
+    plans: &[Plan],
+    booted: &[usize],
+    boots: &[Boot],
+) -> Result<()> {
+    with_ctx(ctx, |c| {
+        let conn = c.bus()?.conn();
+        let last = messages::last_seq(conn).map_err(db)?;
+        for (&i, boot) in booted.iter().zip(boots) {
+            let pane = &boot.target.pane;
+            messages::set_cursor(conn, &plans[i].id, last).map_err(db)?;
             sessions::put(
                 conn,
                 &SessionRow {
-                    name: plan.id.clone(),
+                    name: plans[i].id.clone(),
                     tmux_session_id: pane.session_id.clone(),
                     pane: pane.pane.clone(),
                     tmux_socket: pane.socket.clone(),
-                    worktree: plan.worktree.clone().unwrap_or_default(),
+                    worktree: plans[i].worktree.clone().unwrap_or_default(),
                     perm_mode: req.perm_mode.as_str().to_owned(),
                     argv: argv.to_vec(),
                     spawned_at_ms: clock::now_ms(),
                     ended_at_ms: None,
                 },
             )
-            .map_err(db)
-        });
-        if let Err(e) = recorded {
-            worker.error = Some(format!("bus: {}", e.message));
-            return worker;
+            .map_err(db)?;
         }
-        let target = Target {
-            id: plan.id.clone(),
-            tmux: tmux.at(&pane.socket),
-            pane,
-        };
-        let deadline = Instant::now() + Duration::from_secs(req.ready_timeout_secs as u64);
-        match clear_boot_dialogs(&target, req, deadline, &mut worker.dialogs_cleared, note).await {
-            Ok(state) => worker.state = Some(state),
-            Err(e) => {
-                worker.error = Some(e.message);
-                return worker;
-            }
-        }
-        if worker.state == Some(PaneState::Ready) && req.wake {
-            match wait_mcp_connected(ctx, &plan.id, deadline).await {
-                Ok(true) => worker.mcp_connected = true,
-                Ok(false) => {
-                    worker.error = Some(mcp_missing(req.ready_timeout_secs));
-                    return worker;
-                }
-                Err(e) => {
-                    worker.error = Some(format!("bus: {}", e.message));
-                    return worker;
-                }
-            }
-        }
-        match worker.state {
-            Some(PaneState::Ready) if req.wake => {
-                match wake::ring(&target, &wake_prompt(&plan.id)).await {
-                    Ok(rung) => {
-                        worker.woken = rung.delivered;
-                        if !rung.delivered {
-                            worker.error = Some("wake typed but not seen submitted".to_owned());
-                        }
-                        note(format!("{}: woken", plan.id));
-                    }
-                    Err(e) => worker.error = Some(format!("wake: {}", e.message)),
-                }
-            }
-            Some(PaneState::Ready | PaneState::Running) => {}
-            Some(other) => {
-                worker.error = Some(format!(
-                    "left on the {} screen for you: check it with intercomm_scan, answer with intercomm_approve",
-                    other.as_str()
-                ))
-            }
-            None => {}
-        }
-        worker
-    }
+        Ok(())
+    })
 }
 
 /// `intercomm mcp` calls this when its client first lists its tools (the
@@ -472,42 +478,8 @@ pub fn note_mcp_connected(ctx: &Mutex<Ctx>) {
     }
 }
 
-/// Waits until the worker `id`'s own `intercomm mcp` has recorded that its
-/// client listed its tools ([`note_mcp_connected`]), or `deadline` passes (false). Reads
-/// the row only when another process committed (`data_version`), with a
-/// backoff from 10 ms to 500 ms.
-pub(super) async fn wait_mcp_connected(
-    ctx: &Mutex<Ctx>,
-    id: &str,
-    deadline: Instant,
-) -> Result<bool> {
-    let mut pause = Duration::from_millis(10);
-    let mut seen_version = None;
-    loop {
-        let connected = with_ctx(ctx, |c| {
-            let Some(bus) = c.existing_bus()? else {
-                return Ok(false);
-            };
-            let version = messages::data_version(bus.conn()).map_err(db)?;
-            if seen_version == Some(version) {
-                return Ok(false);
-            }
-            seen_version = Some(version);
-            Ok(sessions::mcp_connected_at(bus.conn(), id)
-                .map_err(db)?
-                .is_some())
-        })?;
-        let left = deadline.saturating_duration_since(Instant::now());
-        if connected || left.is_zero() {
-            return Ok(connected);
-        }
-        tokio::time::sleep(pause.min(left)).await;
-        pause = (pause * 3 / 2).min(Duration::from_millis(500));
-    }
-}
-
 /// The error of a worker whose intercomm MCP server never connected.
-fn mcp_missing(ready_timeout_secs: i64) -> String {
+pub(super) fn mcp_missing(ready_timeout_secs: i64) -> String {
     format!(
         "its intercomm MCP server did not connect within {ready_timeout_secs} s, so it was not woken \
          (the wake prompt asks it to call intercomm tools): check that the worker's Claude Code has \
@@ -556,7 +528,7 @@ pub(super) fn boot_action(
 /// asked for) bypass and API-key dialogs, each recorded once in `cleared`
 /// when it went. Stops at anything else that needs a person: onboarding, an
 /// unrequested dialog, a tool permission prompt; and at a dialog that did
-/// not go by `deadline`.
+/// not go by `deadline`. Errors: Claude exited, the pane went, tmux failed.
 pub(super) async fn clear_boot_dialogs(
     target: &Target,
     req: &SpawnRequest,
@@ -564,38 +536,13 @@ pub(super) async fn clear_boot_dialogs(
     cleared: &mut Vec<PaneState>,
     note: &(dyn Fn(String) + Sync),
 ) -> Result<PaneState> {
-    loop {
-        let screen = target.look().await?;
-        match boot_action(&screen, req)? {
-            BootAction::Stop(state) => return Ok(state),
-            BootAction::Answer(choice) => {
-                let Some(option) = dialog::option_for(&screen, choice).cloned() else {
-                    return Ok(screen.state);
-                };
-                let remaining = deadline.saturating_duration_since(Instant::now());
-                let out = dialog::answer(target, &screen, &option, remaining).await?;
-                if out.answered {
-                    if !cleared.contains(&screen.state) {
-                        cleared.push(screen.state);
-                    }
-                    note(format!(
-                        "{}: {} answered \"{}\"",
-                        target.id,
-                        screen.state.as_str(),
-                        option.label
-                    ));
-                } else if dialog::DialogKey::of(&screen).shows(&out.screen) {
-                    // Still up at the deadline: left for the master.
-                    return Ok(screen.state);
-                }
-                continue;
-            }
-            BootAction::Wait => {}
-        }
-        if Instant::now() >= deadline {
-            return Ok(screen.state);
-        }
-        tokio::time::sleep(super::POLL).await;
+    let mut boots = [Boot::new(target.clone(), deadline, None)];
+    boot::drive(None, &target.tmux, &mut boots, req, note).await;
+    let [boot] = boots;
+    cleared.extend(boot.cleared);
+    match boot.error {
+        Some(e) => Err(e),
+        None => Ok(boot.state.unwrap_or(PaneState::Unknown)),
     }
 }
 

@@ -11,7 +11,7 @@ mod mcp;
 mod processes;
 mod props;
 mod screens;
-mod spawn_mcp;
+mod spawn;
 mod support;
 mod threads;
 mod worktrees;

@@ -9,13 +9,13 @@ output reads them the same way, reacts to keys the way 2.1.197 does (or 2.1.330 
 Usage:
   fake_claude.py [--flow trust,mcp_approval] [--log FILE] [--boot-delay S] [--unnumbered]
                  [--redraw-ms MS] [--busy-seconds S] [--enter-window-ms MS] [--burst-chars N]
-                 [--mcp-name NAME] [--mcp-server CMD] [--mcp-delay S]
+                 [--mcp-name NAME] [--mcp-server CMD] [--mcp-delay S] [--mcp-early]
                  [any other claude arguments: accepted and recorded]
 
 A "{id}" in the --log path is replaced by $INTERCOMM_WORKER_ID (one log per spawned worker).
 Every option can also come from the environment (command line wins):
   FAKE_CLAUDE_FLOW, FAKE_CLAUDE_LOG, FAKE_CLAUDE_BOOT_DELAY, FAKE_CLAUDE_UNNUMBERED=1,
-  FAKE_CLAUDE_REDRAW_MS, FAKE_CLAUDE_MCP_SERVER, FAKE_CLAUDE_MCP_DELAY.
+  FAKE_CLAUDE_REDRAW_MS, FAKE_CLAUDE_MCP_SERVER, FAKE_CLAUDE_MCP_DELAY, FAKE_CLAUDE_MCP_EARLY=1.
   FAKE_CLAUDE_BUSY_SECONDS, FAKE_CLAUDE_ENTER_WINDOW_MS, FAKE_CLAUDE_BURST_CHARS,
   FAKE_CLAUDE_MCP_NAME.
 
@@ -28,6 +28,8 @@ it through a shell). Like Claude Code, the stand-in starts it once it may (the M
 answered "Use this…", or at the prompt when the flow has no approval), --mcp-delay S later, in
 the background while the UI goes on: initialize, notifications/initialized, tools/list; it logs
 "mcp_connected" (with the tool count) or "mcp_failed", and closes the server's stdin at exit.
+With --mcp-early it starts the server as soon as it boots, before any dialog (a user-scope or
+plugin server, which needs no approval). The server's stderr goes to <log>.mcp.err.
 
 Prompt scripting: a submitted prompt containing "RUNBASH <cmd>" asks for Bash permission
 for <cmd> after the busy phase; approving runs `sh -c <cmd>` in the working directory.
@@ -586,13 +588,16 @@ class FakeClaude:
         if self.opts.mcp_delay > 0:
             time.sleep(self.opts.mcp_delay)
         try:
+            err = open(self.opts.log + ".mcp.err", "ab") if self.opts.log else subprocess.DEVNULL
             proc = subprocess.Popen(
                 shlex.split(self.opts.mcp_server),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
+                stderr=err,
                 cwd=self.cwd,
             )
+            if err is not subprocess.DEVNULL:
+                err.close()
             self.mcp_proc = proc
 
             def send(msg):
@@ -1004,6 +1009,7 @@ class FakeClaude:
     def run(self):
         self.log(
             "start",
+            wall=round(time.time(), 6),
             argv=self.argv,
             env={k: v for k, v in os.environ.items() if k.startswith("INTERCOMM_") or k == "IS_SANDBOX"},
             cwd=self.cwd,
@@ -1047,6 +1053,8 @@ class FakeClaude:
             now = self.now()
             if self.boot_until is not None and now >= self.boot_until:
                 self.boot_until = None
+                if self.opts.mcp_early:
+                    self.start_mcp()
                 self.next_dialog()
                 continue
             if self.redraw_at is not None and now >= self.redraw_at:
@@ -1133,6 +1141,11 @@ def parse_args(argv):
     p.add_argument("--redraw-ms", type=float, default=float(env_default("FAKE_CLAUDE_REDRAW_MS", "0")))
     p.add_argument("--mcp-server", default=env_default("FAKE_CLAUDE_MCP_SERVER", None))
     p.add_argument("--mcp-delay", type=float, default=float(env_default("FAKE_CLAUDE_MCP_DELAY", "0")))
+    p.add_argument(
+        "--mcp-early",
+        action="store_true",
+        default=env_default("FAKE_CLAUDE_MCP_EARLY", "0") not in ("0", "false", "no"),
+    )
     p.add_argument(
         "--unnumbered",
         action="store_true",
