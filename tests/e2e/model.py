@@ -42,7 +42,8 @@ connect (2.1.197); otherwise it answers "STAND-IN: cannot call <tool>..."
 and ends the turn.
 
 LOG gets one compact JSON line per request: t, method, path, tools (bool),
-mcp_tools, session, cwd, prompt (the one being answered), injected (it came
+mcp_tools (the MCP tools offered: with their schema, or by name only as
+deferred tools, 2.1.330), session, cwd, prompt (the one being answered), injected (it came
 mid-turn), results, result_texts ([{tool, text, is_error}] since the
 prompt), typed (every typed prompt of the conversation, injected ones
 included), instructions (the `# MCP Server Instructions` system entry
@@ -127,6 +128,31 @@ def rule_for(prompt: str) -> tuple[dict[str, Any] | None, re.Match[str] | None]:
     return None, None
 
 
+# 2.1.330 offers deferred tools (every MCP tool among them) by name only,
+# one a line after this hint; the model loads one with ToolSearch.
+DEFERRED_HINT = "to load tool schemas before calling them:"
+TOOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+def deferred_tools(value: Any) -> list[str]:
+    """The tool names listed after DEFERRED_HINT anywhere in a request body."""
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in deferred_tools(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in deferred_tools(v)]
+    if not isinstance(value, str) or DEFERRED_HINT not in value:
+        return []
+    names = []
+    for line in value.split(DEFERRED_HINT, 1)[1].splitlines():
+        line = line.strip()
+        if not line and not names:
+            continue
+        if not TOOL_NAME.match(line):
+            break
+        names.append(line)
+    return names
+
+
 def plan(body: dict[str, Any]) -> dict[str, Any]:
     messages = [m for m in body.get("messages", []) if isinstance(m, dict)]
     tool_names = [str(t.get("name")) for t in body.get("tools", []) if isinstance(t, dict)]
@@ -200,7 +226,7 @@ def plan(body: dict[str, Any]) -> dict[str, Any]:
                     typed.append(text)
     out: dict[str, Any] = {
         "tools": bool(body.get("tools")),
-        "mcp_tools": sorted(n for n in tool_names if n.startswith("mcp__")),
+        "mcp_tools": sorted({n for n in tool_names + deferred_tools(body) if n.startswith("mcp__")}),
         "session": session_of(body),
         "cwd": base._cwd(body),
         "prompt": prompt,
