@@ -150,6 +150,21 @@ impl Tmux {
         args: &[S],
         stdin: Option<&[u8]>,
     ) -> Result<String, TmuxError> {
+        let (stdout, failed) = self.run_partial(args, stdin).await?;
+        match failed {
+            None => Ok(stdout),
+            Some(e) => Err(e),
+        }
+    }
+
+    /// Runs `tmux <socket> args…`; returns its stdout also when it failed
+    /// (what the commands of a list before the failing one printed), with
+    /// the failure.
+    async fn run_partial<S: AsRef<OsStr>>(
+        &self,
+        args: &[S],
+        stdin: Option<&[u8]>,
+    ) -> Result<(String, Option<TmuxError>), TmuxError> {
         let started = Instant::now();
         let mut cmd = tokio::process::Command::new("tmux");
         cmd.args(self.socket_args())
@@ -188,14 +203,12 @@ impl Tmux {
             ok = out.status.success(),
             micros = started.elapsed().as_micros() as u64,
         );
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(TmuxError::Failed {
-                command: name,
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            })
-        }
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let failed = (!out.status.success()).then(|| TmuxError::Failed {
+            command: name,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+        Ok((stdout, failed))
     }
 
     /// Starts a detached session running `spec.argv` directly (no shell);
@@ -210,8 +223,9 @@ impl Tmux {
 
     /// Starts several sessions as [`Tmux::new_session`] does, in one tmux
     /// invocation (a `;`-separated command list); one result per spec, in
-    /// order. tmux stops at the first command that fails: then every spec
-    /// whose session does not exist is started alone, for its own error.
+    /// order. tmux stops at the first command that fails: every spec whose
+    /// pane the call did not print is then started alone, for its own error
+    /// (a session of that name made by someone else is never taken).
     pub async fn new_sessions(&self, specs: &[NewSession<'_>]) -> Vec<Result<PaneInfo, TmuxError>> {
         let mut args: Vec<OsString> = Vec::new();
         for (i, spec) in specs.iter().enumerate() {
@@ -220,9 +234,9 @@ impl Tmux {
             }
             args.extend(new_session_args(spec));
         }
-        let started = match self.run(&args, None).await {
-            Ok(out) => parse::parse_panes(&out),
-            Err(_) => self.list_panes().await.unwrap_or_default(),
+        let started = match self.run_partial(&args, None).await {
+            Ok((out, _)) => parse::parse_panes(&out),
+            Err(_) => Vec::new(),
         };
         let mut results = Vec::with_capacity(specs.len());
         for spec in specs {

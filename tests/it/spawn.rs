@@ -182,3 +182,61 @@ async fn a_workers_handshake_creates_no_bus_and_no_session() -> TestResult {
     assert_eq!(sessions::get(bus.conn(), "worker-9")?, None);
     Ok(())
 }
+
+/// Spawn's batched tmux calls: sessions started in one call, a taken name
+/// failing alone (the others still start); keys sent to several panes in
+/// one call, a gone pane failing alone.
+#[tokio::test]
+async fn batched_tmux_calls_fail_one_by_one() -> TestResult {
+    let server = TmuxServer::new()?;
+    let dir = server.dir().to_path_buf();
+    server.session("taken", &dir, &[], &["sleep", "60"])?;
+    let tmux = server.tmux();
+    let argv: Vec<String> = ["sh", "-c", "read line; echo \"got:$line\"; sleep 60"]
+        .map(str::to_owned)
+        .to_vec();
+    let env = vec![("A".to_owned(), "b;".to_owned())];
+    let spec = |name| intercomm::tmux::NewSession {
+        name,
+        dir: &dir,
+        width: 80,
+        height: 24,
+        env: &env,
+        argv: &argv,
+    };
+    let started = tmux
+        .new_sessions(&[spec("one"), spec("taken"), spec("two")])
+        .await;
+    assert_eq!(started.len(), 3);
+    let (Ok(one), Err(taken), Ok(two)) = (&started[0], &started[1], &started[2]) else {
+        return Err(format!("{started:?}").into());
+    };
+    assert!(taken.to_string().contains("duplicate session"), "{taken}");
+    assert_eq!(
+        (one.session_name.as_str(), two.session_name.as_str()),
+        ("one", "two")
+    );
+
+    let keys: &[&str] = &["x", "Enter"];
+    let sent = tmux
+        .send_keys_many(&[
+            (one.pane.as_str(), keys),
+            ("%999", keys),
+            (two.pane.as_str(), keys),
+        ])
+        .await;
+    assert!(
+        sent[0].is_ok() && sent[1].is_err() && sent[2].is_ok(),
+        "{sent:?}"
+    );
+    for pane in [&one.pane, &two.pane] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !tmux.capture(pane).await?.contains("got:x") {
+            if Instant::now() > deadline {
+                return Err(format!("{pane} never got its keys").into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Ok(())
+}
