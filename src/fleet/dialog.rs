@@ -333,18 +333,6 @@ pub async fn answer(
     }
 }
 
-/// Chooses `option` on the dialog shown in `screen`; returns the screen
-/// after the dialog went (or the last one seen if it did not within
-/// `timeout`). See [`answer`] for whether it was answered.
-pub async fn choose(
-    target: &Target,
-    screen: &Screen,
-    option: &MenuOption,
-    timeout: Duration,
-) -> Result<Screen> {
-    Ok(answer(target, screen, option, timeout).await?.screen)
-}
-
 fn selected_index(screen: &Screen) -> Option<usize> {
     screen.options.iter().find(|o| o.selected).map(|o| o.index)
 }

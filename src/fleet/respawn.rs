@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::spawn::{PANE_SIZE, PermMode, SpawnRequest, clear_boot_dialogs};
-use super::{Target, master, wake, with_ctx};
+use super::boot::{self, Boot};
+use super::spawn::{PANE_SIZE, PermMode, SpawnRequest};
+use super::{Target, master, with_ctx};
 use crate::bus::sessions::{self, SessionRow};
 use crate::bus::{hooks, instances, messages};
 use crate::clock;
@@ -171,16 +172,21 @@ pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
         wake: true,
         accept_api_key: false,
     };
-    let mut cleared = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let state = clear_boot_dialogs(&target, &req, deadline, &mut cleared, &|_| {}).await?;
-    let woken = state == PaneState::Ready
-        && wake::ring(
-            &target,
-            &format!("[intercomm] You were restarted as worker {worker}. Call intercomm_register, then intercomm_read: your unread mail is waiting."),
-        )
-        .await
-        .is_ok_and(|r| r.delivered);
+    // Booted like a spawned worker: dialogs answered, and the wake typed only
+    // once its new intercomm MCP server is connected.
+    let deadline = Instant::now() + Duration::from_secs(req.ready_timeout_secs as u64);
+    let prompt = format!(
+        "[intercomm] You were restarted as worker {worker}. Call intercomm_register, then intercomm_read: your unread mail is waiting."
+    );
+    let mut boots = [Boot::new(target, deadline, Some(prompt))];
+    boot::drive(Some(ctx), &tmux, &mut boots, &req, &|_| {}).await;
+    let [boot] = boots;
+    if let Some(e) = boot.error {
+        return Err(e);
+    }
+    let state = boot.state.unwrap_or(PaneState::Unknown);
+    let woken = boot.woken == Some(true);
+    let target = boot.target;
     let unread = with_ctx(ctx, |c| {
         let bus = c.bus()?;
         let cursor = messages::cursor(bus.conn(), worker).map_err(db)?;

@@ -375,15 +375,16 @@ pub async fn approve(
             ),
         ));
     };
-    let after = dialog::choose(
+    let answered = dialog::answer(
         &target,
         &before,
         &option,
         Duration::from_secs(timeout_secs as u64),
     )
     .await?;
-    outcome.after = after.state;
-    outcome.cleared = after.state != before.state || after.options != before.options;
+    outcome.after = answered.screen.state;
+    // Cleared means the dialog went: a moved cursor alone is not an answer.
+    outcome.cleared = answered.answered || answered.screen.state != before.state;
     outcome.option = Some(option.label);
     Ok(outcome)
 }

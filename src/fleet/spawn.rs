@@ -524,28 +524,6 @@ pub(super) fn boot_action(
     })
 }
 
-/// Waits for the pane to boot, answering trust, MCP approval and (when
-/// asked for) bypass and API-key dialogs, each recorded once in `cleared`
-/// when it went. Stops at anything else that needs a person: onboarding, an
-/// unrequested dialog, a tool permission prompt; and at a dialog that did
-/// not go by `deadline`. Errors: Claude exited, the pane went, tmux failed.
-pub(super) async fn clear_boot_dialogs(
-    target: &Target,
-    req: &SpawnRequest,
-    deadline: Instant,
-    cleared: &mut Vec<PaneState>,
-    note: &(dyn Fn(String) + Sync),
-) -> Result<PaneState> {
-    let mut boots = [Boot::new(target.clone(), deadline, None)];
-    boot::drive(None, &target.tmux, &mut boots, req, note).await;
-    let [boot] = boots;
-    cleared.extend(boot.cleared);
-    match boot.error {
-        Some(e) => Err(e),
-        None => Ok(boot.state.unwrap_or(PaneState::Unknown)),
-    }
-}
-
 /// Runs `sh -c <cmd>` in `dir`; the error carries the exit status and the
 /// end of its output.
 async fn run_bootstrap(cmd: &str, dir: &std::path::Path) -> std::result::Result<(), String> {

@@ -284,7 +284,8 @@ async fn old_read_mail_is_pruned_and_unread_mail_kept() -> TestResult {
 }
 
 /// Respawn keeps the worker's id and worktree, resumes its Claude session,
-/// and refuses while Claude still runs.
+/// wakes it once its new intercomm MCP server is connected, and refuses
+/// while Claude still runs.
 #[tokio::test]
 async fn respawn_restarts_a_dead_worker_under_its_id() -> TestResult {
     let project = Project::git()?;
@@ -292,11 +293,7 @@ async fn respawn_restarts_a_dead_worker_under_its_id() -> TestResult {
     let master = project.client_on(&server, None).await?;
     register(&master, "master").await?;
     let logs = server.dir().to_path_buf();
-    let fake = format!(
-        "python3 {} --log {} --boot-delay 0.2",
-        shell_words::quote(&fake_claude().display().to_string()),
-        shell_words::quote(&logs.join("{id}.jsonl").display().to_string())
-    );
+    let fake = crate::fleet::fake_cmd(&logs, "");
     let cmd = format!(
         "sh -c {}",
         shell_words::quote(&format!("{fake} \"$@\"; exec sh"))
