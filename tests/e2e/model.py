@@ -320,20 +320,8 @@ class Handler(base.Handler):
         self._record({"reply": reply}, body)
 
     def do_POST(self) -> None:  # noqa: N802
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
-            body = {"unparsed": raw.decode("utf-8", "replace")}
-        path = self.path.split("?", 1)[0]
-        if path == "/v1/messages/count_tokens":
-            self._log(body, {"input_tokens": 100})
-            self._send_json(200, {"input_tokens": 100})
-            return
-        if path != "/v1/messages":
-            self._log(body, 404)
-            self._send_json(404, {"type": "error", "error": {"type": "not_found_error", "message": path}})
+        body = self._messages_request()
+        if body is None:
             return
         try:
             entry = plan(body)

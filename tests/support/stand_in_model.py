@@ -188,7 +188,9 @@ class Handler(BaseHTTPRequestHandler):
         self._log(None, "ok")
         self._send_json(200, {"ok": True})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def _messages_request(self) -> dict[str, Any] | None:
+        """The body of a POST to /v1/messages; other paths (count_tokens,
+        404) are answered and logged here, and give None."""
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
         try:
@@ -199,10 +201,16 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/v1/messages/count_tokens":
             self._log(body, {"input_tokens": 100})
             self._send_json(200, {"input_tokens": 100})
-            return
+            return None
         if path != "/v1/messages":
             self._log(body, 404)
             self._send_json(404, {"type": "error", "error": {"type": "not_found_error", "message": path}})
+            return None
+        return body
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self._messages_request()
+        if body is None:
             return
         content, stop_reason, wait = plan_reply(body)
         self._log(body, {"content": content, "stop_reason": stop_reason, "wait": wait})
