@@ -221,7 +221,7 @@ fn stand_in(python: &str, logs: &Path, flow: &str, boot_delay: f64) -> String {
         shell_words::quote(env!("CARGO_BIN_EXE_intercomm"))
     );
     format!(
-        "{} {} --flow {} --boot-delay {boot_delay} --busy-seconds {BUSY_SECONDS} --log {} --mcp-server {}",
+        "{} -S {} --flow {} --boot-delay {boot_delay} --busy-seconds {BUSY_SECONDS} --log {} --mcp-server {}",
         shell_words::quote(python),
         shell_words::quote(&fake.display().to_string()),
         shell_words::quote(flow),
@@ -315,8 +315,14 @@ async fn spawn_noted(ctx: &Mutex<Ctx>, req: SpawnRequest) -> R<(Spawned, Vec<(f6
 /// showed its prompt, and saw the first prompt submitted; and the wall clock
 /// (seconds since the epoch) when it started.
 struct StandInTimes {
-    wall_start: f64,
+    /// Wall clock (Unix seconds) of the process's exec.
+    wall_exec: f64,
+    /// Monotonic seconds (the stand-in's clock) of: its exec, its log's
+    /// start (Python up), its first screen after the blank boot, its prompt,
+    /// and the wake's submit.
+    exec: f64,
     start: f64,
+    booted: f64,
     prompt: f64,
     submit: f64,
 }
@@ -334,14 +340,19 @@ fn stand_in_times(log: &Path) -> R<StandInTimes> {
             .and_then(|e| e["t"].as_f64())
             .ok_or_else(|| format!("{}: an event is missing", log.display()))
     };
-    let wall = events
+    let start = events
         .iter()
         .find(|e| e["event"] == "start")
-        .and_then(|e| e["wall"].as_f64())
-        .ok_or_else(|| format!("{}: no wall time at start", log.display()))?;
+        .ok_or_else(|| format!("{}: no start event", log.display()))?;
+    let (Some(wall), Some(age)) = (start["wall"].as_f64(), start["age"].as_f64()) else {
+        return Err(format!("{}: no wall time or age at start", log.display()).into());
+    };
+    let t_start = first(&|e| e["event"] == "start")?;
     Ok(StandInTimes {
-        wall_start: wall,
-        start: first(&|e| e["event"] == "start")?,
+        wall_exec: wall - age,
+        exec: t_start - age,
+        start: t_start,
+        booted: first(&|e| e["event"] == "screen" && e["state"] != "boot")?,
         prompt: first(&|e| e["event"] == "screen" && e["state"] == "ready")?,
         submit: first(&|e| e["event"] == "submit")?,
     })
@@ -589,11 +600,11 @@ async fn bench_spawn(ctx: &Mutex<Ctx>, cfg: &Config, logs: &Path, rows: &mut Vec
     for (flow, label, dialogs) in flows {
         // walls[size index][run]
         let mut walls: Vec<Vec<f64>> = vec![Vec::new(); cfg.spawn_sizes.len()];
-        // phases[size index][run]: last launched (since the call), first
-        // and last stand-in start (since the call: launch and Python's own
-        // start-up), slowest start → prompt, slowest prompt → wake
-        // submitted; ms.
-        let mut phases: Vec<Vec<[f64; 5]>> = vec![Vec::new(); cfg.spawn_sizes.len()];
+        // phases[size index][run], ms: last launched (since the call),
+        // first and last exec (since the call), slowest Python start-up,
+        // slowest exec → first screen (the boot), slowest first screen →
+        // prompt (the dialogs), slowest prompt → wake submitted.
+        let mut phases: Vec<Vec<[f64; 7]>> = vec![Vec::new(); cfg.spawn_sizes.len()];
         for run in 0..cfg.spawn_runs {
             for (k, &count) in cfg.spawn_sizes.iter().enumerate() {
                 let dir = logs.join(format!(
@@ -626,22 +637,21 @@ async fn bench_spawn(ctx: &Mutex<Ctx>, cfg: &Config, logs: &Path, rows: &mut Vec
                     .filter(|(_, n)| n.contains(": launched in "))
                     .map(|(t, _)| *t)
                     .fold(0.0, f64::max);
-                let starts: Vec<f64> = stand_ins
+                let execs: Vec<f64> = stand_ins
                     .iter()
-                    .map(|t| (t.wall_start - wall0) * 1e3)
+                    .map(|t| (t.wall_exec - wall0) * 1e3)
                     .collect();
+                let slowest = |f: &dyn Fn(&StandInTimes) -> f64| {
+                    stand_ins.iter().map(|t| f(t) * 1e3).fold(0.0, f64::max)
+                };
                 phases[k].push([
                     launched,
-                    min(&starts),
-                    max(&starts),
-                    stand_ins
-                        .iter()
-                        .map(|t| (t.prompt - t.start) * 1e3)
-                        .fold(0.0, f64::max),
-                    stand_ins
-                        .iter()
-                        .map(|t| (t.submit - t.prompt) * 1e3)
-                        .fold(0.0, f64::max),
+                    min(&execs),
+                    max(&execs),
+                    slowest(&|t| t.start - t.exec),
+                    slowest(&|t| t.booted - t.exec),
+                    slowest(&|t| t.prompt - t.booted),
+                    slowest(&|t| t.submit - t.prompt),
                 ]);
                 teardown_all(ctx).await?;
             }
@@ -663,11 +673,13 @@ async fn bench_spawn(ctx: &Mutex<Ctx>, cfg: &Config, logs: &Path, rows: &mut Vec
                     0,
                 )
                 .detail(format!(
-                    "value = last tmux launch; stand-ins started (Python up) at {:.0}–{:.0}, slowest start → prompt {:.0}, slowest prompt → wake submitted {:.0}",
+                    "value = last tmux launch; stand-ins exec'd at {:.0}–{:.0}; slowest: Python up {:.0} after exec, exec → first screen {:.0} (the boot), first screen → prompt {:.0} (dialogs), prompt → wake submitted {:.0}",
                     phase(1),
                     phase(2),
                     phase(3),
-                    phase(4)
+                    phase(4),
+                    phase(5),
+                    phase(6)
                 )),
             );
             if let Some(one) = one
@@ -768,7 +780,7 @@ fn main() -> R {
         "- Wake: each wake starts on an empty, ready prompt; \"wall\" is the whole call (gate, resolve, ring); verified = intercomm saw it submitted and the stand-in logged the submit."
     );
     println!(
-        "- Spawn: stand-in boots in {SPAWN_BOOT_SECONDS} s; \"boot dialogs\" = trust then MCP approval answered by label; every worker woken and its one wake prompt checked in the stand-in's log; teardown between spawns."
+        "- Spawn: stand-in boots in {SPAWN_BOOT_SECONDS} s counted from its exec (its Python start-up, run with -S, inside that second); \"boot dialogs\" = trust then MCP approval answered by label; every worker woken and its one wake prompt checked in the stand-in's log; teardown between spawns."
     );
     if cfg.quick {
         println!("- BENCH_QUICK: fewer panes, samples and runs; figures are indicative only.");

@@ -19,6 +19,10 @@ Every option can also come from the environment (command line wins):
   FAKE_CLAUDE_BUSY_SECONDS, FAKE_CLAUDE_ENTER_WINDOW_MS, FAKE_CLAUDE_BURST_CHARS,
   FAKE_CLAUDE_MCP_NAME.
 
+--boot-delay S: the first screen after the blank boot shows S seconds after the process started
+(its Python start-up included, as a real TUI's boot counts from its exec; the "start" log event
+gives the process's age then).
+
 --redraw-ms MS: each start-up dialog is drawn again MS ms after it first shows, with the cursor
 back on its default, as 2.1.330 does (scripts/capture-screens --scenarios redraw); arrows before
 then move the cursor, Enter and digits before then are lost (logged as "lost_key").
@@ -1007,9 +1011,11 @@ class FakeClaude:
         return [d for d in deadlines if d is not None]
 
     def run(self):
+        age = process_age()
         self.log(
             "start",
             wall=round(time.time(), 6),
+            age=round(age, 6),
             argv=self.argv,
             env={k: v for k, v in os.environ.items() if k.startswith("INTERCOMM_") or k == "IS_SANDBOX"},
             cwd=self.cwd,
@@ -1026,7 +1032,9 @@ class FakeClaude:
 
         self.setup_terminal()
         self.set_state("boot")
-        self.boot_until = self.now() + max(0.0, self.opts.boot_delay)
+        # The boot counts from the process's start, its Python start-up included,
+        # as a real TUI's boot counts from its exec.
+        self.boot_until = self.now() - age + max(0.0, self.opts.boot_delay)
         try:
             self.loop(wake_r)
         finally:
@@ -1121,6 +1129,19 @@ class FakeClaude:
                 self.draw()
             except Exception:  # noqa: BLE001
                 pass
+
+
+def process_age():
+    """Seconds since this process started (/proc/self/stat field 22, in clock ticks
+    since boot), rounded down to a tick so a boot counted from it is never early."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        started = (int(fields[19]) + 1) / tick
+        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def env_default(name, fallback):
