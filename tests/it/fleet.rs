@@ -3,27 +3,10 @@
 //! wake, scan, approve, teardown, escalation, and the injection cases of
 //! S1, S2, B9 and B11.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 
+use crate::stand_in::*;
 use crate::support::*;
-
-/// A claude_cmd that runs the stand-in, logging to `<logs>/<worker id>.jsonl`,
-/// with `intercomm mcp` as its MCP server (started as Claude Code starts it).
-pub(crate) fn fake_cmd(logs: &Path, extra: &str) -> String {
-    let server = format!("{} mcp", shell_words::quote(&bin().display().to_string()));
-    format!(
-        "python3 {} --log {} --boot-delay 0.2 --mcp-server {} {extra}",
-        shell_words::quote(&fake_claude().display().to_string()),
-        shell_words::quote(&logs.join("{id}.jsonl").display().to_string()),
-        shell_words::quote(&server),
-    )
-}
-
-pub(crate) fn log_of(logs: &Path, id: &str) -> std::path::PathBuf {
-    logs.join(format!("{id}.jsonl"))
-}
 
 /// A JSON array of strings, sorted (parallel spawns may be recorded in any order).
 fn sorted(v: &Value) -> Vec<String> {
@@ -37,29 +20,12 @@ fn sorted(v: &Value) -> Vec<String> {
     items
 }
 
-pub(crate) fn workers(v: &Value) -> Vec<Value> {
-    v["workers"].as_array().cloned().unwrap_or_default()
-}
-
-pub(crate) async fn master_on(project: &Project, server: &TmuxServer) -> TestResult<Client> {
-    let master = project.client_on(server, None).await?;
-    register(&master, "master").await?;
-    Ok(master)
-}
-
 #[tokio::test]
 async fn spawn_clears_dialogs_and_wakes_each_worker_once() -> TestResult {
-    let project = Project::git()?;
-    let server = TmuxServer::new()?;
-    let logs = server.dir().join("logs");
-    std::fs::create_dir(&logs)?;
-    let master = master_on(&project, &server).await?;
-    let out = ok(
-        &master,
-        "intercomm_spawn",
-        json!({"count": 3, "worktrees": true, "claude_cmd": fake_cmd(&logs, "")}),
-    )
-    .await?;
+    let f = Fleet::new().await?;
+    let out = f
+        .spawn(json!({"count": 3, "worktrees": true, "claude_cmd": f.fake("")}))
+        .await?;
     let ws = workers(&out);
     assert_eq!(ws.len(), 3, "{out}");
     for (n, w) in ws.iter().enumerate() {
@@ -70,10 +36,10 @@ async fn spawn_clears_dialogs_and_wakes_each_worker_once() -> TestResult {
         assert_eq!(w["mcp_connected"], true, "{w}");
         assert_eq!(w["error"], Value::Null, "{w}");
         assert_eq!(w["dialogs_cleared"], json!(["trust", "mcp_approval"]));
-        let wt = project.paths().worktree_path(&id);
+        let wt = f.project.paths().worktree_path(&id);
         assert_eq!(w["worktree"], wt.display().to_string());
         assert!(wt.join("README.md").exists());
-        let log = log_of(&logs, &id);
+        let log = f.log(&id);
         let start = fake_log(&log)
             .into_iter()
             .find(|e| e["event"] == "start")
@@ -81,7 +47,7 @@ async fn spawn_clears_dialogs_and_wakes_each_worker_once() -> TestResult {
         assert_eq!(start["env"]["INTERCOMM_WORKER_ID"], id);
         assert_eq!(
             start["env"]["INTERCOMM_DB_ROOT"],
-            project.root.display().to_string()
+            f.project.root.display().to_string()
         );
         assert_eq!(start["cwd"], wt.display().to_string());
         let argv: Vec<String> = serde_json::from_value(start["argv"].clone())?;
@@ -100,12 +66,12 @@ async fn spawn_clears_dialogs_and_wakes_each_worker_once() -> TestResult {
     // A spawned worker can be assigned before it registers; scan then shows
     // its task as its summary.
     ok(
-        &master,
+        &f.master,
         "intercomm_assign",
         json!({"worker": "worker-2", "role_instructions": "x", "target_type": "task", "target_slug": "task-lexer", "wake": false}),
     )
     .await?;
-    let scan = ok(&master, "intercomm_scan", json!({})).await?;
+    let scan = ok(&f.master, "intercomm_scan", json!({})).await?;
     assert_eq!(scan["need_attention"], 0, "{scan}");
     assert_eq!(scan["panes"].as_array().map(Vec::len), Some(3));
     assert_eq!(
@@ -113,36 +79,31 @@ async fn spawn_clears_dialogs_and_wakes_each_worker_once() -> TestResult {
         "{scan}"
     );
     assert!(
-        text(&call(&master, "intercomm_scan", json!({})).await?)
+        text(&call(&f.master, "intercomm_scan", json!({})).await?)
             .contains("[task: slug=task-lexer]")
     );
 
-    let down = ok(&master, "intercomm_teardown", json!({"worktrees": true})).await?;
+    let down = ok(&f.master, "intercomm_teardown", json!({"worktrees": true})).await?;
     assert_eq!(
         sorted(&down["killed"]),
         ["worker-1", "worker-2", "worker-3"]
     );
     assert_eq!(down["worktrees_removed"].as_array().map(Vec::len), Some(3));
-    assert!(server.sessions().is_empty());
-    assert!(!project.paths().worktree_path("worker-1").exists());
+    assert!(f.server.sessions().is_empty());
+    assert!(!f.project.paths().worktree_path("worker-1").exists());
     Ok(())
 }
 
 /// 2.1.330 menus: unnumbered, digits do nothing; arrows, check, Enter.
 #[tokio::test]
 async fn unnumbered_dialogs_are_cleared_with_arrows() -> TestResult {
-    let project = Project::git()?;
-    let server = TmuxServer::new()?;
-    let master = master_on(&project, &server).await?;
-    let logs = server.dir().to_path_buf();
-    let out = ok(
-        &master,
-        "intercomm_spawn",
-        json!({"count": 1, "wake": false, "claude_cmd": fake_cmd(&logs, "--unnumbered")}),
-    )
-    .await?;
+    let f = Fleet::new().await?;
+    let out = f
+        .spawn(json!({"count": 1, "wake": false, "claude_cmd": f.fake("--unnumbered")}))
+        .await?;
     assert_eq!(workers(&out)[0]["state"], "ready", "{out}");
-    let choices: Vec<Value> = fake_log(&log_of(&logs, "worker-1"))
+    let choices: Vec<Value> = f
+        .events("worker-1")
         .into_iter()
         .filter(|e| e["event"] == "choice")
         .collect();
@@ -156,16 +117,8 @@ async fn unnumbered_dialogs_are_cleared_with_arrows() -> TestResult {
 /// sent before its redraw, and each is recorded once.
 #[tokio::test]
 async fn redrawn_dialogs_are_answered_once_after_their_redraw() -> TestResult {
-    let project = Project::git()?;
-    let server = TmuxServer::new()?;
-    let master = master_on(&project, &server).await?;
-    let logs = server.dir().to_path_buf();
-    let out = ok(
-        &master,
-        "intercomm_spawn",
-        json!({"count": 2, "wake": false, "claude_cmd": fake_cmd(&logs, "--unnumbered --redraw-ms 150")}),
-    )
-    .await?;
+    let f = Fleet::new().await?;
+    let out = f.spawn(json!({"count": 2, "wake": false, "claude_cmd": f.fake("--unnumbered --redraw-ms 150")})).await?;
     for (n, w) in workers(&out).iter().enumerate() {
         assert_eq!(w["state"], "ready", "{out}");
         assert_eq!(w["error"], Value::Null, "{w}");
@@ -174,7 +127,7 @@ async fn redrawn_dialogs_are_answered_once_after_their_redraw() -> TestResult {
             json!(["trust", "mcp_approval"]),
             "{w}"
         );
-        let log = fake_log(&log_of(&logs, &format!("worker-{}", n + 1)));
+        let log = f.events(&format!("worker-{}", n + 1));
         let of = |event: &str, field: &str| -> Vec<Value> {
             log.iter()
                 .filter(|e| e["event"] == event)
@@ -195,37 +148,25 @@ async fn redrawn_dialogs_are_answered_once_after_their_redraw() -> TestResult {
 /// default "No, exit" is never confirmed.
 #[tokio::test]
 async fn bypass_warning_is_accepted_only_when_asked() -> TestResult {
-    let project = Project::git()?;
-    let server = TmuxServer::new()?;
-    let master = master_on(&project, &server).await?;
-    let logs = server.dir().to_path_buf();
-    let cmd = fake_cmd(&logs, "--flow bypass");
-    let out = ok(
-        &master,
-        "intercomm_spawn",
-        json!({"count": 1, "wake": false, "perm_mode": "bypassPermissions", "claude_cmd": cmd.clone()}),
-    )
-    .await?;
+    let f = Fleet::new().await?;
+    let cmd = f.fake("--flow bypass");
+    let out = f.spawn(json!({"count": 1, "wake": false, "perm_mode": "bypassPermissions", "claude_cmd": cmd.clone()})).await?;
     assert_eq!(workers(&out)[0]["state"], "ready", "{out}");
-    let choice = fake_log(&log_of(&logs, "worker-1"))
+    let choice = f
+        .events("worker-1")
         .into_iter()
         .find(|e| e["event"] == "choice")
         .ok_or("no choice")?;
     assert_eq!(choice["label"], "Yes, I accept", "{choice}");
 
-    let out = ok(
-        &master,
-        "intercomm_spawn",
-        json!({"count": 1, "wake": false, "claude_cmd": cmd, "ready_timeout": 2}),
-    )
-    .await?;
+    let out = f
+        .spawn(json!({"count": 1, "wake": false, "claude_cmd": cmd, "ready_timeout": 2}))
+        .await?;
     let w = &workers(&out)[0];
     assert_eq!(w["id"], "worker-2");
     assert_eq!(w["state"], "bypass", "left for the master: {w}");
     assert!(
-        fake_log(&log_of(&logs, "worker-2"))
-            .iter()
-            .all(|e| e["event"] != "choice"),
+        f.events("worker-2").iter().all(|e| e["event"] != "choice"),
         "nothing pressed"
     );
     Ok(())
@@ -233,18 +174,11 @@ async fn bypass_warning_is_accepted_only_when_asked() -> TestResult {
 
 #[tokio::test]
 async fn a_permission_prompt_is_scanned_and_approved_on_purpose() -> TestResult {
-    let project = Project::git()?;
-    let server = TmuxServer::new()?;
-    let master = master_on(&project, &server).await?;
-    let logs = server.dir().to_path_buf();
-    ok(
-        &master,
-        "intercomm_spawn",
-        json!({"count": 1, "wake": false, "claude_cmd": fake_cmd(&logs, "")}),
-    )
-    .await?;
+    let f = Fleet::new().await?;
+    f.spawn(json!({"count": 1, "wake": false, "claude_cmd": f.fake("")}))
+        .await?;
     let rung = ok(
-        &master,
+        &f.master,
         "intercomm_wake",
         json!({"worker": "worker-1", "message": "RUNBASH touch approved.txt"}),
     )
@@ -252,7 +186,7 @@ async fn a_permission_prompt_is_scanned_and_approved_on_purpose() -> TestResult 
     assert_eq!(rung["delivered"], true, "{rung}");
     let mut scan = Value::Null;
     for _ in 0..60 {
-        scan = ok(&master, "intercomm_scan", json!({})).await?;
+        scan = ok(&f.master, "intercomm_scan", json!({})).await?;
         if scan["panes"][0]["state"] == "blocked" {
             break;
         }
@@ -269,16 +203,16 @@ async fn a_permission_prompt_is_scanned_and_approved_on_purpose() -> TestResult 
             .contains("touch approved.txt")
     );
     let e = err(
-        &master,
+        &f.master,
         "intercomm_wake",
         json!({"worker": "worker-1", "message": "hello"}),
     )
     .await?;
     assert_eq!(e["code"], "wake_refused", "never typed into a dialog");
-    assert!(!project.root.join("approved.txt").exists());
+    assert!(!f.project.root.join("approved.txt").exists());
 
     let a = ok(
-        &master,
+        &f.master,
         "intercomm_approve",
         json!({"worker": "worker-1", "choice": "yes"}),
     )
@@ -288,10 +222,15 @@ async fn a_permission_prompt_is_scanned_and_approved_on_purpose() -> TestResult 
     assert_eq!(a["cleared"], true);
     assert_eq!(a["detail"], "touch approved.txt");
     assert!(
-        eventually(5, || project.root.join("approved.txt").exists()).await,
+        eventually(5, || f.project.root.join("approved.txt").exists()).await,
         "the approved command ran"
     );
-    let again = ok(&master, "intercomm_approve", json!({"worker": "worker-1"})).await?;
+    let again = ok(
+        &f.master,
+        "intercomm_approve",
+        json!({"worker": "worker-1"}),
+    )
+    .await?;
     assert_eq!(again["option"], Value::Null, "nothing left to answer");
     Ok(())
 }
@@ -300,29 +239,23 @@ async fn a_permission_prompt_is_scanned_and_approved_on_purpose() -> TestResult 
 /// reaches the shell.
 #[tokio::test]
 async fn wake_never_types_into_a_shell() -> TestResult {
-    let project = Project::git()?;
-    let server = TmuxServer::new()?;
-    let master = master_on(&project, &server).await?;
-    let logs = server.dir().to_path_buf();
-    let script = format!("{}; exec sh", fake_cmd(&logs, ""));
+    let f = Fleet::new().await?;
+    let script = format!("{}; exec sh", f.fake(""));
     let cmd = format!("sh -c {}", shell_words::quote(&script));
-    let out = ok(
-        &master,
-        "intercomm_spawn",
-        json!({"count": 1, "wake": false, "claude_cmd": cmd}),
-    )
-    .await?;
+    let out = f
+        .spawn(json!({"count": 1, "wake": false, "claude_cmd": cmd}))
+        .await?;
     let pane = workers(&out)[0]["pane"]
         .as_str()
         .ok_or("no pane")?
         .to_owned();
     // The user quits Claude in that pane; the shell behind it remains.
-    server.run(&["send-keys", "-t", &pane, "-l", "/exit"])?;
+    f.server.run(&["send-keys", "-t", &pane, "-l", "/exit"])?;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    server.run(&["send-keys", "-t", &pane, "Enter"])?;
+    f.server.run(&["send-keys", "-t", &pane, "Enter"])?;
     let mut state = Value::Null;
     for _ in 0..40 {
-        let scan = ok(&master, "intercomm_scan", json!({})).await?;
+        let scan = ok(&f.master, "intercomm_scan", json!({})).await?;
         state = scan["panes"][0]["state"].clone();
         if state == "exited" {
             break;
@@ -331,15 +264,15 @@ async fn wake_never_types_into_a_shell() -> TestResult {
     }
     assert_eq!(state, "exited");
     let e = err(
-        &master,
+        &f.master,
         "intercomm_wake",
         json!({"worker": "worker-1", "message": "touch PWNED"}),
     )
     .await?;
     assert_eq!(e["code"], "wake_refused");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(!project.root.join("PWNED").exists());
-    let screen = server.run(&["capture-pane", "-p", "-t", &pane])?;
+    assert!(!f.project.root.join("PWNED").exists());
+    let screen = f.server.run(&["capture-pane", "-p", "-t", &pane])?;
     assert!(!screen.contains("PWNED"), "{screen}");
     Ok(())
 }
@@ -348,50 +281,46 @@ async fn wake_never_types_into_a_shell() -> TestResult {
 /// unless forced.
 #[tokio::test]
 async fn teardown_spares_the_users_sessions_and_dirty_worktrees() -> TestResult {
-    let project = Project::git()?;
-    let server = TmuxServer::new()?;
-    server.session("worker-7", &project.root, &[], &["sleep", "600"])?;
-    server.session("worker-1x", &project.root, &[], &["sleep", "600"])?;
-    let master = master_on(&project, &server).await?;
-    let logs = server.dir().to_path_buf();
-    let out = ok(
-        &master,
-        "intercomm_spawn",
-        json!({"count": 2, "worktrees": true, "wake": false, "claude_cmd": fake_cmd(&logs, "")}),
-    )
-    .await?;
+    let f = Fleet::new().await?;
+    f.server
+        .session("worker-7", &f.project.root, &[], &["sleep", "600"])?;
+    f.server
+        .session("worker-1x", &f.project.root, &[], &["sleep", "600"])?;
+    let out = f
+        .spawn(json!({"count": 2, "worktrees": true, "wake": false, "claude_cmd": f.fake("")}))
+        .await?;
     let ids: Vec<String> = workers(&out)
         .iter()
         .filter_map(|w| w["id"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(ids, ["worker-1", "worker-2"]);
     std::fs::write(
-        project.paths().worktree_path("worker-1").join("wip.txt"),
+        f.project.paths().worktree_path("worker-1").join("wip.txt"),
         "unsaved",
     )?;
-    let scan = ok(&master, "intercomm_scan", json!({})).await?;
+    let scan = ok(&f.master, "intercomm_scan", json!({})).await?;
     assert_eq!(
         scan["panes"].as_array().map(Vec::len),
         Some(2),
         "the user's sessions are not scanned: {scan}"
     );
 
-    let down = ok(&master, "intercomm_teardown", json!({"worktrees": true})).await?;
+    let down = ok(&f.master, "intercomm_teardown", json!({"worktrees": true})).await?;
     assert_eq!(sorted(&down["killed"]), ["worker-1", "worker-2"]);
     assert_eq!(down["worktrees_removed"], json!(["worker-2"]));
     assert_eq!(down["worktrees_kept"][0][0], "worker-1");
-    let mut left = server.sessions();
+    let mut left = f.server.sessions();
     left.sort();
     assert_eq!(left, ["worker-1x", "worker-7"]);
     assert!(
-        project
+        f.project
             .paths()
             .worktree_path("worker-1")
             .join("wip.txt")
             .exists()
     );
     ok(
-        &master,
+        &f.master,
         "intercomm_worktree_remove",
         json!({"worker_id": "worker-1", "force": true}),
     )

@@ -12,6 +12,7 @@ mod processes;
 mod props;
 mod screens;
 mod spawn;
+mod stand_in;
 mod support;
 mod threads;
 mod worktrees;

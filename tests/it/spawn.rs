@@ -13,7 +13,7 @@ use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 
-use crate::fleet::{fake_cmd, log_of, master_on, workers};
+use crate::stand_in::{Fleet, workers};
 use crate::support::*;
 
 /// The first time (stand-in clock) of an event in a stand-in's log.
@@ -25,23 +25,17 @@ fn first(log: &[Value], pred: impl Fn(&Value) -> bool) -> Option<f64> {
 /// the handshake, and the prompt had shown well before it.
 #[tokio::test]
 async fn the_wake_waits_for_the_workers_mcp_server() -> TestResult {
-    let project = Project::git()?;
-    let server = TmuxServer::new()?;
-    let master = master_on(&project, &server).await?;
-    let logs = server.dir().to_path_buf();
-    let out = ok(
-        &master,
-        "intercomm_spawn",
-        json!({"count": 1, "claude_cmd": fake_cmd(&logs, "--mcp-delay 1.5")}),
-    )
-    .await?;
+    let f = Fleet::new().await?;
+    let out = f
+        .spawn(json!({"count": 1, "claude_cmd": f.fake("--mcp-delay 1.5")}))
+        .await?;
     let w = &workers(&out)[0];
     assert_eq!(w["error"], Value::Null, "{out}");
     assert_eq!(
         (&w["mcp_connected"], &w["woken"]),
         (&json!(true), &json!(true))
     );
-    let log = fake_log(&log_of(&logs, "worker-1"));
+    let log = f.events("worker-1");
     let ready = first(&log, |e| e["event"] == "screen" && e["state"] == "ready");
     let connected = first(&log, |e| {
         e["event"] == "mcp_connected" && e["server"] == "intercomm"
@@ -62,23 +56,17 @@ async fn the_wake_waits_for_the_workers_mcp_server() -> TestResult {
 /// approval) count too, whichever worker gets ready first.
 #[tokio::test]
 async fn connections_recorded_before_the_prompt_count() -> TestResult {
-    let project = Project::git()?;
-    let server = TmuxServer::new()?;
-    let master = master_on(&project, &server).await?;
-    let logs = server.dir().to_path_buf();
-    let out = ok(
-        &master,
-        "intercomm_spawn",
-        json!({"count": 3, "claude_cmd": fake_cmd(&logs, "--mcp-early"), "ready_timeout": 20}),
-    )
-    .await?;
+    let f = Fleet::new().await?;
+    let out = f
+        .spawn(json!({"count": 3, "claude_cmd": f.fake("--mcp-early"), "ready_timeout": 20}))
+        .await?;
     for (n, w) in workers(&out).iter().enumerate() {
         assert_eq!(w["error"], Value::Null, "{out}");
         assert_eq!(
             (&w["mcp_connected"], &w["woken"]),
             (&json!(true), &json!(true))
         );
-        let log = fake_log(&log_of(&logs, &format!("worker-{}", n + 1)));
+        let log = f.events(&format!("worker-{}", n + 1));
         let ready = first(&log, |e| e["event"] == "screen" && e["state"] == "ready");
         let connected = first(&log, |e| e["event"] == "mcp_connected");
         let (Some(ready), Some(connected)) = (ready, connected) else {
@@ -93,21 +81,15 @@ async fn connections_recorded_before_the_prompt_count() -> TestResult {
 /// why once the ready timeout has passed.
 #[tokio::test]
 async fn a_worker_without_the_mcp_server_is_not_woken() -> TestResult {
-    let project = Project::git()?;
-    let server = TmuxServer::new()?;
-    let master = master_on(&project, &server).await?;
-    let logs = server.dir().to_path_buf();
+    let f = Fleet::new().await?;
     let cmd = format!(
         "python3 {} --log {} --boot-delay 0.2",
         shell_words::quote(&fake_claude().display().to_string()),
-        shell_words::quote(&logs.join("{id}.jsonl").display().to_string()),
+        shell_words::quote(&f.logs().join("{id}.jsonl").display().to_string()),
     );
-    let out = ok(
-        &master,
-        "intercomm_spawn",
-        json!({"count": 1, "claude_cmd": cmd, "ready_timeout": 2}),
-    )
-    .await?;
+    let out = f
+        .spawn(json!({"count": 1, "claude_cmd": cmd, "ready_timeout": 2}))
+        .await?;
     let w = &workers(&out)[0];
     assert_eq!(w["state"], "ready", "{out}");
     assert_eq!(
@@ -119,7 +101,7 @@ async fn a_worker_without_the_mcp_server_is_not_woken() -> TestResult {
         error.contains("MCP server did not connect within 2 s"),
         "{error}"
     );
-    assert!(submitted(&log_of(&logs, "worker-1")).is_empty());
+    assert!(submitted(&f.log("worker-1")).is_empty());
     Ok(())
 }
 

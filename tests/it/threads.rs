@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
+use crate::stand_in::Fleet;
 use crate::support::*;
 
 #[tokio::test]
@@ -288,29 +289,27 @@ async fn old_read_mail_is_pruned_and_unread_mail_kept() -> TestResult {
 /// while Claude still runs.
 #[tokio::test]
 async fn respawn_restarts_a_dead_worker_under_its_id() -> TestResult {
-    let project = Project::git()?;
-    let server = TmuxServer::new()?;
-    let master = project.client_on(&server, None).await?;
-    register(&master, "master").await?;
-    let logs = server.dir().to_path_buf();
-    let fake = crate::fleet::fake_cmd(&logs, "");
+    let f = Fleet::new().await?;
+    let fake = f.fake("");
     let cmd = format!(
         "sh -c {}",
         shell_words::quote(&format!("{fake} \"$@\"; exec sh"))
     );
     let cmd = format!("{cmd} sh");
-    let out = ok(
-        &master,
-        "intercomm_spawn",
-        json!({"count": 1, "worktrees": true, "wake": false, "claude_cmd": cmd}),
+    let out = f
+        .spawn(json!({"count": 1, "worktrees": true, "wake": false, "claude_cmd": cmd}))
+        .await?;
+    let pane = out["workers"][0]["pane"].as_str().ok_or("pane")?.to_owned();
+    let e = err(
+        &f.master,
+        "intercomm_respawn",
+        json!({"worker": "worker-1"}),
     )
     .await?;
-    let pane = out["workers"][0]["pane"].as_str().ok_or("pane")?.to_owned();
-    let e = err(&master, "intercomm_respawn", json!({"worker": "worker-1"})).await?;
     assert_eq!(e["code"], "worker_alive", "Claude still runs: {e}");
 
     // Claude's SessionStart hook told the bus its session id; then Claude exits.
-    project
+    f.project
         .cli()
         .args(["hook", "SessionStart"])
         .env("INTERCOMM_WORKER_ID", "worker-1")
@@ -318,23 +317,28 @@ async fn respawn_restarts_a_dead_worker_under_its_id() -> TestResult {
         .assert()
         .success();
     ok(
-        &master,
+        &f.master,
         "intercomm_send",
         json!({"to": "worker-1", "message": "waiting for you"}),
     )
     .await?;
-    server.run(&["send-keys", "-t", &pane, "-l", "/exit"])?;
+    f.server.run(&["send-keys", "-t", &pane, "-l", "/exit"])?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    server.run(&["send-keys", "-t", &pane, "Enter"])?;
+    f.server.run(&["send-keys", "-t", &pane, "Enter"])?;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let r = ok(&master, "intercomm_respawn", json!({"worker": "worker-1"})).await?;
+    let r = ok(
+        &f.master,
+        "intercomm_respawn",
+        json!({"worker": "worker-1"}),
+    )
+    .await?;
     assert_eq!(r["id"], "worker-1");
     assert_eq!(r["resumed"], "abcd-1234");
     assert_eq!(r["state"], "ready", "{r}");
     assert_eq!(r["woken"], true);
     assert_eq!(r["unread"], 1);
-    let log = logs.join("worker-1.jsonl");
+    let log = f.logs().join("worker-1.jsonl");
     let starts: Vec<Value> = fake_log(&log)
         .into_iter()
         .filter(|e| e["event"] == "start")
@@ -344,7 +348,7 @@ async fn respawn_restarts_a_dead_worker_under_its_id() -> TestResult {
     assert!(argv.contains("\"--resume\",\"abcd-1234\""), "{argv}");
     assert_eq!(
         starts[1]["cwd"],
-        project
+        f.project
             .paths()
             .worktree_path("worker-1")
             .display()
