@@ -15,7 +15,7 @@
 //! whose tmux client points at a server on a socket in a temporary folder.
 //! That server, never the user's, is killed at the end, on error too.
 //!
-//! 1. scan: `fleet::scan` over 16 and 32 ready panes, 50 times each;
+//! 1. scan: `fleet::scan` over 8, 16 and 32 ready panes, 50 times each;
 //! 2. wake: `fleet::wake::wake` on a ready worker, 30 times, delivery
 //!    checked by intercomm and by the stand-in's own log of submits;
 //! 3. spawn: `fleet::spawn` of 1, 4 and 8 workers whose stand-in boots in
@@ -79,7 +79,7 @@ impl Config {
             Self {
                 quick,
                 python: String::new(),
-                scan_sizes: vec![16, 32],
+                scan_sizes: vec![8, 16, 32],
                 scans: 50,
                 wakes: 30,
                 spawn_sizes: vec![1, 4, 8],
@@ -454,7 +454,7 @@ fn render(rows: &[Row]) -> String {
 // ---------------------------------------------------------------------------
 // scenarios
 
-/// Scan over 16 then 32 ready panes (spawned with no dialogs, not woken).
+/// Scan over 8, 16 then 32 ready panes (spawned with no dialogs, not woken).
 async fn bench_scan(ctx: &Mutex<Ctx>, cfg: &Config, logs: &Path, rows: &mut Vec<Row>) -> R<String> {
     let cmd = stand_in(&cfg.python, logs, "", 0.0);
     let mut running = 0;
