@@ -17,8 +17,8 @@ use crate::procfs::{CLOCK_TICKS, cpu_count, cpu_ticks, cpu_ticks_of};
 use crate::report::{Row, micros};
 use crate::server::{INITIALIZED, Server, TempBus, initialize_request, rpc_result, tool_content};
 
-struct FanRun {
-    msgs_per_s: f64,
+pub struct FanRun {
+    pub msgs_per_s: f64,
     raw_per_s: f64,
     send_p50_us: f64,
     send_p99_us: f64,
@@ -30,7 +30,7 @@ struct FanRun {
     client_cpu_us: f64,
     /// Share of all CPUs busy with servers and client during the fan-in.
     busy_pct: f64,
-    problems: Vec<String>,
+    pub problems: Vec<String>,
 }
 
 struct WorkerOut {
@@ -44,7 +44,7 @@ struct WorkerOut {
 fn fan_in(cfg: &Config) -> R<Vec<FanRun>> {
     let mut runs = Vec::new();
     for _ in 0..cfg.fan_runs {
-        let mut run = fan_in_once(cfg)?;
+        let mut run = fan_in_once(cfg, &TempBus::new(true)?)?;
         // The limit is the best of three fresh buses: other load on the
         // machine only ever lowers it.
         let total = cfg.fan_workers * cfg.fan_per_worker;
@@ -58,10 +58,10 @@ fn fan_in(cfg: &Config) -> R<Vec<FanRun>> {
     Ok(runs)
 }
 
-fn fan_in_once(cfg: &Config) -> R<FanRun> {
+/// One fan-in on `bus` (fresh, or pre-filled by the scaling scenario).
+pub fn fan_in_once(cfg: &Config, bus: &TempBus) -> R<FanRun> {
     let n = cfg.fan_per_worker;
     let total = cfg.fan_workers * n;
-    let bus = TempBus::new(true)?;
     let mut m = Server::start(&bus.root, "master")?;
     let mut ws: Vec<Server> = (0..cfg.fan_workers)
         .map(|i| Server::start(&bus.root, &format!("worker{i}")))
@@ -75,6 +75,8 @@ fn fan_in_once(cfg: &Config) -> R<FanRun> {
         s.wait_reply(0)?;
     }
     m.register(Some("master"))?;
+    // What a pre-filled bus already held for the master (its broadcasts).
+    read_all(&mut m)?;
     for w in &mut ws {
         w.register(None)?;
     }
@@ -143,17 +145,7 @@ fn fan_in_once(cfg: &Config) -> R<FanRun> {
 
     // The master reads everything, 500 at a time.
     let t1 = Instant::now();
-    let mut got: Vec<Value> = Vec::with_capacity(total);
-    loop {
-        let mut r = m.call("intercomm_read", &json!({"limit": 500}))?;
-        let count = r["count"].as_u64().unwrap_or(0);
-        if let Some(Value::Array(msgs)) = r.get_mut("messages").map(Value::take) {
-            got.extend(msgs);
-        }
-        if count == 0 || r["remaining"] == json!(0) {
-            break;
-        }
-    }
+    let got = read_all(&mut m)?;
     let read_all_ms = t1.elapsed().as_secs_f64() * 1e3;
 
     let sent: HashMap<String, (String, usize)> = outs
@@ -233,6 +225,21 @@ fn fan_in_once(cfg: &Config) -> R<FanRun> {
         busy_pct: 100.0 * (server_s + client_s) / (wall * cpu_count() as f64),
         problems,
     })
+}
+
+/// Everything the master has not read yet, 500 messages a call.
+fn read_all(m: &mut Server) -> R<Vec<Value>> {
+    let mut got = Vec::new();
+    loop {
+        let mut r = m.call("intercomm_read", &json!({"limit": 500}))?;
+        let count = r["count"].as_u64().unwrap_or(0);
+        if let Some(Value::Array(msgs)) = r.get_mut("messages").map(Value::take) {
+            got.extend(msgs);
+        }
+        if count == 0 || r["remaining"] == json!(0) {
+            return Ok(got);
+        }
+    }
 }
 
 /// The same inserts by one connection through the library, one transaction

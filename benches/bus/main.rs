@@ -19,16 +19,17 @@
 //! 3. send + read round trip between two servers, per call and per pair;
 //! 4. fan-in: 16 worker servers send to one master at once, verified, beside
 //!    the raw limit of the same inserts through the library on one connection;
-//! 5. read latency on buses pre-filled with 10k, 100k and 1M messages.
+//! 5. read latency on buses pre-filled with 10k, 100k and 1M messages;
+//! 6. the fan-in of 4 on buses pre-filled the same way.
 //!
 //! `BENCH_ONLY` takes a comma-separated list of `cold`, `rss`, `latency`,
-//! `fan-in` and `read`; unset, every scenario runs.
+//! `fan-in`, `read` and `fan-in-size`; unset, every scenario runs.
 //!
 //! Every figure is the median of several runs, with min and max; ratios are
 //! taken between measurements of the same run.
 //!
 //! Layout: one module per scenario (`cold`, `rss`, `latency`, `fan_in`,
-//! `read_size`), each measuring and adding its report rows; `server` (the
+//! `read_size`, `fan_in_size`), each measuring and adding its report rows; `server` (the
 //! server processes and their client), `procfs`, `report` (the table), and
 //! `../common` (statistics shared with the fleet bench). This file holds
 //! the configuration and the order of the report.
@@ -38,6 +39,7 @@ mod common;
 
 mod cold;
 mod fan_in;
+mod fan_in_size;
 mod latency;
 mod procfs;
 mod read_size;
@@ -66,6 +68,8 @@ struct Config {
     fan_runs: usize,
     fan_workers: usize,
     fan_per_worker: usize,
+    /// Rounds of the fan-in on each pre-filled bus size.
+    fan_size_rounds: usize,
     read_sizes: Vec<usize>,
     read_rounds: usize,
     read_calls: usize,
@@ -94,6 +98,7 @@ impl Config {
                 fan_runs: 1,
                 fan_workers: 16,
                 fan_per_worker: 100,
+                fan_size_rounds: 1,
                 read_sizes: vec![10_000, 100_000],
                 read_rounds: 1,
                 read_calls: 100,
@@ -112,6 +117,7 @@ impl Config {
                 fan_runs: 3,
                 fan_workers: 16,
                 fan_per_worker: 300,
+                fan_size_rounds: 2,
                 read_sizes: vec![10_000, 100_000, 1_000_000],
                 read_rounds: 3,
                 read_calls: 500,
@@ -122,7 +128,7 @@ impl Config {
 }
 
 /// The scenario names `BENCH_ONLY` accepts.
-const SCENARIOS: [&str; 5] = ["cold", "rss", "latency", "fan-in", "read"];
+const SCENARIOS: [&str; 6] = ["cold", "rss", "latency", "fan-in", "read", "fan-in-size"];
 
 impl Config {
     /// Whether scenario `name` runs.
@@ -160,6 +166,9 @@ fn main() -> R {
     }
     if cfg.selected("read") {
         read_size::run(&cfg, &mut rows, &mut notes)?;
+    }
+    if cfg.selected("fan-in-size") {
+        verified &= fan_in_size::run(&cfg, &mut rows, &mut notes)?;
     }
 
     println!();

@@ -23,7 +23,7 @@ struct SizedBus {
 
 /// Fills a fresh bus with `n` messages between other instances (49 workers
 /// and broadcasts), in big transactions.
-fn prefill(bus: &TempBus, n: usize) -> R<f64> {
+pub fn prefill(bus: &TempBus, n: usize) -> R<f64> {
     let t0 = Instant::now();
     let mut conn = Bus::open_or_create(&bus.paths())?;
     conn.conn().pragma_update(None, "cache_size", -262_144)?;
@@ -165,7 +165,7 @@ fn read_vs_size(cfg: &Config) -> R<Vec<SizeResult>> {
 }
 
 /// A message count as the report names it: 10k, 1M.
-fn human(n: usize) -> String {
+pub fn human(n: usize) -> String {
     match n {
         n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
         n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
