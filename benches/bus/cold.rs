@@ -7,31 +7,9 @@ use std::time::Instant;
 
 use crate::Config;
 use crate::common::R;
+use crate::original_tools::original_tools;
 use crate::report::Row;
 use crate::server::{INITIALIZED, Server, TempBus, initialize_request, rpc_result};
-
-/// The 19 tools of intercomm-aimfp 1.0.2, which tools/list must include.
-const ORIGINAL_TOOLS: [&str; 19] = [
-    "intercomm_register",
-    "intercomm_send",
-    "intercomm_broadcast",
-    "intercomm_read",
-    "intercomm_status",
-    "intercomm_signoff",
-    "intercomm_get_protocol",
-    "intercomm_clear",
-    "intercomm_assign",
-    "intercomm_worktree_add",
-    "intercomm_worktree_list",
-    "intercomm_worktree_set_status",
-    "intercomm_worktree_remove",
-    "intercomm_spawn",
-    "intercomm_wake",
-    "intercomm_escalate",
-    "intercomm_scan",
-    "intercomm_approve",
-    "intercomm_teardown",
-];
 
 struct Cold {
     ms: Vec<f64>,
@@ -104,16 +82,22 @@ pub fn run(cfg: &Config, rows: &mut Vec<Row>) -> R {
         cold.floor_ms,
         2,
     ));
-    let missing: Vec<&str> = ORIGINAL_TOOLS
+    // The 19 tools of intercomm-aimfp 1.0.2, which tools/list must include.
+    let original = original_tools()?;
+    let missing: Vec<&str> = original
         .iter()
-        .copied()
+        .map(String::as_str)
         .filter(|t| !cold.tools.iter().any(|n| n == t))
         .collect();
     rows.push(Row::check(
         "  tools/list",
         missing.is_empty(),
         if missing.is_empty() {
-            format!("{} tools, the original's 19 included", cold.tools.len())
+            format!(
+                "{} tools, the original's {} included",
+                cold.tools.len(),
+                original.len()
+            )
         } else {
             format!("{} tools; missing {}", cold.tools.len(), missing.join(", "))
         },

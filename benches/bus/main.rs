@@ -29,13 +29,17 @@
 //! taken between measurements of the same run.
 //!
 //! Layout: one module per scenario (`cold`, `rss`, `latency`, `fan_in`,
-//! `read_size`, `fan_in_size`), each measuring and adding its report rows; `server` (the
-//! server processes and their client), `procfs`, `report` (the table), and
-//! `../common` (statistics shared with the fleet bench). This file holds
-//! the configuration and the order of the report.
+//! `read_size`, `fan_in_size`), each measuring and adding its report rows;
+//! `server` (the server processes and their client), `procfs`, `report`
+//! (the table), `../common` (statistics shared with the fleet bench) and
+//! `original_tools` (tests/support/original_tools.rs: the original's tool
+//! names, shared with tests/it). This file holds the configuration and the
+//! order of the report.
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../../tests/support/original_tools.rs"]
+mod original_tools;
 
 mod cold;
 mod fan_in;

@@ -12,7 +12,7 @@ async fn tools_list_is_snapshotted() -> TestResult {
     let mut tools = client.list_all_tools().await?;
     tools.sort_by(|a, b| a.name.cmp(&b.name));
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    let mut expected = TOOLS.to_vec();
+    let mut expected = all_tools()?;
     expected.sort_unstable();
     assert_eq!(names, expected);
     insta::assert_json_snapshot!("tools_list", tools);

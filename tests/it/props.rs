@@ -104,14 +104,15 @@ fn random_tool_arguments_never_break_the_server() -> TestResult {
         let worker = project.client().await?;
         register(&worker, "worker").await?;
         let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(300));
-        let strategy = (0..TOOLS.len(), args(), any::<bool>());
+        let tools = all_tools()?;
+        let strategy = (0..tools.len(), args(), any::<bool>());
         for _ in 0..300 {
             let (tool, args, as_master) = strategy
                 .new_tree(&mut runner)
                 .map_err(|e| e.to_string())?
                 .current();
             let client = if as_master { &master } else { &worker };
-            let result = call(client, TOOLS[tool], Value::Object(args.clone())).await?;
+            let result = call(client, &tools[tool], Value::Object(args.clone())).await?;
             if result.is_error == Some(true) {
                 let e = &result
                     .structured_content
@@ -120,7 +121,7 @@ fn random_tool_arguments_never_break_the_server() -> TestResult {
                 assert!(
                     e["code"].is_string() && e["message"].is_string(),
                     "{}: {e}",
-                    TOOLS[tool]
+                    tools[tool]
                 );
             }
         }

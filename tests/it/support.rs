@@ -16,6 +16,9 @@ use rmcp::{RoleClient, ServiceExt};
 use serde_json::Value;
 use tempfile::TempDir;
 
+#[path = "../support/original_tools.rs"]
+mod original_tools;
+
 pub type Client = RunningService<RoleClient, ()>;
 pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -326,32 +329,21 @@ impl Project {
     }
 }
 
-/// Every tool: the original's 19, then the four new ones.
-pub const TOOLS: [&str; 23] = [
-    "intercomm_register",
-    "intercomm_send",
-    "intercomm_broadcast",
-    "intercomm_read",
-    "intercomm_status",
-    "intercomm_signoff",
-    "intercomm_get_protocol",
-    "intercomm_clear",
-    "intercomm_assign",
-    "intercomm_worktree_add",
-    "intercomm_worktree_list",
-    "intercomm_worktree_set_status",
-    "intercomm_worktree_remove",
-    "intercomm_spawn",
-    "intercomm_wake",
-    "intercomm_escalate",
-    "intercomm_scan",
-    "intercomm_approve",
-    "intercomm_teardown",
+/// The tools intercomm adds beyond the original's.
+pub const NEW_TOOLS: [&str; 4] = [
     "intercomm_reply",
     "intercomm_ask",
     "intercomm_set_summary",
     "intercomm_respawn",
 ];
+
+/// Every tool: the original's 19 (their names read from
+/// tests/fixtures/reference/tool-schemas.json), then [`NEW_TOOLS`].
+pub fn all_tools() -> TestResult<Vec<String>> {
+    let mut all = original_tools::original_tools()?;
+    all.extend(NEW_TOOLS.map(str::to_owned));
+    Ok(all)
+}
 
 /// A registered master and a registered worker (`worker-1`), in process.
 pub async fn master_and_worker(project: &Project) -> TestResult<(Client, Client)> {

@@ -9,6 +9,7 @@ Run: cargo build && python -m pytest tests/python -q
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -18,14 +19,10 @@ import pytest
 
 from conftest import asynctest, by_id, fleet, git
 
-EXPECTED_TOOLS = {
-    f"intercomm_{name}"
-    for name in (
-        "register send broadcast read status signoff get_protocol clear assign "
-        "worktree_add worktree_list worktree_set_status worktree_remove "
-        "spawn wake escalate scan approve teardown"
-    ).split()
-}
+# The original's 19 tools: the names in its recorded tools/list reply (also read by tests/it and
+# benches/bus through tests/support/original_tools.rs).
+TOOL_SCHEMAS = Path(__file__).resolve().parent.parent / "fixtures" / "reference" / "tool-schemas.json"
+EXPECTED_TOOLS = {tool["name"] for tool in json.loads(TOOL_SCHEMAS.read_text())["tools"]}
 # Added by intercomm beyond the original's 19.
 NEW_TOOLS = {f"intercomm_{name}" for name in ("reply", "ask", "set_summary", "respawn")}
 MIB = 1 << 20
