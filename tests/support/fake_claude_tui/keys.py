@@ -5,7 +5,12 @@ Parsing follows a terminal in raw mode with bracketed paste on: ESC [ ... final 
 pasted text between ESC[200~ and ESC[201~, control bytes, and UTF-8 text (split across reads).
 An Enter in the same read as pasted text (or as --burst-chars or more typed characters, taken
 for a paste), or within --enter-window-ms of a paste's end, inserts a newline instead of
-submitting: the swallowed Enter that intercomm's wake must notice.
+submitting: the swallowed Enter that intercomm's wake must notice. The window's default, 15 ms,
+is Claude Code 2.1.x's, which this stand-in draws (../shared/guides/real-claude-code.md,
+"Submitting a typed prompt": ~10 ms sufficed, 5 ms failed once in 5 under load, 20 ms+ never).
+1.0.x and 2.0.x needed ~150 ms after typing, but they also showed the text only that late, and an
+Enter sent once it showed failed only within ~1 ms of it (scripts/measure-enter-gap); this
+stand-in shows a paste at once, so a longer window here would model neither.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ def parse_args(argv):
     p.add_argument("--log", default=env_default("FAKE_CLAUDE_LOG", None))
     p.add_argument("--boot-delay", type=float, default=float(env_default("FAKE_CLAUDE_BOOT_DELAY", "0.3")))
     p.add_argument("--busy-seconds", type=float, default=float(env_default("FAKE_CLAUDE_BUSY_SECONDS", "1.0")))
-    p.add_argument("--enter-window-ms", type=float, default=float(env_default("FAKE_CLAUDE_ENTER_WINDOW_MS", "50")))
+    p.add_argument("--enter-window-ms", type=float, default=float(env_default("FAKE_CLAUDE_ENTER_WINDOW_MS", "15")))
     p.add_argument("--burst-chars", type=int, default=int(env_default("FAKE_CLAUDE_BURST_CHARS", "80")))
     p.add_argument("--mcp-name", default=env_default("FAKE_CLAUDE_MCP_NAME", "intercomm"))
     p.add_argument("--redraw-ms", type=float, default=float(env_default("FAKE_CLAUDE_REDRAW_MS", "0")))
