@@ -19,6 +19,7 @@
 //!   server merely starting (S4): see [`Bus::open_existing`];
 //! - the folder is 0700, the database and its `-wal`/`-shm` files 0600 (S3).
 
+mod checkpoint;
 pub mod hooks;
 pub mod instances;
 pub mod messages;
@@ -155,6 +156,7 @@ impl Bus {
         // 1 MiB of page cache (SQLite's default is 2 MiB): a bus is mostly
         // appended to and read at its end; this keeps a server under 10 MiB.
         conn.pragma_update(None, "cache_size", -1024)?;
+        checkpoint::install(&mut conn)?;
         schema::migrate(&mut conn)?;
         Ok(Self {
             conn,
