@@ -88,27 +88,44 @@ pub fn fan_in_once(cfg: &Config, bus: &TempBus) -> R<FanRun> {
     let pids: Vec<u32> = std::iter::once(m.pid())
         .chain(ws.iter().map(Server::pid))
         .collect();
-    let servers_before = cpu_ticks(&pids)?;
-    let client_before = cpu_ticks_of("self")?;
-    let barrier = Arc::new(Barrier::new(cfg.fan_workers + 1));
+    // Every sender thread waits at `start` once its requests are encoded
+    // and at `done` once its sends are answered; replies are parsed after
+    // that. Encoding and parsing are client work on the same CPUs as the
+    // servers, so they stay out of the timed window and its CPU counts.
+    let start = Arc::new(Barrier::new(cfg.fan_workers + 1));
+    let done = Arc::new(Barrier::new(cfg.fan_workers + 1));
     let handles: Vec<_> = ws
         .into_iter()
         .map(|mut w| {
-            let barrier = Arc::clone(&barrier);
+            let (start, done) = (Arc::clone(&start), Arc::clone(&done));
             std::thread::spawn(move || -> R<WorkerOut> {
                 let me = w.id.clone();
-                let mut sent = Vec::with_capacity(n);
+                let requests = (0..n)
+                    .map(|k| {
+                        let args = json!({"to": "master", "message": format!("{me} {k}")});
+                        w.tool_request("intercomm_send", &args)
+                    })
+                    .collect::<R<Vec<_>>>();
+                let mut replies = Vec::with_capacity(n);
                 let mut lat_us = Vec::with_capacity(n);
-                barrier.wait();
-                for k in 0..n {
-                    let args = json!({"to": "master", "message": format!("{me} {k}")});
-                    let (id, req) = w.tool_request("intercomm_send", &args)?;
-                    let t0 = Instant::now();
-                    w.write(&req)?;
-                    let (t1, line) = w.recv_raw(id)?;
-                    lat_us.push(micros(t1 - t0));
+                start.wait();
+                let timed = requests.and_then(|requests| {
+                    for (id, req) in requests {
+                        let t0 = Instant::now();
+                        w.write(&req)?;
+                        let (t1, line) = w.recv_raw(id)?;
+                        lat_us.push(micros(t1 - t0));
+                        replies.push((id, line));
+                    }
+                    Ok(())
+                });
+                let end = Instant::now();
+                done.wait();
+                timed?;
+                let mut sent = Vec::with_capacity(n);
+                for (k, (id, line)) in replies.iter().enumerate() {
                     let sc =
-                        tool_content(&w.name, "intercomm_send", rpc_result(&w.name, id, &line)?)?;
+                        tool_content(&w.name, "intercomm_send", rpc_result(&w.name, *id, line)?)?;
                     let mid = sc["message_id"]
                         .as_str()
                         .ok_or("send returned no message_id")?;
@@ -118,13 +135,18 @@ pub fn fan_in_once(cfg: &Config, bus: &TempBus) -> R<FanRun> {
                     server: w,
                     sent,
                     lat_us,
-                    end: Instant::now(),
+                    end,
                 })
             })
         })
         .collect();
-    barrier.wait();
+    start.wait();
     let t0 = Instant::now();
+    let servers_before = cpu_ticks(&pids)?;
+    let client_before = cpu_ticks_of("self")?;
+    done.wait();
+    let server_s = (cpu_ticks(&pids)? - servers_before) as f64 / CLOCK_TICKS;
+    let client_s = (cpu_ticks_of("self")? - client_before) as f64 / CLOCK_TICKS;
     let mut outs = Vec::new();
     let mut failures = Vec::new();
     for h in handles {
@@ -139,8 +161,6 @@ pub fn fan_in_once(cfg: &Config, bus: &TempBus) -> R<FanRun> {
     }
     let last = outs.iter().map(|o| o.end).max().ok_or("no senders")?;
     let wall = last.duration_since(t0).as_secs_f64();
-    let server_s = (cpu_ticks(&pids)? - servers_before) as f64 / CLOCK_TICKS;
-    let client_s = (cpu_ticks_of("self")? - client_before) as f64 / CLOCK_TICKS;
     let lat: Vec<f64> = outs.iter().flat_map(|o| o.lat_us.iter().copied()).collect();
 
     // The master reads everything, 500 at a time.
