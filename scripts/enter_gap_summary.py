@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-INTERCOMM_ENTER_GAP_MS = 60  # src/fleet/wake.rs ENTER_GAP, for the summary
+INTERCOMM_ENTER_GAP_MS = 30  # src/fleet/wake.rs ENTER_GAP, for the summary
 
 
 def threshold(cells: dict[int, tuple[int, int]]) -> int | None:

@@ -14,12 +14,17 @@
 //!
 //! The pauses were measured with scripts/measure-enter-gap against the real
 //! Claude Code 1.0.128, 2.0.77, 2.1.197 and 2.1.330, idle and under load,
-//! 3,220 trials each checked in the stand-in model's request log: with the
-//! wait-until-shown step, every gap ≥ 60 ms was reliable on every version,
-//! and the only failures (2.0.77, ~2.5%) came from an Enter within ~1 ms of
-//! the text showing, which [`AFTER_SHOWN`] rules out; the retry recovered
-//! each of them. No version detection is needed. Showing and emptying took
-//! up to ~0.7 s under load, hence [`SHOW_TIMEOUT`].
+//! 3,220 trials each checked in the stand-in model's request log. With the
+//! wait-until-shown step, what decides is the time since the text showed,
+//! not since the paste: all 12 failures (2.0.77) had their Enter within
+//! 0.1 ms of the text showing, and none of the 2,157 trials whose Enter
+//! came 1 ms or more after it failed, whatever the gap since the paste
+//! (414 of them under 20 ms, 555 from 20 to 59 ms, 301 of those on 2.0.77).
+//! So [`AFTER_SHOWN`] (20 ms, twenty times that window) is the guard, and
+//! [`ENTER_GAP`] a floor kept above every gap measured without a failure
+//! (10 ms) rather than the 60 ms first chosen; the retry recovered every
+//! swallowed Enter. No version detection is needed. Showing and emptying
+//! took up to ~0.7 s under load, hence [`SHOW_TIMEOUT`].
 
 use std::time::{Duration, Instant};
 
@@ -35,8 +40,9 @@ use crate::ops::messaging::{Escalated, EscalationKind};
 use crate::ops::{Ctx, Outcome};
 use crate::screen::{PaneState, Screen};
 
-/// Least pause between the end of the paste and Enter.
-pub const ENTER_GAP: Duration = Duration::from_millis(60);
+/// Least pause between the paste and Enter (see the module doc: the pause
+/// after the text shows is the one that matters).
+pub const ENTER_GAP: Duration = Duration::from_millis(30);
 /// Least pause between the text showing in the box and Enter.
 pub const AFTER_SHOWN: Duration = Duration::from_millis(20);
 /// How long to wait for the text to appear, and for a retried submit to show.
@@ -421,9 +427,9 @@ mod tests {
         let mut r = Ringing::new(TYPED);
         assert_eq!(r.step(&empty, t0), RingStep::Paste(TYPED.to_owned()));
         assert_eq!(r.step(&empty, ms(t0, 5)), RingStep::Look);
-        assert_eq!(r.step(&typed, ms(t0, 10)), RingStep::LookAt(ms(t0, 60)));
-        assert_eq!(r.step(&typed, ms(t0, 60)), RingStep::Enter);
-        assert_eq!(r.step(&typed, ms(t0, 70)), RingStep::Look);
+        assert_eq!(r.step(&typed, ms(t0, 8)), RingStep::LookAt(ms(t0, 30)));
+        assert_eq!(r.step(&typed, ms(t0, 30)), RingStep::Enter);
+        assert_eq!(r.step(&typed, ms(t0, 40)), RingStep::Look);
         assert_eq!(
             r.step(&screen("running/2.1.197-200x50.txt"), ms(t0, 90)),
             RingStep::Done
@@ -465,17 +471,17 @@ mod tests {
         let mut r = Ringing::new(TYPED);
         r.step(&empty, t0);
         r.step(&typed, ms(t0, 10));
-        assert_eq!(r.step(&typed, ms(t0, 60)), RingStep::Enter);
-        assert_eq!(r.step(&typed, ms(t0, 1059)), RingStep::Look);
-        assert_eq!(r.step(&typed, ms(t0, 1060)), RingStep::Enter);
-        assert_eq!(r.step(&typed, ms(t0, 3059)), RingStep::Look);
-        assert_eq!(r.step(&typed, ms(t0, 3060)), RingStep::Done);
+        assert_eq!(r.step(&typed, ms(t0, 30)), RingStep::Enter);
+        assert_eq!(r.step(&typed, ms(t0, 1029)), RingStep::Look);
+        assert_eq!(r.step(&typed, ms(t0, 1030)), RingStep::Enter);
+        assert_eq!(r.step(&typed, ms(t0, 3029)), RingStep::Look);
+        assert_eq!(r.step(&typed, ms(t0, 3030)), RingStep::Done);
         assert_eq!((r.delivered(), r.enters()), (false, 2));
 
         let mut p = Ringing::new(TYPED);
         p.step(&empty, t0);
         p.step(&typed, ms(t0, 10));
-        p.step(&typed, ms(t0, 60));
+        p.step(&typed, ms(t0, 30));
         assert_eq!(
             p.step(&screen("blocked/2.1.197-200x50-bash.txt"), ms(t0, 1500)),
             RingStep::Done

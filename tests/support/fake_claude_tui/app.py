@@ -64,6 +64,13 @@ class FakeClaude(Screens, Dialogs, Turns, Keys):
         self.redraw_at = None  # when the shown start-up dialog is drawn again (--redraw-ms)
         self.mcp_allowed = "mcp_approval" not in self.flow  # approved already, or asked at start-up
         self.mcp = None  # the McpClient, once started
+        # Its code (subprocess, threading) loads now, in the boot, as a real TUI has its MCP
+        # client loaded before it draws anything: loading it at the approval delayed the prompt.
+        self.mcp_client = None
+        if opts.mcp_server:
+            from .mcp import McpClient
+
+            self.mcp_client = McpClient
         self.redraw_default = 0
 
         # input parsing
@@ -99,12 +106,10 @@ class FakeClaude(Screens, Dialogs, Turns, Keys):
 
     def start_mcp(self):
         """Start the --mcp-server connection, once (a no-op without one)."""
-        if not self.opts.mcp_server or self.mcp is not None:
+        if self.mcp_client is None or self.mcp is not None:
             return
-        from .mcp import McpClient
-
         err_path = self.opts.log + ".mcp.err" if self.opts.log else None
-        self.mcp = McpClient(
+        self.mcp = self.mcp_client(
             self.opts.mcp_name, self.opts.mcp_server, self.opts.mcp_delay, err_path, self.cwd, self.version, self.log
         )
         self.mcp.start()

@@ -6,7 +6,8 @@ working directory, with its stderr appended to <log>.mcp.err, then sends initial
 notifications/initialized and tools/list, and logs "mcp_connected" (with the tool count) or
 "mcp_failed". At exit it closes the server's stdin and waits up to 5 s before killing it.
 
-Imported only when a server is configured (subprocess and threading cost start-up time).
+Imported only when a server is configured (subprocess and threading cost start-up time), at
+start-up then, inside the boot.
 """
 
 from __future__ import annotations
