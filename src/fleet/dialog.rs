@@ -18,6 +18,16 @@
 //! to 129 ms after first sight, always acted on from 155 ms, 20 trials);
 //! 2.1.197 acted on one 5 ms after.
 //!
+//! 2.0.77 launched by spawn (two workers at once, e2e) lost the Enter sent
+//! to its numbered trust dialog 10–16 ms after first sight, with the cursor
+//! on "Yes, proceed", its default: the dialog stayed, unchanged, until an
+//! Enter sent ~0.9 s after first sight closed it. Run alone
+//! (`scripts/capture-screens --scenarios startup_enter`) it acted on every
+//! Enter, even one sent at first sight. A lost Enter on the default cannot
+//! show on screen, so it is only told by the dialog staying: every version
+//! closed its trust dialog 21–50 ms (2.0.77, 17 trials) and 21–79 ms
+//! (2.1.197, 7 trials) after an Enter it acted on.
+//!
 //! So [`Answering`] is a pure state machine fed with captures:
 //! - arrows are computed from the cursor on screen, and sent again only when
 //!   the screen shows them undone (the cursor back on the default after it
@@ -31,9 +41,10 @@
 //!   [`REDRAW_SETTLE`] after it first showed (the only guard when the option
 //!   is the dialog's default, whose redraw shows no change);
 //! - the dialog is answered when it has gone (another state, or two captures
-//!   without it), never after some time; Enter is sent again only when the
-//!   dialog proved it lost the first one: still shown, with the cursor back
-//!   on its default.
+//!   without it), never after some time; Enter is sent again only while the
+//!   same dialog still shows with the cursor on the option: once it proved
+//!   it lost the first one (the cursor back on its default in between), or
+//!   [`ENTER_RETRY`] after the last Enter, far longer than any measured close.
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +61,11 @@ pub const REDRAW_SETTLE: Duration = Duration::from_secs(1);
 /// How long a tool permission prompt must have been on screen before Enter
 /// (2.1.330 ignored one up to 129 ms after first sight; see the module doc).
 pub const PROMPT_SETTLE: Duration = Duration::from_millis(300);
+/// An Enter whose dialog still shows, unchanged with the cursor on the
+/// option, this long after it was sent is taken as lost and sent again
+/// (2.0.77 lost one sent 10–16 ms after first sight; dialogs closed 21–79 ms
+/// after an Enter they acted on; see the module doc).
+pub const ENTER_RETRY: Duration = Duration::from_secs(1);
 /// Arrows whose effect has not shown after this long are sent again,
 /// recomputed from the cursor on screen (a redraw can undo them between two
 /// captures).
@@ -176,6 +192,8 @@ pub struct Answering {
     away: u32,
     /// Enter was sent and not proved lost.
     confirmed: bool,
+    /// When the last Enter was sent.
+    entered_at: Option<Instant>,
     /// Times the dialog was seen redrawn with the cursor reset.
     redraws: u32,
     /// Enter presses sent.
@@ -196,6 +214,7 @@ impl Answering {
             on_option: 0,
             away: 0,
             confirmed: false,
+            entered_at: None,
             redraws: 0,
             enters: 0,
         }
@@ -211,7 +230,8 @@ impl Answering {
         self.redraws
     }
 
-    /// Enter presses sent so far (more than one only after a proved loss).
+    /// Enter presses sent so far (more than one only after a proved loss, or
+    /// with the dialog still up [`ENTER_RETRY`] after the last one).
     pub fn enters(&self) -> u32 {
         self.enters
     }
@@ -249,8 +269,12 @@ impl Answering {
                 (_, true) => true,
                 (_, false) => self.redraws > 0 || shown >= REDRAW_SETTLE,
             };
-            if !self.confirmed && settled && self.on_option >= 2 {
+            let lost = self
+                .entered_at
+                .is_some_and(|at| now.saturating_duration_since(at) >= ENTER_RETRY);
+            if (!self.confirmed || lost) && settled && self.on_option >= 2 {
                 self.confirmed = true;
+                self.entered_at = Some(now);
                 self.enters += 1;
                 return Ok(Step::Press(vec!["Enter"]));
             }
