@@ -43,8 +43,11 @@
 //! - the dialog is answered when it has gone (another state, or two captures
 //!   without it), never after some time; Enter is sent again only while the
 //!   same dialog still shows with the cursor on the option: once it proved
-//!   it lost the first one (the cursor back on its default in between), or
-//!   [`ENTER_RETRY`] after the last Enter, far longer than any measured close.
+//!   it lost the first one (the cursor back on its default in between), or,
+//!   once per dialog, [`ENTER_RETRY`] after the last Enter, far longer than
+//!   any measured close. Once only: a Claude stalled that long still has the
+//!   first Enter queued, and every extra one would answer whatever comes
+//!   next with its default.
 
 use std::time::{Duration, Instant};
 
@@ -62,10 +65,11 @@ pub const REDRAW_SETTLE: Duration = Duration::from_secs(1);
 /// (2.1.330 ignored one up to 129 ms after first sight; see the module doc).
 pub const PROMPT_SETTLE: Duration = Duration::from_millis(300);
 /// An Enter whose dialog still shows, unchanged with the cursor on the
-/// option, this long after it was sent is taken as lost and sent again
-/// (2.0.77 lost one sent 10–16 ms after first sight; dialogs closed 21–79 ms
-/// after an Enter they acted on; see the module doc).
-pub const ENTER_RETRY: Duration = Duration::from_secs(1);
+/// option, this long after it was sent is taken as lost and sent again, once
+/// (2.0.77 lost one sent 10–16 ms after first sight and acted on one sent
+/// ~1 s after; dialogs closed 21–79 ms after an Enter they acted on; see the
+/// module doc).
+pub const ENTER_RETRY: Duration = Duration::from_secs(2);
 /// Arrows whose effect has not shown after this long are sent again,
 /// recomputed from the cursor on screen (a redraw can undo them between two
 /// captures).
@@ -194,6 +198,8 @@ pub struct Answering {
     confirmed: bool,
     /// When the last Enter was sent.
     entered_at: Option<Instant>,
+    /// The one Enter sent again after [`ENTER_RETRY`] was used.
+    retried: bool,
     /// Times the dialog was seen redrawn with the cursor reset.
     redraws: u32,
     /// Enter presses sent.
@@ -215,6 +221,7 @@ impl Answering {
             away: 0,
             confirmed: false,
             entered_at: None,
+            retried: false,
             redraws: 0,
             enters: 0,
         }
@@ -269,10 +276,12 @@ impl Answering {
                 (_, true) => true,
                 (_, false) => self.redraws > 0 || shown >= REDRAW_SETTLE,
             };
-            let lost = self
-                .entered_at
-                .is_some_and(|at| now.saturating_duration_since(at) >= ENTER_RETRY);
+            let lost = !self.retried
+                && self
+                    .entered_at
+                    .is_some_and(|at| now.saturating_duration_since(at) >= ENTER_RETRY);
             if (!self.confirmed || lost) && settled && self.on_option >= 2 {
+                self.retried |= self.confirmed;
                 self.confirmed = true;
                 self.entered_at = Some(now);
                 self.enters += 1;
