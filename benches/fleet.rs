@@ -344,10 +344,13 @@ fn stand_in_times(log: &Path) -> R<StandInTimes> {
         .iter()
         .find(|e| e["event"] == "start")
         .ok_or_else(|| format!("{}: no start event", log.display()))?;
-    let (Some(wall), Some(age)) = (start["wall"].as_f64(), start["age"].as_f64()) else {
-        return Err(format!("{}: no wall time or age at start", log.display()).into());
+    let (Some(wall), Some(age), Some(t_start)) = (
+        start["wall"].as_f64(),
+        start["age"].as_f64(),
+        start["t"].as_f64(),
+    ) else {
+        return Err(format!("{}: no time, wall time or age at start", log.display()).into());
     };
-    let t_start = first(&|e| e["event"] == "start")?;
     Ok(StandInTimes {
         wall_exec: wall - age,
         exec: t_start - age,

@@ -250,23 +250,11 @@ fn install_plugin(world: &World) -> PathBuf {
     ) {
         fail(format!("cannot write the project's settings: {e}"));
     }
-    for args in [
-        vec!["rm", "-q", ".mcp.json"],
-        vec!["add", "-A"],
-        vec![
-            "-c",
-            "user.name=e2e",
-            "-c",
-            "user.email=e2e@example.com",
-            "commit",
-            "-q",
-            "-m",
-            "use the intercomm plugin",
-        ],
-    ] {
-        if let Err(e) = world.git(&args) {
-            fail(format!("cannot prepare the project: {e}"));
-        }
+    let prepared = world
+        .git(&["rm", "-q", ".mcp.json"])
+        .and_then(|_| world.commit_all("use the intercomm plugin"));
+    if let Err(e) = prepared {
+        fail(format!("cannot prepare the project: {e}"));
     }
     let source = world.dir.join("marketplace");
     copy_tracked_files(&source);

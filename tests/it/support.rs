@@ -18,6 +18,8 @@ use tempfile::TempDir;
 
 #[path = "../support/original_tools.rs"]
 mod original_tools;
+#[path = "../support/tmux_session.rs"]
+mod tmux_session;
 
 pub type Client = RunningService<RoleClient, ()>;
 pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -235,25 +237,8 @@ impl TmuxServer {
         env: &[(&str, &str)],
         argv: &[&str],
     ) -> TestResult<String> {
-        let dir = dir.display().to_string();
-        let mut args = vec![
-            "new-session",
-            "-d",
-            "-s",
-            name,
-            "-x",
-            "120",
-            "-y",
-            "40",
-            "-c",
-            &dir,
-        ];
-        let pairs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        for p in &pairs {
-            args.extend(["-e", p.as_str()]);
-        }
-        args.extend(["-P", "-F", "#{pane_id}", "--"]);
-        args.extend_from_slice(argv);
+        let args = tmux_session::new_session_args(name, dir, (120, 40), env, argv);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         Ok(self.run(&args)?.trim().to_owned())
     }
 

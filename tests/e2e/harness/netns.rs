@@ -16,19 +16,22 @@ fn pid_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// The pid of the test process that named `name` (`<PREFIX>-<pid>-…`), if
+/// it is one of ours.
+fn owner_pid(name: &str) -> Option<u32> {
+    name.strip_prefix(&format!("{PREFIX}-"))?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Removes namespaces and folders of earlier runs whose test process died
 /// without cleaning up (e.g. killed by a timeout). Only our own names.
 pub(super) fn sweep_stale() {
     if let Ok(list) = run(Command::new("ip").args(["netns", "list"])) {
         for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
-            let Some(pid) = name
-                .strip_prefix(&format!("{PREFIX}-"))
-                .and_then(|rest| rest.split('-').next())
-                .and_then(|p| p.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if !pid_alive(pid) {
+            if owner_pid(name).is_some_and(|pid| !pid_alive(pid)) {
                 kill_netns_processes(name);
                 let _ = run(Command::new("ip").args(["netns", "del", name]));
             }
@@ -37,14 +40,7 @@ pub(super) fn sweep_stale() {
     if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(pid) = name
-                .strip_prefix(&format!("{PREFIX}-"))
-                .and_then(|rest| rest.split('-').next())
-                .and_then(|p| p.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if !pid_alive(pid) {
+            if owner_pid(&name).is_some_and(|pid| !pid_alive(pid)) {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }

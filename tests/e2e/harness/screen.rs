@@ -8,23 +8,27 @@ fn is_rule(line: &str) -> bool {
     s.chars().count() >= 20 && s.chars().all(|c| c == '─')
 }
 
+/// The rows of the last two rules (the prompt box's top and bottom).
+fn last_box(rows: &[&str]) -> Option<(usize, usize)> {
+    let mut rules = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| is_rule(l))
+        .map(|(i, _)| i);
+    let bottom = rules.next_back()?;
+    let top = rules.next_back()?;
+    Some((top, bottom))
+}
+
 /// The text in the prompt box (between the last two rules, after `❯`), if
 /// the bottom of the screen is a prompt box.
 pub fn prompt_box(screen: &str) -> Option<String> {
     let rows: Vec<&str> = screen.lines().collect();
-    let rules: Vec<usize> = rows
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| is_rule(l))
-        .map(|(i, _)| i)
-        .collect();
-    let [.., top, bottom] = rules.as_slice() else {
-        return None;
-    };
+    let (top, bottom) = last_box(&rows)?;
     if bottom - top < 2 {
         return None;
     }
-    let inner = &rows[top + 1..*bottom];
+    let inner = &rows[top + 1..bottom];
     let first = inner.first()?.trim_start();
     let first = first.strip_prefix('❯')?;
     let mut text = vec![first.trim().to_owned()];
@@ -35,17 +39,11 @@ pub fn prompt_box(screen: &str) -> Option<String> {
 /// Idle: an empty prompt box, no busy footer, no spinner line above it.
 pub fn is_idle(screen: &str) -> bool {
     let rows: Vec<&str> = screen.lines().collect();
-    let rules: Vec<usize> = rows
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| is_rule(l))
-        .map(|(i, _)| i)
-        .collect();
-    let [.., top, bottom] = rules.as_slice() else {
+    let Some((top, bottom)) = last_box(&rows) else {
         return false;
     };
     let footer = rows[bottom + 1..].join("\n");
-    let spinner = rows[..*top]
+    let spinner = rows[..top]
         .iter()
         .rev()
         .find(|l| !l.trim().is_empty())

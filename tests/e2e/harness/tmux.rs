@@ -10,6 +10,11 @@ use super::host::run;
 use super::screen::{below_last_rule, is_idle, menu, prompt_box};
 use super::{World, fail};
 
+// The session command line tests/it starts its sessions with too.
+#[path = "../../support/tmux_session.rs"]
+mod tmux_session;
+use tmux_session::new_session_args;
+
 impl World {
     pub(super) fn start_tmux(&mut self) {
         let conf = self.dir.join("tmux.conf");
@@ -83,25 +88,8 @@ impl World {
         env: &[(&str, &str)],
         argv: &[&str],
     ) -> String {
-        let dir = dir.display().to_string();
-        let mut args = vec![
-            "new-session",
-            "-d",
-            "-s",
-            name,
-            "-x",
-            "200",
-            "-y",
-            "50",
-            "-c",
-            &dir,
-        ];
-        let pairs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        for p in &pairs {
-            args.extend(["-e", p.as_str()]);
-        }
-        args.extend(["-P", "-F", "#{pane_id}", "--"]);
-        args.extend_from_slice(argv);
+        let args = new_session_args(name, dir, (200, 50), env, argv);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         match self.tmux(&args) {
             Ok(out) => out.trim().to_owned(),
             Err(e) => fail(format!("cannot start session {name}: {e}")),

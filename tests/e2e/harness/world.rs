@@ -154,24 +154,27 @@ impl World {
         if let Err(e) = made {
             fail(format!("cannot write the project: {e}"));
         }
-        for args in [
-            vec!["init", "-q", "-b", "main"],
-            vec!["add", "-A"],
-            vec![
-                "-c",
-                "user.name=e2e",
-                "-c",
-                "user.email=e2e@example.com",
-                "commit",
-                "-q",
-                "-m",
-                "initial",
-            ],
-        ] {
-            if let Err(e) = self.git(&args) {
-                fail(format!("cannot make the project repository: {e}"));
-            }
+        let made = self
+            .git(&["init", "-q", "-b", "main"])
+            .and_then(|_| self.commit_all("initial"));
+        if let Err(e) = made {
+            fail(format!("cannot make the project repository: {e}"));
         }
+    }
+
+    /// Stages everything in the project and commits it as the e2e user.
+    pub fn commit_all(&self, message: &str) -> Result<String, String> {
+        self.git(&["add", "-A"])?;
+        self.git(&[
+            "-c",
+            "user.name=e2e",
+            "-c",
+            "user.email=e2e@example.com",
+            "commit",
+            "-q",
+            "-m",
+            message,
+        ])
     }
 
     /// Runs git in the project repository.
