@@ -103,6 +103,12 @@ pub fn register(ctx: &mut Ctx, req: RegisterRequest) -> Result<Registered> {
                 "\"master\" is the master's id; a worker needs another",
             ));
         }
+        if names::is_reserved(id) {
+            return Err(Error::invalid(
+                crate::env::WORKER_ID,
+                format!("{id:?} is reserved: mail from it would read as from the user or everyone"),
+            ));
+        }
     }
     let now = clock::now_ms();
     let token = ctx.token.clone();

@@ -6,6 +6,7 @@ mod cli;
 mod contract;
 mod faults;
 mod fleet;
+mod forged;
 mod hooks;
 mod mcp;
 mod processes;
