@@ -400,13 +400,22 @@ pub fn retain_read_hours() -> i64 {
         .unwrap_or(168)
 }
 
-/// Every active instance with its cursor: whose unread mail is kept.
+/// Every active instance, and every live session this bus spawned whose
+/// worker has not registered yet, with its cursor: whose unread mail is
+/// kept (a spawned worker's contract waits for it before it registers).
 fn protected_readers(conn: &rusqlite::Connection) -> Result<Vec<(String, i64)>> {
     let mut protected = Vec::new();
-    for row in instances::list(conn).map_err(db)? {
+    let rows = instances::list(conn).map_err(db)?;
+    for row in &rows {
         if row.active {
             let cursor = messages::cursor(conn, &row.id).map_err(db)?;
-            protected.push((row.id, cursor));
+            protected.push((row.id.clone(), cursor));
+        }
+    }
+    for s in crate::bus::sessions::live(conn).map_err(db)? {
+        if !rows.iter().any(|r| r.id == s.name && r.active) {
+            let cursor = messages::cursor(conn, &s.name).map_err(db)?;
+            protected.push((s.name, cursor));
         }
     }
     Ok(protected)

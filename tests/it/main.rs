@@ -7,6 +7,7 @@ mod contract;
 mod faults;
 mod fleet;
 mod forged;
+mod harden;
 mod hooks;
 mod mcp;
 mod processes;
