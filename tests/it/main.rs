@@ -6,6 +6,8 @@ mod cli;
 mod contract;
 mod faults;
 mod fleet;
+mod forged;
+mod harden;
 mod hooks;
 mod mcp;
 mod processes;
