@@ -3,6 +3,7 @@
 
 mod bus;
 mod cli;
+mod cli_loop;
 mod contract;
 mod faults;
 mod fleet;
