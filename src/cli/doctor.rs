@@ -9,6 +9,8 @@ use crate::bus::{self, SCHEMA_VERSION};
 use crate::location::{self, BusPaths};
 use crate::ops::Outcome;
 
+mod claude_range;
+
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -116,6 +118,7 @@ pub fn run(paths: &BusPaths) -> Report {
             "npm install -g @anthropic-ai/claude-code",
         ),
     ];
+    checks.push(claude_range::run());
     let root = &paths.root;
     checks.push(if !root.is_dir() {
         check(
