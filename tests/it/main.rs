@@ -5,6 +5,7 @@ mod bus;
 mod cli;
 mod contract;
 mod faults;
+mod first_run;
 mod fleet;
 mod hooks;
 mod mcp;
