@@ -55,6 +55,10 @@ fn git(op: &'static str) -> impl FnOnce(git2::Error) -> GitError {
     move |source| GitError::Git { op, source }
 }
 
+/// The base the tools and the command line default to (intercomm-aimfp
+/// 1.0.2's); see [`Repo::worktree_base`] for a repository without it.
+pub const DEFAULT_BASE: &str = "main";
+
 /// A worktree that [`Repo::add_worktree`] created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddedWorktree {
@@ -77,6 +81,29 @@ impl Repo {
             path: root.to_path_buf(),
         })?;
         Ok(Self { repo })
+    }
+
+    /// Whether `rev` names a commit in this repository.
+    pub fn resolves(&self, rev: &str) -> bool {
+        self.repo
+            .revparse_single(rev)
+            .and_then(|o| o.peel_to_commit())
+            .is_ok()
+    }
+
+    /// The commit-ish a worktree asked to start from `base` starts from:
+    /// `base`, except [`DEFAULT_BASE`] in a repository that has no such
+    /// revision: then the branch checked out in the main working tree (or
+    /// `HEAD` when it is detached), so a repository whose branch is
+    /// `master` or `trunk` works without naming it.
+    pub fn worktree_base(&self, base: &str) -> String {
+        if base != DEFAULT_BASE || self.repo.revparse_single(base).is_ok() {
+            return base.to_owned();
+        }
+        match self.repo.head() {
+            Ok(head) if head.is_branch() => head.shorthand().unwrap_or("HEAD").to_owned(),
+            _ => "HEAD".to_owned(),
+        }
     }
 
     /// Creates a linked worktree `name` at `path`, checked out at `base`:

@@ -59,9 +59,9 @@ pub fn error(err: &Error, json: bool) -> ExitCode {
             serde_json::to_string_pretty(&serde_json::json!({ "error": err })).unwrap_or_default()
         );
     }
-    eprintln!("intercomm: {}", err.message);
+    eprintln!("intercomm: {}", super::tool_names::for_cli(&err.message));
     if let Some(hint) = &err.hint {
-        eprintln!("hint: {hint}");
+        eprintln!("hint: {}", super::tool_names::for_cli(hint));
     }
     match err.kind {
         ErrorKind::User => ExitCode::from(1),

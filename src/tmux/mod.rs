@@ -255,6 +255,10 @@ impl Tmux {
     /// pane the call did not print is then started alone, for its own error
     /// (a session of that name made by someone else is never taken).
     pub async fn new_sessions(&self, specs: &[NewSession<'_>]) -> Vec<Result<PaneInfo, TmuxError>> {
+        if specs.is_empty() {
+            // `tmux` with no command would start a session of its own.
+            return Vec::new();
+        }
         let mut args: Vec<OsString> = Vec::new();
         for (i, spec) in specs.iter().enumerate() {
             if i > 0 {

@@ -41,7 +41,7 @@ fn rules() -> Value {
 async fn ask_returns_the_workers_reply() {
     let world = World::new("ask", rules());
     let master = world.master(&[]).await;
-    let worktree = world.dir.join(".intercomm-worktrees/worker-1");
+    let worktree = world.dir.join(".intercomm-worktrees/repo/worker-1");
     let out = ok(
         &master,
         "intercomm_spawn",

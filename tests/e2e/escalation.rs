@@ -138,7 +138,7 @@ async fn escalation_rings_a_real_claude_master_once() {
         format!("the master registered without its pane: {reg}"),
     );
     let spawn = result_of(&setup, "mcp__intercomm__intercomm_spawn");
-    let worktree = world.dir.join(".intercomm-worktrees/worker-1");
+    let worktree = world.dir.join(".intercomm-worktrees/repo/worker-1");
     let worker = spawn["workers"]
         .as_array()
         .and_then(|w| w.first())

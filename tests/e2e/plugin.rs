@@ -114,7 +114,7 @@ async fn plugin_reports_through_hooks_and_delivers_mail_at_stop() {
     let world = World::new("plugin", rules());
     let captured = install_plugin(&world);
     let master = world.master(&[]).await;
-    let worktree = world.dir.join(".intercomm-worktrees/worker-1");
+    let worktree = world.dir.join(".intercomm-worktrees/repo/worker-1");
     // Keep the pane after /exit, so scan sees the shell (as in safety.rs).
     let claude_cmd = format!("sh -c '{} \"$@\"; exec sh' sh", world.claude.display());
     let out = ok(

@@ -6,6 +6,7 @@ mod cli;
 mod cli_loop;
 mod contract;
 mod faults;
+mod first_run;
 mod fleet;
 mod forged;
 mod harden;
