@@ -96,6 +96,8 @@ pub struct Payload {
     pub notification_type: Option<String>,
     #[serde(default)]
     pub stop_hook_active: Option<bool>,
+    #[serde(default)]
+    pub transcript_path: Option<String>,
 }
 
 /// Who is running the hook, from its environment.
@@ -185,6 +187,18 @@ fn run(
         },
     )
     .map_err(crate::ops::db)?;
+    if let Some(deny) = crate::cost::gate::on_hook(
+        &mut bus,
+        &paths.dir(),
+        &id,
+        event == Event::PreToolUse,
+        payload.transcript_path.as_deref(),
+    )? {
+        return Ok(Reply {
+            stdout: Some(deny),
+            stderr: None,
+        });
+    }
     Ok(match event {
         Event::Stop if caller.mail => stop_mail(&mut bus, &id)?,
         Event::PreToolUse if caller.mail && !is_intercomm_tool(payload) => {

@@ -16,6 +16,7 @@ pub mod bus;
 pub mod cli;
 pub mod clock;
 pub mod contract;
+pub mod cost;
 pub mod env;
 pub mod error;
 pub mod fleet;

@@ -10,6 +10,7 @@
 //! worktrees     worker_id PK → path, base, branch, head_commit, status
 //! sessions      name PK (= worker id) → tmux session id, pane id, socket: what spawn started
 //! hook_states   id PK → state (running/ready/blocked/gone), detail, Claude session id, time
+//! transcripts   path PK → instance id, counted token usage (cost)
 //! ```
 //!
 //! Invariants:
@@ -25,6 +26,7 @@ pub mod instances;
 pub mod messages;
 mod schema;
 pub mod sessions;
+pub mod transcripts;
 pub mod worktrees;
 
 use std::fs;

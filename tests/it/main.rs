@@ -4,6 +4,7 @@
 mod bus;
 mod cli;
 mod contract;
+mod cost;
 mod faults;
 mod fleet;
 mod hooks;
