@@ -33,3 +33,4 @@ pub mod process;
 pub mod protocol;
 pub mod screen;
 pub mod tmux;
+pub mod view;

@@ -10,6 +10,7 @@
 
 mod doctor;
 mod output;
+mod view;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,6 +87,12 @@ pub enum Command {
     Summary(SummaryArgs),
     /// Restart a worker whose Claude is gone (as the master).
     Respawn(RespawnArgs),
+    /// Print the fleet's events as JSON lines (state changes, messages, decisions, spawns, exits).
+    Watch(view::WatchArgs),
+    /// Show a worker's changes against its base in the pager.
+    Diff(view::DiffArgs),
+    /// Attach this terminal to a worker's tmux pane (detach to come back).
+    Attach(view::AttachArgs),
 }
 
 #[derive(Debug, Args)]
@@ -504,6 +511,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let ctx = master_ctx(cli.root, &a.master)?;
             output::outcome(&block_on(respawn::respawn(&ctx, &a.worker))??, json)
         }
+        Command::Watch(a) => view::watch(cli.root, a),
+        Command::Diff(a) => view::diff(cli.root, a),
+        Command::Attach(a) => view::attach(cli.root, a),
         Command::Doctor => {
             let report = doctor::run(&paths(cli.root)?);
             let failed = report.failed();

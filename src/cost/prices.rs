@@ -47,9 +47,7 @@ pub const PRICES_AS_OF: &str = "2026-12-06";
 /// The price of `model` (as a transcript names it), if it is known.
 pub fn price_of(model: &str) -> Option<Price> {
     let name = model.to_ascii_lowercase();
-    let words: Vec<&str> = name
-        .split(['-', '[', '.', '@', ' '])
-        .collect();
+    let words: Vec<&str> = name.split(['-', '[', '.', '@', ' ']).collect();
     let family = words
         .iter()
         .position(|w| ["opus", "sonnet", "haiku", "fable", "mythos"].contains(w))?;

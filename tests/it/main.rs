@@ -16,4 +16,5 @@ mod spawn;
 mod stand_in;
 mod support;
 mod threads;
+mod view;
 mod worktrees;
