@@ -10,6 +10,7 @@
 //! worktrees     worker_id PK → path, base, branch, head_commit, status
 //! sessions      name PK (= worker id) → tmux session id, pane id, socket: what spawn started
 //! hook_states   id PK → state (running/ready/blocked/gone), detail, Claude session id, time
+//! transcripts   path PK → instance id, counted token usage (cost)
 //! ```
 //!
 //! Invariants:
@@ -19,6 +20,7 @@
 //!   server merely starting (S4): see [`Bus::open_existing`];
 //! - the folder is 0700, the database and its `-wal`/`-shm` files 0600 (S3).
 
+pub mod change;
 mod checkpoint;
 pub mod hooks;
 pub mod instances;
@@ -26,6 +28,7 @@ pub mod messages;
 pub mod readers;
 mod schema;
 pub mod sessions;
+pub mod transcripts;
 pub mod worktrees;
 
 use std::cell::Cell;

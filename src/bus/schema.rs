@@ -14,6 +14,7 @@
 //! | 5       | instance summaries; the argv a session was started with (respawn)  |
 //! | 6       | a partial index on task messages (a worker's latest contract)      |
 //! | 7       | when a spawned worker's `intercomm mcp` was first listed           |
+//! | 8       | `transcripts`: each session's transcript and its counted usage     |
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -29,6 +30,7 @@ const MIGRATIONS: &[Migration] = &[
     summaries_and_respawn,
     task_index,
     mcp_connected,
+    transcripts,
 ];
 
 /// The schema version this binary writes.
@@ -235,4 +237,19 @@ fn task_index(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 /// them.
 fn mcp_connected(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch("ALTER TABLE sessions ADD COLUMN mcp_connected_at INTEGER;")
+}
+
+/// 7 → 8: the transcript each Claude session writes (from its hooks'
+/// `transcript_path`), and how much of its token usage was counted, so
+/// that cost and caps read only what was appended since.
+fn transcripts(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE transcripts (
+            path TEXT PRIMARY KEY,
+            id TEXT NOT NULL,
+            tally TEXT NOT NULL DEFAULT '{}',
+            at INTEGER NOT NULL
+        );
+        CREATE INDEX transcripts_id ON transcripts (id);",
+    )
 }

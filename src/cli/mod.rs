@@ -13,6 +13,7 @@ mod doctor;
 mod output;
 mod tool_names;
 mod work;
+mod view;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,6 +95,12 @@ pub enum Command {
     Assign(work::AssignArgs),
     /// Manage the workers' git worktrees: add, list, status, remove.
     Worktree(work::WorktreeArgs),
+    /// Print the fleet's events as JSON lines (state changes, messages, decisions, spawns, exits).
+    Watch(view::WatchArgs),
+    /// Show a worker's changes against its base in the pager.
+    Diff(view::DiffArgs),
+    /// Attach this terminal to a worker's tmux pane (detach to come back).
+    Attach(view::AttachArgs),
 }
 
 #[derive(Debug, Args)]
@@ -541,6 +548,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Assign(a) => work::assign(cli.root, a, json),
         Command::Worktree(a) => work::worktree(cli.root, a, json),
+        Command::Watch(a) => view::watch(cli.root, a),
+        Command::Diff(a) => view::diff(cli.root, a),
+        Command::Attach(a) => view::attach(cli.root, a),
         Command::Doctor => {
             let report = doctor::run(&paths(cli.root)?);
             let failed = report.failed();

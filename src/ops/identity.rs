@@ -306,6 +306,10 @@ pub struct InstanceView {
     pub branch: Option<String>,
     /// What it is working on: its own summary, else its task's target.
     pub summary: Option<String>,
+    /// Tokens and dollars its Claude sessions spent so far (from their
+    /// transcripts, see [`crate::cost`]); `None` when no hook named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::cost::Spend>,
 }
 
 /// The instances on the bus.
@@ -315,6 +319,9 @@ pub struct Status {
     /// This process's id, if registered.
     pub you: Option<String>,
     pub instances: Vec<InstanceView>,
+    /// Every instance's spend together; `None` when none is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet_cost: Option<crate::cost::Spend>,
 }
 
 impl Outcome for Status {
@@ -353,7 +360,13 @@ impl Outcome for Status {
                 let plus = if i.unread_capped { "+" } else { "" };
                 out.push_str(&format!(", unread: {}{plus}", i.unread));
             }
+            if let Some(c) = &i.cost {
+                out.push_str(&format!(", spent: {}", c.short()));
+            }
             out.push(')');
+        }
+        if let Some(c) = &self.fleet_cost {
+            out.push_str(&format!("\nFleet spent: {}", c.short()));
         }
         out
     }
@@ -369,10 +382,13 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
             root,
             you,
             instances: Vec::new(),
+            fleet_cost: None,
         });
     };
     let conn = bus.conn();
     let now = clock::now_ms();
+    let mut spends = crate::cost::spend_by_instance(conn).map_err(db)?;
+    let fleet_cost = (!spends.is_empty()).then(|| crate::cost::total(spends.values()));
     let mut views = Vec::new();
     for row in instances::list(conn).map_err(db)? {
         let cursor = messages::cursor(conn, &row.id).map_err(db)?;
@@ -403,6 +419,7 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
                 .filter(|b| !b.is_empty()),
             worktree: wt.map(|w| w.path),
             role: row.role,
+            cost: spends.remove(&row.id),
             id: row.id,
         });
     }
@@ -410,6 +427,7 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
         root,
         you,
         instances: views,
+        fleet_cost,
     })
 }
 
