@@ -23,6 +23,7 @@ mod checkpoint;
 pub mod hooks;
 pub mod instances;
 pub mod messages;
+pub mod radar;
 mod schema;
 pub mod sessions;
 pub mod worktrees;

@@ -304,6 +304,8 @@ pub struct Status {
     /// This process's id, if registered.
     pub you: Option<String>,
     pub instances: Vec<InstanceView>,
+    /// The merge radar over the workers' worktrees.
+    pub radar: crate::radar::Radar,
 }
 
 impl Outcome for Status {
@@ -344,6 +346,7 @@ impl Outcome for Status {
             }
             out.push(')');
         }
+        out.push_str(&super::radar::text(&self.radar));
         out
     }
 }
@@ -358,6 +361,7 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
             root,
             you,
             instances: Vec::new(),
+            radar: crate::radar::Radar::default(),
         });
     };
     let conn = bus.conn();
@@ -399,6 +403,7 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
         root,
         you,
         instances: views,
+        radar: super::radar::read(conn)?,
     })
 }
 
