@@ -32,6 +32,7 @@ pub mod ops;
 pub mod process;
 pub mod protocol;
 pub mod render;
+pub mod radar;
 pub mod screen;
 pub mod tmux;
 pub mod view;

@@ -26,6 +26,7 @@ pub mod hooks;
 pub mod instances;
 pub mod messages;
 pub mod readers;
+pub mod radar;
 mod schema;
 pub mod sessions;
 pub mod transcripts;

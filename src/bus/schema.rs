@@ -15,6 +15,7 @@
 //! | 6       | a partial index on task messages (a worker's latest contract)      |
 //! | 7       | when a spawned worker's `intercomm mcp` was first listed           |
 //! | 8       | `transcripts`: each session's transcript and its counted usage     |
+//! | 9       | the merge radar: paths workers wrote, overlaps already reported    |
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -31,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[
     task_index,
     mcp_connected,
     transcripts,
+    radar,
 ];
 
 /// The schema version this binary writes.
@@ -251,5 +253,25 @@ fn transcripts(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             at INTEGER NOT NULL
         );
         CREATE INDEX transcripts_id ON transcripts (id);",
+    )
+}
+
+/// 8 → 9: the merge radar. The paths each worker's hooks saw it write (its
+/// write tools, its worktree's git status when a turn ends), and each path
+/// whose overlap the master was already told about, so it is told once.
+fn radar(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE touched_paths (
+            worker_id TEXT NOT NULL,
+            path TEXT NOT NULL,
+            source TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            PRIMARY KEY (worker_id, path)
+        );
+        CREATE TABLE radar_notices (
+            path TEXT PRIMARY KEY,
+            workers TEXT NOT NULL,
+            at INTEGER NOT NULL
+        );",
     )
 }

@@ -154,7 +154,7 @@ pub struct RespawnArgs {
 #[derive(Debug, Args)]
 pub struct HookArgs {
     /// The event, as Claude Code names it: SessionStart, UserPromptSubmit,
-    /// PreToolUse, Notification, Stop, SessionEnd.
+    /// PreToolUse, PostToolUse, PermissionRequest, Notification, Stop, SessionEnd.
     pub event: String,
 }
 

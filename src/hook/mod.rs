@@ -6,9 +6,11 @@
 //! | SessionStart      | ready           | a note: intercomm is active, how to begin          |
 //! | UserPromptSubmit  | running         | —                                                  |
 //! | PreToolUse        | running (tool)  | "N unread from X" as context, when such mail waits |
+//! | PostToolUse       | —               | — (a write tool's path goes to the merge radar)    |
 //! | PermissionRequest | blocked (tool)  | — (the dialog is left to the person or the master) |
 //! | Notification      | blocked / ready | —                                                  |
-//! | Stop              | ready           | unread mail, as a block-with-reason (marked read)  |
+//! | Stop              | ready           | unread mail, as a block-with-reason (marked read); |
+//! |                   |                 | the worktree's changed paths go to the merge radar |
 //! | SessionEnd        | gone            | —                                                  |
 //!
 //! Claude Code hook I/O, as Claude Code 2.1.197 sends it (payloads recorded
@@ -37,6 +39,7 @@
 
 mod caller;
 mod mail;
+mod radar;
 mod session;
 mod state;
 
@@ -78,6 +81,7 @@ events! {
     SessionStart,
     UserPromptSubmit,
     PreToolUse,
+    PostToolUse,
     PermissionRequest,
     Notification,
     Stop,
@@ -203,9 +207,16 @@ fn dispatch(ctx: &mut Ctx) -> Result<Reply, Error> {
         Event::SessionStart => session::start(ctx),
         Event::UserPromptSubmit => state::prompt_submitted(ctx),
         Event::PreToolUse => mail::pre_tool_use(ctx),
+        Event::PostToolUse => radar::post_tool_use(ctx),
         Event::PermissionRequest => state::permission_request(ctx),
         Event::Notification => state::notification(ctx),
-        Event::Stop => mail::stop(ctx),
+        Event::Stop => {
+            // The radar must never cost the worker its mail.
+            if let Err(err) = radar::turn_ended(ctx) {
+                tracing::warn!(target: "hook", %err, "merge radar: cannot read the worktree");
+            }
+            mail::stop(ctx)
+        }
         Event::SessionEnd => state::session_end(ctx),
     }
 }
@@ -230,6 +241,7 @@ mod tests {
             "SessionStart",
             "UserPromptSubmit",
             "PreToolUse",
+            "PostToolUse",
             "PermissionRequest",
             "Notification",
             "Stop",
@@ -238,6 +250,6 @@ mod tests {
             assert_eq!(Event::parse(name).map(Event::name), Some(name));
         }
         assert_eq!(Event::parse("stop"), None);
-        assert_eq!(Event::ALL.len(), 7);
+        assert_eq!(Event::ALL.len(), 8);
     }
 }

@@ -322,6 +322,8 @@ pub struct Status {
     /// Every instance's spend together; `None` when none is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fleet_cost: Option<crate::cost::Spend>,
+    /// The merge radar over the workers' worktrees.
+    pub radar: crate::radar::Radar,
 }
 
 impl Outcome for Status {
@@ -368,6 +370,7 @@ impl Outcome for Status {
         if let Some(c) = &self.fleet_cost {
             out.push_str(&format!("\nFleet spent: {}", c.short()));
         }
+        out.push_str(&super::radar::text(&self.radar));
         out
     }
 }
@@ -383,6 +386,7 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
             you,
             instances: Vec::new(),
             fleet_cost: None,
+            radar: crate::radar::Radar::default(),
         });
     };
     let conn = bus.conn();
@@ -428,6 +432,7 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
         you,
         instances: views,
         fleet_cost,
+        radar: super::radar::read(conn)?,
     })
 }
 

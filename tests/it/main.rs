@@ -15,6 +15,7 @@ mod hooks;
 mod mcp;
 mod processes;
 mod props;
+mod radar;
 mod screens;
 mod spawn;
 mod stand_in;
