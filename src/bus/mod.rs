@@ -10,6 +10,8 @@
 //! worktrees     worker_id PK → path, base, branch, head_commit, status
 //! sessions      name PK (= worker id) → tmux session id, pane id, socket: what spawn started
 //! hook_states   id PK → state (running/ready/blocked/gone), detail, Claude session id, time
+//! permission_requests  id PK → worker, tool, input, suggestions, status, decision, who, when
+//! wake_hooks    id PK → the armed asyncRewake waiter (token, pid, expiry, seq rung for)
 //! ```
 //!
 //! Invariants:
@@ -23,8 +25,11 @@ mod checkpoint;
 pub mod hooks;
 pub mod instances;
 pub mod messages;
+pub mod permissions;
 mod schema;
 pub mod sessions;
+pub mod wake_hooks;
+pub mod watch;
 pub mod worktrees;
 
 use std::fs;

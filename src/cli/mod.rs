@@ -86,6 +86,18 @@ pub enum Command {
     Summary(SummaryArgs),
     /// Restart a worker whose Claude is gone (as the master).
     Respawn(RespawnArgs),
+    /// List workers' permission requests and the decisions made on them.
+    Decisions(DecisionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DecisionsArgs {
+    /// Only this worker's requests.
+    #[arg(long)]
+    pub worker: Option<String>,
+    /// How many, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
 }
 
 #[derive(Debug, Args)]
@@ -205,6 +217,12 @@ pub struct ApproveArgs {
     /// Seconds to wait for the dialog to clear.
     #[arg(long, default_value_t = 5)]
     pub timeout: i64,
+    /// The permission request to answer (default: the worker's oldest).
+    #[arg(long)]
+    pub request: Option<String>,
+    /// With --choice no: why, told to the worker's model.
+    #[arg(long)]
+    pub reason: Option<String>,
     #[command(flatten)]
     pub master: AsMaster,
 }
@@ -454,7 +472,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let choice = enum_arg::<Choice>("--choice", &a.choice)?;
             let ctx = master_ctx(cli.root, &a.master)?;
             output::outcome(
-                &block_on(scan::approve(&ctx, &a.worker, choice, a.timeout))??,
+                &block_on(scan::approve(
+                    &ctx,
+                    &a.worker,
+                    choice,
+                    a.timeout,
+                    a.request.as_deref(),
+                    a.reason.as_deref(),
+                ))??,
                 json,
             )
         }
@@ -504,6 +529,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let ctx = master_ctx(cli.root, &a.master)?;
             output::outcome(&block_on(respawn::respawn(&ctx, &a.worker))??, json)
         }
+        Command::Decisions(a) => {
+            let mut ctx = cli_ctx(cli.root)?;
+            output::outcome(
+                &crate::fleet::decide::decisions(&mut ctx, a.worker.as_deref(), a.limit)?,
+                json,
+            )
+        }
         Command::Doctor => {
             let report = doctor::run(&paths(cli.root)?);
             let failed = report.failed();
@@ -538,7 +570,8 @@ fn read_stdin() -> Result<String> {
     Ok(text)
 }
 
-/// `intercomm hook`: whatever happens, exit 0 so Claude's session goes on.
+/// `intercomm hook`: whatever happens, exit 0 so Claude's session goes on
+/// (exit 2 only when the Rewake hook wakes its idle session).
 fn hook(root: Option<PathBuf>, event: &str) -> ExitCode {
     let Some(event) = crate::hook::Event::parse(event) else {
         output::note(&format!(
@@ -562,6 +595,7 @@ fn hook(root: Option<PathBuf>, event: &str) -> ExitCode {
         Err(e) => crate::hook::Reply {
             stdout: None,
             stderr: Some(format!("intercomm hook: {e} (ignored)")),
+            wake: false,
         },
     };
     if let Some(json) = &reply.stdout {
@@ -569,6 +603,10 @@ fn hook(root: Option<PathBuf>, event: &str) -> ExitCode {
     }
     if let Some(line) = &reply.stderr {
         output::note(line);
+    }
+    if reply.wake {
+        // An asyncRewake hook's exit 2 wakes the idle model (src/hook/rewake.rs).
+        return ExitCode::from(2);
     }
     ExitCode::SUCCESS
 }

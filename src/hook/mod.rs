@@ -6,10 +6,11 @@
 //! | SessionStart      | ready           | a note: intercomm is active, how to begin          |
 //! | UserPromptSubmit  | running         | —                                                  |
 //! | PreToolUse        | running (tool)  | "N unread from X" as context, when such mail waits |
-//! | PermissionRequest | blocked (tool)  | — (the dialog is left to the person or the master) |
+//! | PermissionRequest | blocked (tool)  | a worker's: the master's decision from the bus      |
 //! | Notification      | blocked / ready | —                                                  |
 //! | Stop              | ready           | unread mail, as a block-with-reason (marked read)  |
 //! | SessionEnd        | gone            | —                                                  |
+//! | Rewake (Stop, SessionStart; asyncRewake) | — | exit 2 with a notice when new mail comes |
 //!
 //! Claude Code hook I/O, as Claude Code 2.1.197 sends it (payloads recorded
 //! in tests/fixtures/hooks by scripts/capture-hooks): JSON on stdin with
@@ -36,7 +37,10 @@
 //! [`dispatch`].
 
 mod caller;
+pub mod features;
 mod mail;
+pub mod permission;
+pub mod rewake;
 mod session;
 mod state;
 
@@ -82,6 +86,8 @@ events! {
     Notification,
     Stop,
     SessionEnd,
+    // intercomm's own: the asyncRewake waiter, run on Stop and SessionStart.
+    Rewake,
 }
 
 impl Event {
@@ -118,11 +124,14 @@ pub struct Payload {
     pub stop_hook_active: Option<bool>,
 }
 
-/// What the hook prints: JSON for Claude on stdout, a line for people on stderr.
+/// What the hook prints: JSON for Claude on stdout, a line for people on
+/// stderr; `wake`: exit 2, which for an `asyncRewake` hook wakes the idle
+/// model with the stderr text (else exit 0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reply {
     pub stdout: Option<Value>,
     pub stderr: Option<String>,
+    pub wake: bool,
 }
 
 /// What an event's handler works with: the open bus, the instance the hook
@@ -147,6 +156,7 @@ pub fn handle(event: Event, input: &str, paths: &BusPaths, caller: &Caller) -> R
                     "intercomm hook {}: ignoring unreadable payload: {e}",
                     event.name()
                 )),
+                wake: false,
             };
         }
     };
@@ -155,6 +165,7 @@ pub fn handle(event: Event, input: &str, paths: &BusPaths, caller: &Caller) -> R
         Err(e) => Reply {
             stdout: None,
             stderr: Some(format!("intercomm hook {}: {e} (ignored)", event.name())),
+            wake: false,
         },
     }
 }
@@ -189,10 +200,11 @@ fn dispatch(ctx: &mut Ctx) -> Result<Reply, Error> {
         Event::SessionStart => session::start(ctx),
         Event::UserPromptSubmit => state::prompt_submitted(ctx),
         Event::PreToolUse => mail::pre_tool_use(ctx),
-        Event::PermissionRequest => state::permission_request(ctx),
+        Event::PermissionRequest => permission::request(ctx),
         Event::Notification => state::notification(ctx),
         Event::Stop => mail::stop(ctx),
         Event::SessionEnd => state::session_end(ctx),
+        Event::Rewake => rewake::wait(ctx),
     }
 }
 
@@ -203,6 +215,7 @@ pub fn context_reply(event: Event, note: Option<String>) -> Reply {
             json!({"hookSpecificOutput": {"hookEventName": event.name(), "additionalContext": n}})
         }),
         stderr: None,
+        wake: false,
     }
 }
 
@@ -220,10 +233,11 @@ mod tests {
             "Notification",
             "Stop",
             "SessionEnd",
+            "Rewake",
         ] {
             assert_eq!(Event::parse(name).map(Event::name), Some(name));
         }
         assert_eq!(Event::parse("stop"), None);
-        assert_eq!(Event::ALL.len(), 7);
+        assert_eq!(Event::ALL.len(), 8);
     }
 }

@@ -304,6 +304,9 @@ pub struct Status {
     /// This process's id, if registered.
     pub you: Option<String>,
     pub instances: Vec<InstanceView>,
+    /// Workers' tool permission requests waiting for the master's decision
+    /// (oldest first; `intercomm_approve` answers them through the hook).
+    pub permission_requests: Vec<crate::bus::permissions::Request>,
 }
 
 impl Outcome for Status {
@@ -344,6 +347,12 @@ impl Outcome for Status {
             }
             out.push(')');
         }
+        for r in &self.permission_requests {
+            out.push_str(&format!(
+                "\nWaiting for a decision: {} asks to run {} with {} [request {}] (intercomm_approve)",
+                r.worker, r.tool, r.input, r.id
+            ));
+        }
         out
     }
 }
@@ -358,6 +367,7 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
             root,
             you,
             instances: Vec::new(),
+            permission_requests: Vec::new(),
         });
     };
     let conn = bus.conn();
@@ -396,6 +406,7 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
         });
     }
     Ok(Status {
+        permission_requests: crate::bus::permissions::pending(conn, None, now).map_err(db)?,
         root,
         you,
         instances: views,

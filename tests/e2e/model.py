@@ -153,6 +153,17 @@ def deferred_tools(value: Any) -> list[str]:
     return names
 
 
+def wake_notice(message: dict[str, Any]) -> str:
+    """The notice of intercomm's wake hook (an asyncRewake hook's exit 2
+    reaches the model as a user message holding only a <system-reminder>
+    that quotes the hook's "[intercomm] ..." text): taken as a prompt."""
+    for block in base._blocks(message):
+        text = str(block.get("text", "")) if block.get("type") == "text" else ""
+        if text.lstrip().startswith("<system-reminder>") and "[intercomm]" in text:
+            return text
+    return ""
+
+
 def plan(body: dict[str, Any]) -> dict[str, Any]:
     messages = [m for m in body.get("messages", []) if isinstance(m, dict)]
     tool_names = [str(t.get("name")) for t in body.get("tools", []) if isinstance(t, dict)]
@@ -161,10 +172,14 @@ def plan(body: dict[str, Any]) -> dict[str, Any]:
     start = None
     for i in range(len(messages) - 1, -1, -1):
         m = messages[i]
-        if m.get("role") == "user" and not base._has_tool_result(m) and base._user_text(m).strip():
-            start = i
-            break
-    prompt = base._user_text(messages[start]) if start is not None else ""
+        if m.get("role") == "user" and not base._has_tool_result(m):
+            if base._user_text(m).strip() or wake_notice(m):
+                start = i
+                break
+    prompt = ""
+    if start is not None:
+        typed_text = base._user_text(messages[start])
+        prompt = typed_text if typed_text.strip() else wake_notice(messages[start])
     names: dict[str, str] = {}
     inputs: dict[str, Any] = {}
     events: list[dict[str, Any]] = []

@@ -48,7 +48,7 @@ use crate::harness::*;
 
 /// Claude Code names the plugin's server `plugin:intercomm:intercomm`, and
 /// its tools `mcp__plugin_intercomm_intercomm__<tool>` (2.1.197).
-const TOOLS: &str = "mcp__plugin_intercomm_intercomm__";
+pub const TOOLS: &str = "mcp__plugin_intercomm_intercomm__";
 const QUESTION: &str = "PLUGIN-MAIL: which base branch?";
 const ANSWER: &str = "PLUGIN-ANSWER: main";
 const BUSY: &str = "PLUGIN-BUSY: run the checks";
@@ -66,7 +66,7 @@ const EVENTS: [&str; 7] = [
 /// What replaces the world's folder in recorded payloads.
 const PLACEHOLDER: &str = "/tmp/intercomm-e2e";
 
-fn tool(name: &str) -> String {
+pub fn tool(name: &str) -> String {
     format!("{TOOLS}{name}")
 }
 
@@ -110,7 +110,10 @@ fn rules() -> Value {
 async fn plugin_reports_through_hooks_and_delivers_mail_at_stop() {
     let world = World::new("plugin", rules());
     let captured = install_plugin(&world);
-    let master = world.master(&[]).await;
+    // The user answers the permission prompt here (the dialog), so the
+    // worker's PermissionRequest hook must not wait for the master
+    // (hooks_permission covers that).
+    let master = world.master(&[("INTERCOMM_PERMISSION_WAIT", "0")]).await;
     let worktree = world.dir.join(".intercomm-worktrees/worker-1");
     // Keep the pane after /exit, so scan sees the shell (as in safety.rs).
     let claude_cmd = format!("sh -c '{} \"$@\"; exec sh' sh", world.claude.display());
@@ -240,7 +243,7 @@ async fn plugin_reports_through_hooks_and_delivers_mail_at_stop() {
 /// Commits a project without `.mcp.json` that allows the plugin's tools,
 /// installs the plugin through a local marketplace, and adds test-only hooks
 /// that keep every payload; returns the folder they go to.
-fn install_plugin(world: &World) -> PathBuf {
+pub fn install_plugin(world: &World) -> PathBuf {
     let settings = json!({"permissions": {"allow": [
         "mcp__plugin_intercomm_intercomm", "Bash(git:*)", "Bash(echo:*)", "Bash(sleep:*)"
     ]}});

@@ -36,6 +36,7 @@
 mod checks;
 mod findings;
 mod host;
+mod keys;
 mod mcp;
 mod model;
 mod netns;
