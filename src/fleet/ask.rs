@@ -110,7 +110,14 @@ pub async fn ask(ctx: &Mutex<Ctx>, to: &str, question: &str, wait_secs: i64) -> 
 /// for the result.
 async fn tell(ctx: &Mutex<Ctx>, to: &str, me: &str, role: Role) -> String {
     match super::hook_wake::ring(ctx, to, None).await {
-        Ok(Some(HookRing::Silent)) | Ok(None) | Err(_) => {}
+        Ok(Some(
+            HookRing::Silent
+            | HookRing::Fired {
+                verified: false, ..
+            },
+        ))
+        | Ok(None)
+        | Err(_) => {}
         Ok(Some(r)) => return r.note(),
     }
     let target = match resolve(ctx, "to", to).await {

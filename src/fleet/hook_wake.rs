@@ -21,13 +21,16 @@ use crate::process::{Liveness, ProcessId};
 /// look at the bus on Claude Code 2.1.330/2.1.332; looks are ≤ 200 ms apart).
 pub const FIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long, after it fired, the session's next hook event is waited for.
-pub const VERIFY_TIMEOUT: Duration = Duration::from_secs(10);
+pub const VERIFY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How a wake through the hook went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HookRing {
     /// The waiter fired; `verified`: the session's next hook event came
     /// after it (the woken turn runs). Milliseconds from the ask to the fire.
+    /// Callers treat a fire never verified like silence and type too (a
+    /// Claude Code that runs the hook in the background without waking on
+    /// exit 2 looks like that).
     Fired { verified: bool, millis: u64 },
     /// The session is busy (or blocked): its Stop hook hands it the mail at
     /// the end of the turn, and the waiter rings after that if still needed.

@@ -345,7 +345,15 @@ fn submitted(screen: &Screen, probe: &str) -> bool {
 /// a live pane. The note says which path was used.
 pub async fn try_ring(ctx: &Mutex<Ctx>, id: &str, text: &str) -> (bool, String) {
     let silent = match super::hook_wake::ring(ctx, id, None).await {
-        Ok(Some(HookRing::Silent)) => Some(HookRing::Silent.note()),
+        // Fired but never verified: a Claude Code that runs the hook in the
+        // background without waking on exit 2 (`async` without
+        // `asyncRewake`) looks like this; the doorbell makes sure.
+        Ok(Some(
+            r @ (HookRing::Silent
+            | HookRing::Fired {
+                verified: false, ..
+            }),
+        )) => Some(r.note()),
         Ok(Some(r)) => return (true, r.note()),
         Ok(None) => None,
         Err(e) => Some(format!("its wake hook could not be used: {}", e.message)),
@@ -385,7 +393,13 @@ pub async fn wake(ctx: &Mutex<Ctx>, worker: &str, message: &str) -> Result<Rung>
     let text = doorbell(&format!("[intercomm] {message}"));
     let started = Instant::now();
     match super::hook_wake::ring(ctx, worker, Some(&text)).await? {
-        Some(HookRing::Silent) | None => {}
+        Some(
+            HookRing::Silent
+            | HookRing::Fired {
+                verified: false, ..
+            },
+        )
+        | None => {}
         Some(r) => {
             return Ok(Rung {
                 id: worker.to_owned(),
@@ -394,7 +408,7 @@ pub async fn wake(ctx: &Mutex<Ctx>, worker: &str, message: &str) -> Result<Rung>
                     HookRing::Busy(_) => PaneState::Running,
                     _ => PaneState::Ready,
                 },
-                delivered: matches!(r, HookRing::Fired { verified: true, .. }),
+                delivered: true,
                 queued: matches!(r, HookRing::Busy(_)),
                 text,
                 enters: 0,
