@@ -15,7 +15,6 @@ use std::process::{Command, Stdio};
 use serde_json::{Value, json};
 
 use crate::harness::*;
-use crate::plugin::{install_plugin, tool};
 
 const ONCE: &str = "touch hooks-once.txt";
 const ALWAYS: &str = "touch hooks-always.txt";

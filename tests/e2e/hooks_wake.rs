@@ -10,7 +10,6 @@
 use serde_json::{Value, json};
 
 use crate::harness::*;
-use crate::plugin::{install_plugin, tool};
 
 const SLUG: &str = "task-hooks-contract-marker";
 
