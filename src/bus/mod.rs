@@ -11,6 +11,8 @@
 //! sessions      name PK (= worker id) → tmux session id, pane id, socket: what spawn started
 //! hook_states   id PK → state (running/ready/blocked/gone), detail, Claude session id, time
 //! transcripts   path PK → instance id, counted token usage (cost)
+//! permission_requests  id PK → worker, tool, input, suggestions, status, decision, who, when
+//! wake_hooks    id PK → the armed asyncRewake waiter (token, pid, expiry, seq rung for)
 //! ```
 //!
 //! Invariants:
@@ -25,11 +27,14 @@ mod checkpoint;
 pub mod hooks;
 pub mod instances;
 pub mod messages;
+pub mod permissions;
 pub mod radar;
 pub mod readers;
 mod schema;
 pub mod sessions;
 pub mod transcripts;
+pub mod wake_hooks;
+pub mod watch;
 pub mod worktrees;
 
 use std::cell::Cell;

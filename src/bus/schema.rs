@@ -16,6 +16,7 @@
 //! | 7       | when a spawned worker's `intercomm mcp` was first listed           |
 //! | 8       | `transcripts`: each session's transcript and its counted usage     |
 //! | 9       | the merge radar: paths workers wrote, overlaps already reported    |
+//! | 10      | permission requests answered on the bus; armed wake hooks          |
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -33,6 +34,7 @@ const MIGRATIONS: &[Migration] = &[
     mcp_connected,
     transcripts,
     radar,
+    hooks_first,
 ];
 
 /// The schema version this binary writes.
@@ -272,6 +274,45 @@ fn radar(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             path TEXT PRIMARY KEY,
             workers TEXT NOT NULL,
             at INTEGER NOT NULL
+        );",
+    )
+}
+
+/// 9 → 10: a worker's tool permission requests, recorded by its
+/// PermissionRequest hook and decided by the master (every decision kept:
+/// who, when, what); and the wake hooks armed per instance (an `asyncRewake`
+/// hook waiting on the bus for its mail), so that a wake knows a path without
+/// keystrokes exists.
+fn hooks_first(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE permission_requests (
+            id TEXT PRIMARY KEY,
+            worker TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            input TEXT NOT NULL,
+            suggestions TEXT NOT NULL DEFAULT '[]',
+            claude_session TEXT NOT NULL DEFAULT '',
+            asked_at INTEGER NOT NULL,
+            deadline INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            decision TEXT,
+            reason TEXT,
+            decided_by TEXT,
+            decided_at INTEGER,
+            delivered_at INTEGER
+        );
+        CREATE INDEX permission_requests_worker ON permission_requests (worker, asked_at);
+        CREATE TABLE wake_hooks (
+            id TEXT PRIMARY KEY,
+            token TEXT NOT NULL,
+            pid INTEGER NOT NULL DEFAULT 0,
+            proc_start INTEGER NOT NULL DEFAULT 0,
+            armed_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            rung_seq INTEGER NOT NULL DEFAULT 0,
+            fired_at INTEGER,
+            poke TEXT,
+            poked_at INTEGER
         );",
     )
 }

@@ -98,6 +98,39 @@ fn tool(name: &'static str, arg: &str, missing: Verdict, fix: &str) -> Check {
     }
 }
 
+/// Which hook features the installed Claude Code has (src/hook/features.rs).
+fn hook_features(version: &str) -> Check {
+    let Some(v) = crate::hook::features::parse_version(version) else {
+        return check(
+            "hook features",
+            Verdict::Warn,
+            format!("cannot read a version from {version:?}"),
+            None,
+        );
+    };
+    let all = crate::hook::features::of(v);
+    let has: Vec<&str> = all
+        .iter()
+        .filter(|(_, h)| *h)
+        .map(|(f, _)| f.name)
+        .collect();
+    let missing: Vec<String> = all
+        .iter()
+        .filter(|(_, h)| !*h)
+        .map(|(f, _)| format!("{} (so {})", f.name, f.fallback))
+        .collect();
+    if missing.is_empty() {
+        check("hook features", Verdict::Ok, has.join(", "), None)
+    } else {
+        check(
+            "hook features",
+            Verdict::Warn,
+            format!("has {}; missing {}", has.join(", "), missing.join("; ")),
+            Some("update Claude Code (npm install -g @anthropic-ai/claude-code)"),
+        )
+    }
+}
+
 /// Runs every check for the bus at `paths`.
 pub fn run(paths: &BusPaths) -> Report {
     let mut checks = vec![
@@ -121,6 +154,9 @@ pub fn run(paths: &BusPaths) -> Report {
         ),
     ];
     checks.push(claude_range::run());
+    if let Some(v) = version("claude", "--version") {
+        checks.push(hook_features(&v));
+    }
     let root = &paths.root;
     checks.push(if !root.is_dir() {
         check(

@@ -101,6 +101,18 @@ pub enum Command {
     Diff(view::DiffArgs),
     /// Attach this terminal to a worker's tmux pane (detach to come back).
     Attach(view::AttachArgs),
+    /// List workers' permission requests and the decisions made on them.
+    Decisions(DecisionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DecisionsArgs {
+    /// Only this worker's requests.
+    #[arg(long)]
+    pub worker: Option<String>,
+    /// How many, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
 }
 
 #[derive(Debug, Args)]
@@ -221,6 +233,12 @@ pub struct ApproveArgs {
     /// Seconds to wait for the dialog to clear.
     #[arg(long, default_value_t = 5)]
     pub timeout: i64,
+    /// The permission request to answer (default: the worker's oldest).
+    #[arg(long)]
+    pub request: Option<String>,
+    /// With --choice no: why, told to the worker's model.
+    #[arg(long)]
+    pub reason: Option<String>,
     #[command(flatten)]
     pub master: AsMaster,
 }
@@ -496,7 +514,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let choice = enum_arg::<Choice>("--choice", &a.choice)?;
             let ctx = master_ctx(cli.root, &a.master)?;
             output::outcome(
-                &block_on(scan::approve(&ctx, &a.worker, choice, a.timeout))??,
+                &block_on(scan::approve(
+                    &ctx,
+                    &a.worker,
+                    choice,
+                    a.timeout,
+                    a.request.as_deref(),
+                    a.reason.as_deref(),
+                ))??,
                 json,
             )
         }
@@ -551,6 +576,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Watch(a) => view::watch(cli.root, a),
         Command::Diff(a) => view::diff(cli.root, a),
         Command::Attach(a) => view::attach(cli.root, a),
+        Command::Decisions(a) => {
+            let mut ctx = cli_ctx(cli.root)?;
+            output::outcome(
+                &crate::fleet::decide::decisions(&mut ctx, a.worker.as_deref(), a.limit)?,
+                json,
+            )
+        }
         Command::Doctor => {
             let report = doctor::run(&paths(cli.root)?);
             let failed = report.failed();
@@ -585,7 +617,8 @@ fn read_stdin() -> Result<String> {
     Ok(text)
 }
 
-/// `intercomm hook`: whatever happens, exit 0 so Claude's session goes on.
+/// `intercomm hook`: whatever happens, exit 0 so Claude's session goes on
+/// (exit 2 only when the Rewake hook wakes its idle session).
 fn hook(root: Option<PathBuf>, event: &str) -> ExitCode {
     let Some(event) = crate::hook::Event::parse(event) else {
         output::note(&format!(
@@ -609,6 +642,7 @@ fn hook(root: Option<PathBuf>, event: &str) -> ExitCode {
         Err(e) => crate::hook::Reply {
             stdout: None,
             stderr: Some(format!("intercomm hook: {e} (ignored)")),
+            wake: false,
         },
     };
     if let Some(json) = &reply.stdout {
@@ -616,6 +650,10 @@ fn hook(root: Option<PathBuf>, event: &str) -> ExitCode {
     }
     if let Some(line) = &reply.stderr {
         output::note(line);
+    }
+    if reply.wake {
+        // An asyncRewake hook's exit 2 wakes the idle model (src/hook/rewake.rs).
+        return ExitCode::from(2);
     }
     ExitCode::SUCCESS
 }

@@ -6,17 +6,20 @@
 //! asking the master rings with the escalation doorbell (fixed text, S2).
 //! The wait does not poll tables in a tight loop: it checks SQLite's
 //! `data_version` (which moves only when another process commits), with a
-//! backoff from 20 ms to 500 ms, and looks for the reply only then.
+//! backoff from 20 ms to 500 ms, and looks for the reply only then
+//! ([`crate::bus::watch`]).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::hook_wake::HookRing;
 use super::wake::{refusal, ring};
 use super::{resolve, with_ctx};
 use crate::bus::instances::Role;
 use crate::bus::messages::{self, Message, MessageType};
+use crate::bus::watch::Changes;
 use crate::error::{Error, Result};
 use crate::names::MASTER_ID;
 use crate::ops::{Ctx, Outcome, db, messaging};
@@ -75,18 +78,15 @@ pub async fn ask(ctx: &Mutex<Ctx>, to: &str, question: &str, wait_secs: i64) -> 
     })?;
     let delivery = tell(ctx, to, &me.id, me.role).await;
     let deadline = started + Duration::from_secs(wait_secs as u64);
-    let mut pause = Duration::from_millis(20);
-    let mut seen_version = None;
+    let mut changes = Changes::default();
     loop {
         let found = with_ctx(ctx, |c| {
             let Some(bus) = c.existing_bus()? else {
                 return Ok(None);
             };
-            let version = messages::data_version(bus.conn()).map_err(db)?;
-            if seen_version == Some(version) {
+            if !changes.changed(bus.conn()).map_err(db)? {
                 return Ok(None);
             }
-            seen_version = Some(version);
             messages::reply_to(bus.conn(), &sent.message_id, to, &me.id).map_err(db)
         })?;
         if found.is_some() || Instant::now() >= deadline {
@@ -100,14 +100,25 @@ pub async fn ask(ctx: &Mutex<Ctx>, to: &str, question: &str, wait_secs: i64) -> 
             });
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        tokio::time::sleep(pause.min(left)).await;
-        pause = (pause * 3 / 2).min(Duration::from_millis(500));
+        tokio::time::sleep(changes.pause().min(left)).await;
     }
 }
 
-/// Tells `to` a question waits: rings a ready pane, leaves a busy one to its
-/// hooks. Returns how, for the result.
+/// Tells `to` a question waits: through its armed wake hook (no key sent),
+/// else rings a ready pane and leaves a busy one to its hooks. Returns how,
+/// for the result.
 async fn tell(ctx: &Mutex<Ctx>, to: &str, me: &str, role: Role) -> String {
+    match super::hook_wake::ring(ctx, to, None).await {
+        Ok(Some(
+            HookRing::Silent
+            | HookRing::Fired {
+                verified: false, ..
+            },
+        ))
+        | Ok(None)
+        | Err(_) => {}
+        Ok(Some(r)) => return r.note(),
+    }
     let target = match resolve(ctx, "to", to).await {
         Ok(t) => t,
         Err(e) => return format!("not rung: {}", e.message),

@@ -10,7 +10,9 @@
 
 pub mod ask;
 mod boot;
+pub mod decide;
 pub mod dialog;
+pub mod hook_wake;
 pub mod respawn;
 pub mod scan;
 pub mod spawn;

@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::dialog::{self, Choice};
 use super::{master, resolve, with_ctx};
 use crate::bus::hooks::HookState;
+use crate::bus::permissions::{self, Request};
 use crate::bus::{hooks, instances, sessions, worktrees};
 use crate::clock;
 use crate::error::{Error, Result};
@@ -51,6 +52,14 @@ pub struct PaneView {
     pub tool: Option<String>,
     pub detail: Option<String>,
     pub options: Vec<MenuOption>,
+    /// The oldest permission request of this worker waiting on the bus for
+    /// the master's decision (its PermissionRequest hook waits): the exact
+    /// tool and input. While it waits the state is `waiting`, and approve
+    /// answers through the hook, never with keys.
+    pub permission: Option<Request>,
+    /// Its `asyncRewake` wake hook waits on the bus: mail wakes it with no
+    /// key typed ([`super::hook_wake`]).
+    pub wake_hook: bool,
     /// Why the master should look, if it should.
     pub attention: Option<String>,
 }
@@ -106,6 +115,8 @@ struct Member {
     worktree: Option<String>,
     hook: Option<HookState>,
     summary: Option<String>,
+    permission: Option<Request>,
+    wake_hook: bool,
 }
 
 fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
@@ -132,6 +143,8 @@ fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
                 Member {
                     alive: alive(&s.name),
                     hook: hooks::get(conn, &s.name).map_err(db)?,
+                    permission: first_pending(conn, &s.name, now)?,
+                    wake_hook: wake_armed(conn, &s.name, now)?,
                     summary: summary(&s.name)?,
                     id: s.name,
                     socket: s.tmux_socket,
@@ -153,6 +166,8 @@ fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
                 r.id.clone(),
                 Member {
                     hook: hooks::get(conn, &r.id).map_err(db)?,
+                    permission: first_pending(conn, &r.id, now)?,
+                    wake_hook: wake_armed(conn, &r.id, now)?,
                     summary: summary(&r.id)?,
                     id: r.id.clone(),
                     socket: r.tmux_socket.clone(),
@@ -165,6 +180,42 @@ fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
         }
     }
     Ok(members.into_values().collect())
+}
+
+fn wake_armed(conn: &rusqlite::Connection, id: &str, now: i64) -> Result<bool> {
+    Ok(crate::bus::wake_hooks::get(conn, id)
+        .map_err(db)?
+        .is_some_and(|a| super::hook_wake::is_armed(&a, now)))
+}
+
+fn first_pending(conn: &rusqlite::Connection, id: &str, now: i64) -> Result<Option<Request>> {
+    Ok(permissions::pending(conn, Some(id), now)
+        .map_err(db)?
+        .into_iter()
+        .next())
+}
+
+/// A pending permission request overrides the combined state: `waiting`
+/// (the dialog the screen shows meanwhile is the same request). A screen
+/// showing something else is reported as a disagreement.
+fn with_request(
+    combined: (Option<PaneState>, Option<String>),
+    screen: Option<PaneState>,
+    request: Option<&Request>,
+) -> (Option<PaneState>, Option<String>) {
+    let (Some(r), Some(_)) = (request, combined.0) else {
+        return combined;
+    };
+    let note = match screen {
+        Some(PaneState::Blocked) | None => combined.1,
+        Some(seen) => Some(format!(
+            "the bus holds {}'s pending request for {}, the screen shows {}",
+            r.worker,
+            r.tool,
+            seen.as_str()
+        )),
+    };
+    (Some(PaneState::Waiting), note)
 }
 
 /// The reported state: hooks first, the screen second. Hooks decide between
@@ -264,7 +315,11 @@ pub async fn scan(ctx: &Mutex<Ctx>, prefix: &str) -> Result<Scanned> {
             let screen = capture.as_deref().map(screen::classify);
             let screen_state = screen.as_ref().map(|s| s.state);
             let shown = screen.unwrap_or_else(|| screen::classify(""));
-            let (state, disagreement) = combine(screen_state, m.hook.as_ref());
+            let (state, disagreement) = with_request(
+                combine(screen_state, m.hook.as_ref()),
+                screen_state,
+                m.permission.as_ref(),
+            );
             views[i] = Some(PaneView {
                 id: m.id.clone(),
                 pane: m.pane.clone(),
@@ -282,13 +337,23 @@ pub async fn scan(ctx: &Mutex<Ctx>, prefix: &str) -> Result<Scanned> {
                 registered_alive: m.alive,
                 worktree: m.worktree.clone(),
                 summary: m.summary.clone(),
-                attention: match state {
-                    None => Some("pane gone (teardown cleans up)".to_owned()),
-                    s => attention(s, &shown),
+                attention: match (state, &m.permission) {
+                    (None, _) => Some("pane gone (teardown cleans up)".to_owned()),
+                    (Some(_), Some(r)) => Some(format!(
+                        "waiting: {} {} (intercomm_approve decides through its hook)",
+                        r.tool, r.input
+                    )),
+                    (s, None) => attention(s, &shown),
                 },
-                tool: shown.tool.clone(),
+                tool: m
+                    .permission
+                    .as_ref()
+                    .map(|r| r.tool.clone())
+                    .or_else(|| shown.tool.clone()),
                 detail: shown.detail.clone(),
                 options: shown.options.clone(),
+                permission: m.permission.clone(),
+                wake_hook: m.wake_hook,
             });
         }
     }
@@ -321,10 +386,37 @@ pub struct Approved {
     pub tool: Option<String>,
     pub detail: Option<String>,
     pub cleared: bool,
+    /// How it was answered: `hook` (decided on the bus; the worker's
+    /// PermissionRequest hook answered Claude Code, no key sent), `keys`
+    /// (the dialog on screen), or `none` (nothing to answer).
+    pub via: &'static str,
+    /// The permission request decided on the bus (`via: hook`).
+    pub request_id: Option<String>,
+    /// The tool's full input, as the request recorded it (`via: hook`).
+    pub input: Option<serde_json::Value>,
 }
 
 impl Outcome for Approved {
     fn text(&self) -> String {
+        if self.via == "hook" {
+            let tool = self.tool.as_deref().unwrap_or("tool");
+            let input = self
+                .input
+                .as_ref()
+                .map(|i| i.to_string())
+                .unwrap_or_default();
+            let taken = if self.cleared {
+                "its hook handed the decision to Claude Code"
+            } else {
+                "decided on the bus, but its hook has not taken the decision yet (intercomm_scan)"
+            };
+            return format!(
+                "Approve {}: {:?} for {tool} {input} through the hook (no key sent): {taken} [request {}]",
+                self.worker,
+                self.choice,
+                self.request_id.as_deref().unwrap_or("?")
+            );
+        }
         let what = match (&self.tool, &self.detail) {
             (Some(t), Some(d)) => format!(" {t} `{d}`"),
             _ => String::new(),
@@ -345,18 +437,59 @@ impl Outcome for Approved {
     }
 }
 
-/// Answers the dialog on `worker`'s pane with `choice`. A pane with no
-/// dialog is reported, not touched.
+/// Answers `worker`'s permission request waiting on the bus (the oldest, or
+/// `request_id`) through its hook ([`super::decide`]), else the dialog on
+/// its pane with keys. A pane with no dialog is reported, not touched.
+/// `reason` (with `no` only) is what the worker's model is told.
 pub async fn approve(
     ctx: &Mutex<Ctx>,
     worker: &str,
     choice: Choice,
     timeout_secs: i64,
+    request_id: Option<&str>,
+    reason: Option<&str>,
 ) -> Result<Approved> {
     if !(1..=600).contains(&timeout_secs) {
         return Err(Error::invalid("timeout", "must be 1 to 600 seconds"));
     }
-    master(ctx)?;
+    let me = master(ctx)?;
+    crate::names::check_id("worker", worker)?;
+    let timeout = Duration::from_secs(timeout_secs as u64);
+    let decided =
+        super::decide::through_hook(ctx, &me.id, worker, choice, request_id, reason, timeout)
+            .await?;
+    if let Some(d) = decided {
+        return Ok(Approved {
+            worker: worker.to_owned(),
+            pane: String::new(),
+            before: PaneState::Waiting,
+            after: if d.delivered {
+                PaneState::Running
+            } else {
+                PaneState::Waiting
+            },
+            choice,
+            option: None,
+            tool: Some(d.request.tool.clone()),
+            detail: None,
+            cleared: d.delivered,
+            via: "hook",
+            request_id: Some(d.request.id.clone()),
+            input: Some(d.request.input.clone()),
+        });
+    }
+    if let Some(id) = request_id {
+        return Err(Error::user(
+            "no_such_request",
+            format!("permission request {id} does not wait for {worker}"),
+        ));
+    }
+    if reason.is_some() {
+        return Err(Error::invalid(
+            "reason",
+            "only reaches a worker through its hook, and no request of this worker waits on the bus",
+        ));
+    }
     let target = resolve(ctx, "worker", worker).await?;
     let before = target.look().await?;
     let mut outcome = Approved {
@@ -369,6 +502,9 @@ pub async fn approve(
         tool: before.tool.clone(),
         detail: before.detail.clone(),
         cleared: false,
+        via: "none",
+        request_id: None,
+        input: None,
     };
     if !before.state.is_dialog() {
         return Ok(outcome);
@@ -396,6 +532,10 @@ pub async fn approve(
     // Cleared means the dialog went: a moved cursor alone is not an answer.
     outcome.cleared = answered.answered || answered.screen.state != before.state;
     outcome.option = Some(option.label);
+    outcome.via = "keys";
+    if outcome.cleared && before.state == PaneState::Blocked {
+        super::decide::record_keys(ctx, &me.id, worker, choice)?;
+    }
     Ok(outcome)
 }
 

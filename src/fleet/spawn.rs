@@ -420,7 +420,8 @@ async fn launch(
 }
 
 /// The environment of a worker's session: the bus root and its id (and
-/// IS_SANDBOX, which Claude Code wants for bypassPermissions as root).
+/// IS_SANDBOX, which Claude Code wants for bypassPermissions as root; and
+/// the master's INTERCOMM_PERMISSION_WAIT, which the worker's hook reads).
 fn session_env(req: &SpawnRequest, root: &std::path::Path, id: &str) -> Vec<(String, String)> {
     let mut env = vec![
         (crate::env::DB_ROOT.to_owned(), root.display().to_string()),
@@ -430,6 +431,9 @@ fn session_env(req: &SpawnRequest, root: &std::path::Path, id: &str) -> Vec<(Str
         && let Some(v) = crate::env::get("IS_SANDBOX")
     {
         env.push(("IS_SANDBOX".to_owned(), v));
+    }
+    if let Some(v) = crate::env::get(crate::hook::permission::WAIT_ENV) {
+        env.push((crate::hook::permission::WAIT_ENV.to_owned(), v));
     }
     env
 }

@@ -32,6 +32,7 @@ use serde::Serialize;
 
 use std::sync::Mutex;
 
+use super::hook_wake::HookRing;
 use super::{Target, master, resolve, with_ctx};
 use crate::error::{Error, Result};
 use crate::names::MASTER_ID;
@@ -70,10 +71,18 @@ pub struct Rung {
     pub enters: u32,
     /// From the first capture to verified delivery, in milliseconds.
     pub millis: u64,
+    /// `keys` (typed into the pane) or `hook` (the instance's armed wake
+    /// hook rang it; nothing typed).
+    pub via: &'static str,
+    /// For `via: hook`: what the hook side showed.
+    pub note: Option<String>,
 }
 
 impl Outcome for Rung {
     fn text(&self) -> String {
+        if let Some(note) = &self.note {
+            return format!("Woke {}: {note}.", self.id);
+        }
         let how = match (self.delivered, self.queued, self.enters) {
             (true, true, _) => "queued behind its current turn",
             (true, false, _) => "submitted",
@@ -262,6 +271,8 @@ impl Ringing {
             queued: self.state_before == Some(PaneState::Running),
             enters: self.enters,
             millis: started.elapsed().as_millis() as u64,
+            via: "keys",
+            note: None,
         }
     }
 }
@@ -328,8 +339,34 @@ fn submitted(screen: &Screen, probe: &str) -> bool {
     }
 }
 
-/// Rings `id` if it has a live pane, never failing: `(delivered, note)`.
+/// Rings `id`, never failing: `(delivered, note)`. Through its armed wake
+/// hook first ([`super::hook_wake`]: the mail on the bus rings it, no key
+/// sent); else, or when the hook stays silent, the typed doorbell if it has
+/// a live pane. The note says which path was used.
 pub async fn try_ring(ctx: &Mutex<Ctx>, id: &str, text: &str) -> (bool, String) {
+    let silent = match super::hook_wake::ring(ctx, id, None).await {
+        // Fired but never verified: a Claude Code that runs the hook in the
+        // background without waking on exit 2 (`async` without
+        // `asyncRewake`) looks like this; the doorbell makes sure.
+        Ok(Some(
+            r @ (HookRing::Silent
+            | HookRing::Fired {
+                verified: false, ..
+            }),
+        )) => Some(r.note()),
+        Ok(Some(r)) => return (true, r.note()),
+        Ok(None) => None,
+        Err(e) => Some(format!("its wake hook could not be used: {}", e.message)),
+    };
+    let (woke, note) = try_type(ctx, id, text).await;
+    match silent {
+        Some(why) => (woke, format!("{why}; typed: {note}")),
+        None => (woke, note),
+    }
+}
+
+/// The typed doorbell of [`try_ring`].
+async fn try_type(ctx: &Mutex<Ctx>, id: &str, text: &str) -> (bool, String) {
     let rung = match resolve(ctx, "worker", id).await {
         Ok(target) => ring(&target, text).await,
         Err(e) => Err(e),
@@ -348,11 +385,41 @@ pub async fn try_ring(ctx: &Mutex<Ctx>, id: &str, text: &str) -> (bool, String) 
     }
 }
 
-/// `intercomm_wake`: rings a worker's pane with the master's short text.
+/// `intercomm_wake`: rings a worker with the master's short text: through
+/// its armed wake hook (no key sent; `via: hook`), else typed into its pane.
 pub async fn wake(ctx: &Mutex<Ctx>, worker: &str, message: &str) -> Result<Rung> {
     master(ctx)?;
+    crate::names::check_id("worker", worker)?;
+    let text = doorbell(&format!("[intercomm] {message}"));
+    let started = Instant::now();
+    match super::hook_wake::ring(ctx, worker, Some(&text)).await? {
+        Some(
+            HookRing::Silent
+            | HookRing::Fired {
+                verified: false, ..
+            },
+        )
+        | None => {}
+        Some(r) => {
+            return Ok(Rung {
+                id: worker.to_owned(),
+                pane: String::new(),
+                state_before: match r {
+                    HookRing::Busy(_) => PaneState::Running,
+                    _ => PaneState::Ready,
+                },
+                delivered: true,
+                queued: matches!(r, HookRing::Busy(_)),
+                text,
+                enters: 0,
+                millis: started.elapsed().as_millis() as u64,
+                via: "hook",
+                note: Some(r.note()),
+            });
+        }
+    }
     let target = resolve(ctx, "worker", worker).await?;
-    ring(&target, &format!("[intercomm] {message}")).await
+    ring(&target, &text).await
 }
 
 /// `intercomm_assign`: stores the contract, then rings the worker.
@@ -383,7 +450,7 @@ pub async fn escalate(
     let mut esc = with_ctx(ctx, |c| {
         crate::ops::messaging::escalate(c, text, kind, needs_user)
     })?;
-    if esc.master_alive && esc.master_pane.is_some() {
+    if esc.master_alive {
         let flag = if needs_user { ", needs the user" } else { "" };
         let bell = format!(
             "[intercomm] Escalation from {} ({}{flag}): call intercomm_read, answer with intercomm_send, then intercomm_wake it.",
@@ -391,7 +458,7 @@ pub async fn escalate(
         );
         let (woke, note) = try_ring(ctx, MASTER_ID, &bell).await;
         esc.woke = woke;
-        esc.reason = (!woke).then_some(note);
+        esc.reason = Some(note);
     }
     Ok(esc)
 }

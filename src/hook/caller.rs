@@ -1,6 +1,8 @@
 //! Who a hook runs for: the spawned worker named by its environment, else
 //! the instance registered from the hook's tmux pane.
 
+use std::time::Duration;
+
 use crate::bus::{Bus, instances, sessions};
 use crate::clock;
 use crate::error::Error;
@@ -15,6 +17,9 @@ pub struct Caller {
     pub pane: Option<PaneRef>,
     /// Mail delivery on (unless `INTERCOMM_HOOK_MAIL=0`).
     pub mail: bool,
+    /// How long a PermissionRequest waits for the master's decision
+    /// (`INTERCOMM_PERMISSION_WAIT`).
+    pub permission_wait: Duration,
 }
 
 impl Caller {
@@ -24,6 +29,7 @@ impl Caller {
             worker_id: crate::env::get(crate::env::WORKER_ID),
             pane: PaneRef::from_env(),
             mail: crate::env::get(super::MAIL_ENV).is_none_or(|v| v != "0"),
+            permission_wait: super::permission::wait_from_env(),
         }
     }
 }

@@ -24,17 +24,22 @@ pub fn pre_tool_use(ctx: &mut Ctx) -> Result<Reply, Error> {
     Ok(context_reply(ctx.event, urgent_mail_note(ctx)?))
 }
 
-/// Stop: `ready`; unread mail handed back to Claude (block with the mail as
-/// the reason) and marked read, once.
+/// Stop: unread mail handed back to Claude (block with the mail as the
+/// reason) and marked read, once; the state is then `running` (the turn
+/// goes on with the mail), else `ready`. The mail is taken before the state
+/// is recorded, so a wake hook waiting for `ready` never rings for mail this
+/// hook delivers.
 pub fn stop(ctx: &mut Ctx) -> Result<Reply, Error> {
-    state::record(ctx, "ready", String::new())?;
     if !ctx.caller.mail {
+        state::record(ctx, "ready", String::new())?;
         return Ok(Reply::default());
     }
     let taken: ReadResult = messaging::take_unread(ctx.bus, &ctx.id, false, STOP_MAIL_LIMIT, true)?;
     if taken.count == 0 {
+        state::record(ctx, "ready", String::new())?;
         return Ok(Reply::default());
     }
+    state::record(ctx, "running", String::new())?;
     let reason = format!(
         "intercomm delivered new mail for {} (now marked read). Act on it as the protocol says, then stop.\n{}",
         ctx.id,
@@ -43,6 +48,7 @@ pub fn stop(ctx: &mut Ctx) -> Result<Reply, Error> {
     Ok(Reply {
         stdout: Some(json!({"decision": "block", "reason": reason})),
         stderr: None,
+        wake: false,
     })
 }
 

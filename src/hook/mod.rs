@@ -7,11 +7,12 @@
 //! | UserPromptSubmit  | running         | —                                                  |
 //! | PreToolUse        | running (tool)  | "N unread from X" as context, when such mail waits |
 //! | PostToolUse       | —               | — (a write tool's path goes to the merge radar)    |
-//! | PermissionRequest | blocked (tool)  | — (the dialog is left to the person or the master) |
+//! | PermissionRequest | blocked (tool)  | a worker's: the master's decision from the bus     |
 //! | Notification      | blocked / ready | —                                                  |
 //! | Stop              | ready           | unread mail, as a block-with-reason (marked read); |
 //! |                   |                 | the worktree's changed paths go to the merge radar |
 //! | SessionEnd        | gone            | —                                                  |
+//! | Rewake (Stop, SessionStart; asyncRewake) | — | exit 2 with a notice when new mail comes |
 //!
 //! Claude Code hook I/O, as Claude Code 2.1.197 sends it (payloads recorded
 //! in tests/fixtures/hooks by scripts/capture-hooks): JSON on stdin with
@@ -38,8 +39,11 @@
 //! [`dispatch`].
 
 mod caller;
+pub mod features;
 mod mail;
+pub mod permission;
 mod radar;
+pub mod rewake;
 mod session;
 mod state;
 
@@ -86,6 +90,8 @@ events! {
     Notification,
     Stop,
     SessionEnd,
+    // intercomm's own: the asyncRewake waiter, run on Stop and SessionStart.
+    Rewake,
 }
 
 impl Event {
@@ -122,11 +128,14 @@ pub struct Payload {
     pub stop_hook_active: Option<bool>,
 }
 
-/// What the hook prints: JSON for Claude on stdout, a line for people on stderr.
+/// What the hook prints: JSON for Claude on stdout, a line for people on
+/// stderr; `wake`: exit 2, which for an `asyncRewake` hook wakes the idle
+/// model with the stderr text (else exit 0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reply {
     pub stdout: Option<Value>,
     pub stderr: Option<String>,
+    pub wake: bool,
 }
 
 /// What an event's handler works with: the open bus, the instance the hook
@@ -151,6 +160,7 @@ pub fn handle(event: Event, input: &str, paths: &BusPaths, caller: &Caller) -> R
                     "intercomm hook {}: ignoring unreadable payload: {e}",
                     event.name()
                 )),
+                wake: false,
             };
         }
     };
@@ -159,6 +169,7 @@ pub fn handle(event: Event, input: &str, paths: &BusPaths, caller: &Caller) -> R
         Err(e) => Reply {
             stdout: None,
             stderr: Some(format!("intercomm hook {}: {e} (ignored)", event.name())),
+            wake: false,
         },
     }
 }
@@ -181,7 +192,7 @@ fn run(event: Event, payload: &Payload, paths: &BusPaths, caller: &Caller) -> Re
     )? {
         return Ok(Reply {
             stdout: Some(deny),
-            stderr: None,
+            ..Reply::default()
         });
     }
     dispatch(&mut Ctx {
@@ -208,7 +219,7 @@ fn dispatch(ctx: &mut Ctx) -> Result<Reply, Error> {
         Event::UserPromptSubmit => state::prompt_submitted(ctx),
         Event::PreToolUse => mail::pre_tool_use(ctx),
         Event::PostToolUse => radar::post_tool_use(ctx),
-        Event::PermissionRequest => state::permission_request(ctx),
+        Event::PermissionRequest => permission::request(ctx),
         Event::Notification => state::notification(ctx),
         Event::Stop => {
             // The radar must never cost the worker its mail.
@@ -218,6 +229,7 @@ fn dispatch(ctx: &mut Ctx) -> Result<Reply, Error> {
             mail::stop(ctx)
         }
         Event::SessionEnd => state::session_end(ctx),
+        Event::Rewake => rewake::wait(ctx),
     }
 }
 
@@ -228,6 +240,7 @@ pub fn context_reply(event: Event, note: Option<String>) -> Reply {
             json!({"hookSpecificOutput": {"hookEventName": event.name(), "additionalContext": n}})
         }),
         stderr: None,
+        wake: false,
     }
 }
 
@@ -246,6 +259,7 @@ mod tests {
             "Notification",
             "Stop",
             "SessionEnd",
+            "Rewake",
         ] {
             assert_eq!(Event::parse(name).map(Event::name), Some(name));
         }

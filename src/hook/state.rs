@@ -7,8 +7,13 @@ use crate::clock;
 use crate::error::Error;
 
 /// Records `state` (`ready`, `running`, `blocked`, `gone`) with `detail`
-/// (the tool, or the notification text) for the hook's instance.
+/// (the tool, or the notification text) for the hook's instance. Any state
+/// but `blocked` means the instance moved on: its open permission requests
+/// are closed.
 pub fn record(ctx: &mut Ctx, state: &str, detail: String) -> Result<(), Error> {
+    if state != "blocked" {
+        super::permission::close_open(ctx)?;
+    }
     hooks::put(
         ctx.bus.conn(),
         &HookState {
@@ -25,14 +30,6 @@ pub fn record(ctx: &mut Ctx, state: &str, detail: String) -> Result<(), Error> {
 /// UserPromptSubmit: `running`.
 pub fn prompt_submitted(ctx: &mut Ctx) -> Result<Reply, Error> {
     record(ctx, "running", String::new())?;
-    Ok(Reply::default())
-}
-
-/// PermissionRequest: `blocked` on the tool; the dialog is left to the
-/// person or the master.
-pub fn permission_request(ctx: &mut Ctx) -> Result<Reply, Error> {
-    let tool = ctx.payload.tool_name.clone().unwrap_or_default();
-    record(ctx, "blocked", tool)?;
     Ok(Reply::default())
 }
 

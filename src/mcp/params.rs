@@ -426,10 +426,19 @@ pub struct ApproveParams {
     #[serde(default)]
     #[schemars(default)]
     pub choice: Choice,
-    /// Seconds to wait for the dialog to clear.
+    /// Seconds to wait for the dialog to clear (or for the worker's hook to
+    /// take a decision made on the bus).
     #[serde(default = "approve_timeout")]
     #[schemars(default = "approve_timeout", range(min = 1))]
     pub timeout: i64,
+    /// New. The permission request to answer (from intercomm_scan); default:
+    /// the worker's oldest request waiting on the bus.
+    #[serde(default)]
+    pub request_id: Option<String>,
+    /// New. With `no`: why, told to the worker's model (only through its
+    /// hook).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// Stop the fleet.

@@ -290,7 +290,7 @@ impl IntercommServer {
 
     #[tool(
         name = "intercomm_approve",
-        description = "Master only. Answer the dialog or permission prompt on one worker's pane, after you have read what it asks (see intercomm_scan).",
+        description = "Master only. Answer the dialog or permission prompt on one worker's pane, after you have read what it asks (see intercomm_scan). A permission request waiting on the bus (scan state `waiting`) is answered through the worker's hook, with no key sent; `no` can carry a reason for the worker's model.",
         input_schema = input_schema::<ApproveParams>()
     )]
     async fn intercomm_approve(&self, args: JsonObject) -> ToolResult {
@@ -299,7 +299,15 @@ impl IntercommServer {
             Err(e) => return Ok(failure(&e)),
         };
         Ok(respond(
-            scan::approve(&self.ctx, &p.worker, p.choice, p.timeout).await,
+            scan::approve(
+                &self.ctx,
+                &p.worker,
+                p.choice,
+                p.timeout,
+                p.request_id.as_deref(),
+                p.reason.as_deref(),
+            )
+            .await,
         ))
     }
 

@@ -324,6 +324,9 @@ pub struct Status {
     pub fleet_cost: Option<crate::cost::Spend>,
     /// The merge radar over the workers' worktrees.
     pub radar: crate::radar::Radar,
+    /// Workers' tool permission requests waiting for the master's decision
+    /// (oldest first; `intercomm_approve` answers them through the hook).
+    pub permission_requests: Vec<crate::bus::permissions::Request>,
 }
 
 impl Outcome for Status {
@@ -371,6 +374,12 @@ impl Outcome for Status {
             out.push_str(&format!("\nFleet spent: {}", c.short()));
         }
         out.push_str(&super::radar::text(&self.radar));
+        for r in &self.permission_requests {
+            out.push_str(&format!(
+                "\nWaiting for a decision: {} asks to run {} with {} [request {}] (intercomm_approve)",
+                r.worker, r.tool, r.input, r.id
+            ));
+        }
         out
     }
 }
@@ -387,6 +396,7 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
             instances: Vec::new(),
             fleet_cost: None,
             radar: crate::radar::Radar::default(),
+            permission_requests: Vec::new(),
         });
     };
     let conn = bus.conn();
@@ -428,6 +438,7 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
         });
     }
     Ok(Status {
+        permission_requests: crate::bus::permissions::pending(conn, None, now).map_err(db)?,
         root,
         you,
         instances: views,

@@ -472,6 +472,7 @@ pub struct Escalated {
     pub master_alive: bool,
     pub master_pane: Option<String>,
     pub woke: bool,
+    /// How the master was woken (its wake hook, or keys), or why it was not.
     pub reason: Option<String>,
 }
 
@@ -482,9 +483,10 @@ impl Outcome for Escalated {
         } else {
             "Escalation persisted (master not woken — it will see the question on its next intercomm_read).".to_owned()
         };
-        match &self.reason {
-            Some(r) => format!("{head}\nReason: {r}. [msg_id: {}]", self.message_id),
-            None => format!("{head} [msg_id: {}]", self.message_id),
+        match (&self.reason, self.woke) {
+            (Some(r), true) => format!("{head}\nHow: {r}. [msg_id: {}]", self.message_id),
+            (Some(r), false) => format!("{head}\nReason: {r}. [msg_id: {}]", self.message_id),
+            (None, _) => format!("{head} [msg_id: {}]", self.message_id),
         }
     }
 }

@@ -79,11 +79,16 @@ pub enum PaneState {
     Exited,
     /// Anything else: an empty or booting pane, an unrecognised dialog.
     Unknown,
+    /// Never classified from a screen: a permission request waits on the
+    /// bus for the master's decision (the worker's PermissionRequest hook;
+    /// the dialog drawn meanwhile is answered through the hook, not keys).
+    Waiting,
 }
 
 impl PaneState {
     /// The snake_case name: "trust", "mcp_approval", "api_key", "bypass",
-    /// "onboarding", "blocked", "ready", "running", "exited", "unknown".
+    /// "onboarding", "blocked", "ready", "running", "exited", "unknown",
+    /// "waiting".
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Trust => "trust",
@@ -96,6 +101,7 @@ impl PaneState {
             Self::Running => "running",
             Self::Exited => "exited",
             Self::Unknown => "unknown",
+            Self::Waiting => "waiting",
         }
     }
 
@@ -109,7 +115,7 @@ impl PaneState {
             | Self::Bypass
             | Self::Onboarding
             | Self::Blocked => true,
-            Self::Ready | Self::Running | Self::Exited | Self::Unknown => false,
+            Self::Ready | Self::Running | Self::Exited | Self::Unknown | Self::Waiting => false,
         }
     }
 
@@ -124,7 +130,8 @@ impl PaneState {
             | Self::Onboarding
             | Self::Blocked
             | Self::Exited
-            | Self::Unknown => false,
+            | Self::Unknown
+            | Self::Waiting => false,
         }
     }
 }

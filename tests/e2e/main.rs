@@ -18,6 +18,8 @@ mod ask;
 mod bypass;
 mod escalation;
 mod fleet_round;
+mod hooks_permission;
+mod hooks_wake;
 mod permission;
 mod plugin;
 mod safety;

@@ -166,6 +166,9 @@ def prompt_of(message: dict[str, Any]) -> tuple[str, str] | None:
             return inner[len(HOOK_PREAMBLE) :].lstrip("\n"), "hook-preamble"
         if inner.startswith(TASK_NOTE):
             return inner, "task-notification"
+    notice = wake_notice(message)
+    if notice:
+        return notice, "wake-notice"
     return None
 
 
@@ -200,6 +203,17 @@ def deferred_tools(value: Any) -> list[str]:
             break
         names.append(line)
     return names
+
+
+def wake_notice(message: dict[str, Any]) -> str:
+    """The notice of intercomm's wake hook (an asyncRewake hook's exit 2
+    reaches the model as a user message holding only a <system-reminder>
+    that quotes the hook's "[intercomm] ..." text): taken as a prompt."""
+    for block in base._blocks(message):
+        text = str(block.get("text", "")) if block.get("type") == "text" else ""
+        if text.lstrip().startswith("<system-reminder>") and "[intercomm]" in text:
+            return text
+    return ""
 
 
 def plan(body: dict[str, Any]) -> dict[str, Any]:

@@ -36,9 +36,11 @@
 mod checks;
 mod findings;
 mod host;
+mod keys;
 mod mcp;
 mod model;
 mod netns;
+mod plugin;
 mod screen;
 mod tmux;
 mod world;
@@ -48,6 +50,7 @@ pub use checks::*;
 pub use host::*;
 pub use mcp::*;
 pub use netns::*;
+pub use plugin::*;
 pub use screen::*;
 pub use world::*;
 
