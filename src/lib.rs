@@ -30,5 +30,6 @@ pub mod names;
 pub mod ops;
 pub mod process;
 pub mod protocol;
+pub mod render;
 pub mod screen;
 pub mod tmux;

@@ -10,6 +10,7 @@
 
 mod doctor;
 mod output;
+mod work;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,6 +87,10 @@ pub enum Command {
     Summary(SummaryArgs),
     /// Restart a worker whose Claude is gone (as the master).
     Respawn(RespawnArgs),
+    /// Send a worker a task contract and ring its pane (as the master).
+    Assign(work::AssignArgs),
+    /// Manage the workers' git worktrees: add, list, status, remove.
+    Worktree(work::WorktreeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -504,6 +509,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let ctx = master_ctx(cli.root, &a.master)?;
             output::outcome(&block_on(respawn::respawn(&ctx, &a.worker))??, json)
         }
+        Command::Assign(a) => work::assign(cli.root, a, json),
+        Command::Worktree(a) => work::worktree(cli.root, a, json),
         Command::Doctor => {
             let report = doctor::run(&paths(cli.root)?);
             let failed = report.failed();

@@ -103,6 +103,12 @@ pub fn register(ctx: &mut Ctx, req: RegisterRequest) -> Result<Registered> {
                 "\"master\" is the master's id; a worker needs another",
             ));
         }
+        if names::is_reserved(id) {
+            return Err(Error::invalid(
+                crate::env::WORKER_ID,
+                format!("{id:?} is reserved: mail from it would read as from the user or everyone"),
+            ));
+        }
     }
     let now = clock::now_ms();
     let token = ctx.token.clone();
@@ -229,16 +235,21 @@ fn claim_named(tx: &rusqlite::Connection, id: &str, token: &str, now: i64) -> Re
     Ok(id.to_owned())
 }
 
-/// The lowest `worker-N` whose holder is not alive.
+/// The lowest `worker-N` whose holder is not alive and that no live session
+/// spawned by this bus is named: a spawned worker that has not registered
+/// yet keeps its name (and the contract already sent to it).
 fn allocate_worker(tx: &rusqlite::Connection, now: i64) -> Result<String> {
     let rows = instances::list(tx).map_err(db)?;
-    let taken: Vec<(String, Role, bool)> = rows
+    let mut taken: Vec<(String, Role, bool)> = rows
         .into_iter()
         .map(|r| {
             let alive = r.is_alive(now);
             (r.id, r.role, alive)
         })
         .collect();
+    for s in crate::bus::sessions::live(tx).map_err(db)? {
+        taken.push((s.name, Role::Worker, true));
+    }
     Ok(lowest_free_worker(&taken))
 }
 

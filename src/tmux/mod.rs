@@ -73,6 +73,16 @@ pub enum TmuxError {
     Io { command: String, message: String },
 }
 
+/// How many times [`Tmux::new_session`] starts again after the server it
+/// reached was exiting.
+pub const LOST_SERVER_RETRIES: u32 = 3;
+
+/// Whether tmux's stderr says the server went away under the command
+/// (tmux 3.3a `client.c`: "server exited unexpectedly").
+fn lost_server(stderr: &str) -> bool {
+    stderr.contains("server exited unexpectedly")
+}
+
 /// Which tmux server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Socket {
@@ -213,8 +223,26 @@ impl Tmux {
 
     /// Starts a detached session running `spec.argv` directly (no shell);
     /// returns its pane.
+    ///
+    /// A server exits when its last session ends; a client that connects in
+    /// that moment gets "server exited unexpectedly" and nothing ran (tmux
+    /// 3.3a: 29 of 300 `new-session`s right after a session's program
+    /// exited, each time the first retry started a new server). Such a call
+    /// is retried, up to [`LOST_SERVER_RETRIES`] times.
     pub async fn new_session(&self, spec: &NewSession<'_>) -> Result<PaneInfo, TmuxError> {
-        let out = self.run(&new_session_args(spec), None).await?;
+        let args = new_session_args(spec);
+        let mut attempt = 0;
+        let out = loop {
+            match self.run(&args, None).await {
+                Err(TmuxError::Failed { stderr, .. })
+                    if attempt < LOST_SERVER_RETRIES && lost_server(&stderr) =>
+                {
+                    attempt += 1;
+                    tracing::debug!(attempt, "tmux server exited under new-session; again");
+                }
+                other => break other?,
+            }
+        };
         parse::parse_pane(out.trim_end()).ok_or_else(|| TmuxError::Failed {
             command: "new-session".into(),
             stderr: format!("unexpected output {out:?}"),

@@ -92,7 +92,7 @@ fn rules() -> Value {
             // What the Stop hook hands back (src/hook.rs).
             "name": "mail",
             "when": "intercomm delivered new mail",
-            "vars": {"qid": "PLUGIN-MAIL[^\\n]*?\\[msg_id: ([0-9a-f-]{36})\\]"},
+            "vars": {"qid": "\\[msg_id: ([0-9a-f-]{36})\\][^\\n]*\\n│ [^\\n]*PLUGIN-MAIL"},
             "steps": [{"tool": tool("intercomm_reply"), "input": {"message_id": "{{qid}}", "message": ANSWER}}],
             "final": "E2E: answered."
         },

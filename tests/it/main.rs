@@ -3,9 +3,12 @@
 
 mod bus;
 mod cli;
+mod cli_loop;
 mod contract;
 mod faults;
 mod fleet;
+mod forged;
+mod harden;
 mod hooks;
 mod mcp;
 mod processes;
