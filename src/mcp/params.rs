@@ -421,8 +421,10 @@ fn approve_timeout() -> i64 {
 pub struct ApproveParams {
     /// The worker's id.
     pub worker: String,
-    /// New. The answer: `yes` (allow once / trust / use / accept), `always`
-    /// (allow and don't ask again, where offered), `no` (refuse).
+    /// New. The answer: `yes` (allow once / trust / use / accept; approve a
+    /// plan, keeping edits asked for; stay in auto mode), `always` (allow
+    /// and don't ask again, where offered), `no` (refuse; keep planning;
+    /// cancel auto mode's waiting action).
     #[serde(default)]
     #[schemars(default)]
     pub choice: Choice,
