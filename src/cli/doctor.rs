@@ -11,6 +11,8 @@ use crate::git::{DEFAULT_BASE, Repo};
 use crate::location::{self, BusPaths};
 use crate::ops::Outcome;
 
+mod claude_range;
+
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -118,6 +120,7 @@ pub fn run(paths: &BusPaths) -> Report {
             "install Claude Code: npm install -g @anthropic-ai/claude-code (workers are Claude Code)",
         ),
     ];
+    checks.push(claude_range::run());
     let root = &paths.root;
     checks.push(if !root.is_dir() {
         check(

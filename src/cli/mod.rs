@@ -12,6 +12,8 @@ mod claude_setup;
 mod doctor;
 mod output;
 mod tool_names;
+mod work;
+mod view;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -89,6 +91,16 @@ pub enum Command {
     Summary(SummaryArgs),
     /// Restart a worker whose Claude is gone (as the master).
     Respawn(RespawnArgs),
+    /// Send a worker a task contract and ring its pane (as the master).
+    Assign(work::AssignArgs),
+    /// Manage the workers' git worktrees: add, list, status, remove.
+    Worktree(work::WorktreeArgs),
+    /// Print the fleet's events as JSON lines (state changes, messages, decisions, spawns, exits).
+    Watch(view::WatchArgs),
+    /// Show a worker's changes against its base in the pager.
+    Diff(view::DiffArgs),
+    /// Attach this terminal to a worker's tmux pane (detach to come back).
+    Attach(view::AttachArgs),
 }
 
 #[derive(Debug, Args)]
@@ -142,7 +154,7 @@ pub struct RespawnArgs {
 #[derive(Debug, Args)]
 pub struct HookArgs {
     /// The event, as Claude Code names it: SessionStart, UserPromptSubmit,
-    /// PreToolUse, Notification, Stop, SessionEnd.
+    /// PreToolUse, PostToolUse, PermissionRequest, Notification, Stop, SessionEnd.
     pub event: String,
 }
 
@@ -534,6 +546,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let ctx = master_ctx(cli.root, &a.master)?;
             output::outcome(&block_on(respawn::respawn(&ctx, &a.worker))??, json)
         }
+        Command::Assign(a) => work::assign(cli.root, a, json),
+        Command::Worktree(a) => work::worktree(cli.root, a, json),
+        Command::Watch(a) => view::watch(cli.root, a),
+        Command::Diff(a) => view::diff(cli.root, a),
+        Command::Attach(a) => view::attach(cli.root, a),
         Command::Doctor => {
             let report = doctor::run(&paths(cli.root)?);
             let failed = report.failed();

@@ -92,6 +92,7 @@ pub fn add(ctx: &mut Ctx, req: AddRequest) -> Result<Added> {
     let added = repo.add_worktree(&req.worker_id, &path, &base, branch.as_deref())?;
     let now = clock::now_ms();
     let path_text = added.path.display().to_string();
+    crate::bus::radar::forget(bus.conn(), &req.worker_id).map_err(db)?;
     worktrees::put_new(
         bus.conn(),
         &WorktreeRow {
@@ -123,10 +124,11 @@ pub struct WorktreeView {
     pub exists: bool,
 }
 
-/// The registry.
+/// The registry, and the merge radar over it.
 #[derive(Debug, Clone, Serialize)]
 pub struct WorktreeList {
     pub worktrees: Vec<WorktreeView>,
+    pub radar: crate::radar::Radar,
 }
 
 impl Outcome for WorktreeList {
@@ -159,6 +161,7 @@ impl Outcome for WorktreeList {
                 }
             ));
         }
+        out.push_str(&super::radar::text(&self.radar));
         out
     }
 }
@@ -168,10 +171,12 @@ pub fn list(ctx: &mut Ctx) -> Result<WorktreeList> {
     let Some(bus) = ctx.existing_bus()? else {
         return Ok(WorktreeList {
             worktrees: Vec::new(),
+            radar: crate::radar::Radar::default(),
         });
     };
     let rows = worktrees::list(bus.conn()).map_err(db)?;
     Ok(WorktreeList {
+        radar: super::radar::read(bus.conn())?,
         worktrees: rows
             .into_iter()
             .map(|row| WorktreeView {

@@ -400,6 +400,22 @@ impl Tmux {
             .map(drop)
     }
 
+    /// The interactive command that attaches the calling terminal to the
+    /// session of `pane`, with that pane selected: `tmux select-window -t
+    /// %N ; select-pane -t %N ; attach-session -t $S`. `TMUX` is removed
+    /// from its environment, so it also runs from inside a tmux pane (a
+    /// nested client: detach with the prefix key twice, then `d`). It
+    /// inherits the terminal; the caller runs it and waits.
+    pub fn attach_command(&self, pane: &PaneInfo) -> std::process::Command {
+        let mut cmd = std::process::Command::new("tmux");
+        cmd.args(self.socket_args())
+            .args(["select-window", "-t", &pane.pane, ";"])
+            .args(["select-pane", "-t", &pane.pane, ";"])
+            .args(["attach-session", "-t", &pane.session_id])
+            .env_remove("TMUX");
+        cmd
+    }
+
     /// Kills this client's whole server (tests' private servers only).
     pub async fn kill_server(&self) -> Result<(), TmuxError> {
         self.run(&["kill-server"], None).await.map(drop)

@@ -27,7 +27,7 @@ fn rules() -> Value {
             "when": "Question from master",
             // The question's id, from intercomm_read's result: its JSON
             // (what Claude Code shows the model) or its text form.
-            "vars": {"qid": "E2E-ASK[^{}\\n]*?(?:\"id\":\"|\\[msg_id: )([0-9a-f-]{36})"},
+            "vars": {"qid": "(?:E2E-ASK[^{}\\n]*?\"id\":\"|\\[msg_id: (?=[0-9a-f-]{36}\\][^\\n]*\\n│ [^\\n]*E2E-ASK))([0-9a-f-]{36})"},
             "steps": [
                 {"tool": "mcp__intercomm__intercomm_read", "input": {}},
                 {"tool": "mcp__intercomm__intercomm_reply", "input": {"message_id": "{{qid}}", "message": ANSWER}}

@@ -33,7 +33,7 @@ fn rules(claude: &str) -> Value {
         {
             "name": "escalation",
             "when": "Escalation from (?P<w>worker-\\d+)",
-            "vars": {"qid": "E2E-QUESTION[^{}\\n]*?(?:\"id\":\"|\\[msg_id: )([0-9a-f-]{36})"},
+            "vars": {"qid": "(?:E2E-QUESTION[^{}\\n]*?\"id\":\"|\\[msg_id: (?=[0-9a-f-]{36}\\][^\\n]*\\n│ [^\\n]*E2E-QUESTION))([0-9a-f-]{36})"},
             "steps": [
                 {"tool": "mcp__intercomm__intercomm_read", "input": {}},
                 {"tool": "mcp__intercomm__intercomm_reply", "input": {"message_id": "{{qid}}", "message": ANSWER}}

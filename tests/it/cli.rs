@@ -18,6 +18,8 @@ fn every_subcommand_has_help() -> TestResult {
         "clear",
         "init",
         "doctor",
+        "assign",
+        "worktree",
     ] {
         project
             .cli()
