@@ -87,6 +87,8 @@ pub enum Command {
     Summary(SummaryArgs),
     /// Restart a worker whose Claude is gone (as the master).
     Respawn(RespawnArgs),
+    /// A live full-screen view of the fleet: states, decisions, messages, branches, cost.
+    Top(view::TopArgs),
     /// Print the fleet's events as JSON lines (state changes, messages, decisions, spawns, exits).
     Watch(view::WatchArgs),
     /// Show a worker's changes against its base in the pager.
@@ -511,6 +513,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let ctx = master_ctx(cli.root, &a.master)?;
             output::outcome(&block_on(respawn::respawn(&ctx, &a.worker))??, json)
         }
+        Command::Top(a) => view::top(cli.root, a),
         Command::Watch(a) => view::watch(cli.root, a),
         Command::Diff(a) => view::diff(cli.root, a),
         Command::Attach(a) => view::attach(cli.root, a),
