@@ -16,5 +16,6 @@ mod spawn;
 mod stand_in;
 mod support;
 mod threads;
+mod top;
 mod view;
 mod worktrees;
