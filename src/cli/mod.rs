@@ -95,6 +95,8 @@ pub enum Command {
     Assign(work::AssignArgs),
     /// Manage the workers' git worktrees: add, list, status, remove.
     Worktree(work::WorktreeArgs),
+    /// A live full-screen view of the fleet: states, decisions, messages, branches, cost.
+    Top(view::TopArgs),
     /// Print the fleet's events as JSON lines (state changes, messages, decisions, spawns, exits).
     Watch(view::WatchArgs),
     /// Show a worker's changes against its base in the pager.
@@ -573,6 +575,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Assign(a) => work::assign(cli.root, a, json),
         Command::Worktree(a) => work::worktree(cli.root, a, json),
+        Command::Top(a) => view::top(cli.root, a),
         Command::Watch(a) => view::watch(cli.root, a),
         Command::Diff(a) => view::diff(cli.root, a),
         Command::Attach(a) => view::attach(cli.root, a),

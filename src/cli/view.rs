@@ -9,11 +9,21 @@ use std::sync::Mutex;
 use clap::Args;
 
 use super::{AsMaster, acting_as, block_on, cli_ctx, output};
+use crate::error::Error;
 use crate::error::Result;
-use crate::view::{feed::Feed, review, watch};
+use crate::view::{feed::Feed, review, top, watch};
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
+    /// Session name prefix of the fleet.
+    #[arg(long, default_value = "worker")]
+    pub prefix: String,
+    #[command(flatten)]
+    pub master: AsMaster,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
     /// Session name prefix of the fleet.
     #[arg(long, default_value = "worker")]
     pub prefix: String,
@@ -39,6 +49,24 @@ pub fn watch(root: Option<PathBuf>, a: WatchArgs) -> Result<ExitCode> {
     acting_as(&mut ctx, &a.master.from)?;
     let feed = Feed::open(ctx, &a.prefix)?;
     block_on(watch::run(feed, output::json_line_flushed))??;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `intercomm top`: the full-screen view, acting as the master.
+pub fn top(root: Option<PathBuf>, a: TopArgs) -> Result<ExitCode> {
+    if !std::io::stdout().is_terminal() {
+        return Err(Error::user("not_a_terminal", "top needs a terminal")
+            .with_hint("intercomm watch prints the same events as JSON lines"));
+    }
+    let mut ctx = cli_ctx(root)?;
+    acting_as(&mut ctx, &a.master.from)?;
+    let root = &ctx.paths.root;
+    let title = root.file_name().map_or_else(
+        || root.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let feed = Feed::open(ctx, &a.prefix)?;
+    top::run(feed, &a.prefix, &title)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -77,7 +77,9 @@ impl Feed {
 
     /// What to show now.
     pub fn model(&self) -> Model {
-        Model::build(&self.snap, &self.seen, &self.progress, clock::now_ms())
+        let mut model = Model::build(&self.snap, &self.seen, &self.progress, clock::now_ms());
+        model.utc_offset_s = chrono::Local::now().offset().local_minus_utc();
+        model
     }
 
     /// How long to wait before the next [`Feed::step`].

@@ -16,7 +16,10 @@
 
 pub mod events;
 pub mod feed;
+pub mod input;
 pub mod model;
+pub mod render;
 pub mod review;
 pub mod snapshot;
+pub mod top;
 pub mod watch;

@@ -104,6 +104,8 @@ pub struct Line {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Model {
     pub now_ms: i64,
+    /// Local time's offset from UTC, in seconds (times are shown local).
+    pub utc_offset_s: i32,
     pub rows: Vec<Row>,
     pub lines: Vec<Line>,
     pub decisions: Vec<Decision>,
@@ -185,6 +187,7 @@ impl Model {
             .collect();
         Self {
             now_ms,
+            utc_offset_s: 0,
             rows,
             lines,
             decisions,

@@ -21,5 +21,6 @@ mod spawn;
 mod stand_in;
 mod support;
 mod threads;
+mod top;
 mod view;
 mod worktrees;

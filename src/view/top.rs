@@ -1,0 +1,142 @@
+//! `intercomm top`: the terminal loop. Waits for a key (crossterm's poll)
+//! for at most the bus watcher's pause, then checks the bus; redraws when
+//! the model changed, on a resize, after a key, and once a second (ages).
+//! Attaching and the pager hand the terminal over and take it back.
+
+use std::time::{Duration, Instant};
+
+use ratatui::DefaultTerminal;
+use ratatui::crossterm::event::{self, Event, KeyEventKind};
+
+use super::feed::Feed;
+use super::input::{Action, Ui};
+use super::{render, review};
+use crate::bus::messages::MessageType;
+use crate::error::{Error, Result};
+use crate::fleet::dialog::Choice;
+use crate::fleet::{scan, teardown, wake, with_ctx};
+use crate::ops::{Outcome, messaging, threads};
+
+/// Runs the view until the person quits.
+pub fn run(mut feed: Feed, prefix: &str, title: &str) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal("runtime", format!("cannot start the runtime: {e}")))?;
+    rt.block_on(feed.step())?;
+    let mut model = feed.model();
+    let mut ui = Ui::default();
+    let mut terminal = ratatui::init();
+    let outcome = (|| -> Result<()> {
+        let mut drawn = Instant::now();
+        let mut dirty = true;
+        loop {
+            if dirty || drawn.elapsed() >= Duration::from_secs(1) {
+                if !dirty {
+                    model = feed.model();
+                }
+                ui.selected = ui.selected.min(model.rows.len().saturating_sub(1));
+                terminal
+                    .draw(|f| render::draw(f, &model, &ui, title))
+                    .map_err(term)?;
+                drawn = Instant::now();
+                dirty = false;
+            }
+            if event::poll(feed.pause()).map_err(term)? {
+                match event::read().map_err(term)? {
+                    Event::Key(k) if k.kind == KeyEventKind::Press => {
+                        dirty = true;
+                        let Some(action) = ui.key(&model, k) else {
+                            continue;
+                        };
+                        if action == Action::Quit {
+                            return Ok(());
+                        }
+                        let said = perform(&rt, &mut feed, &mut terminal, prefix, action);
+                        ui.status = Some(said);
+                        feed.poke();
+                        rt.block_on(feed.step())?;
+                        model = feed.model();
+                    }
+                    Event::Resize(..) => dirty = true,
+                    _ => {}
+                }
+            } else if rt.block_on(feed.step())? {
+                model = feed.model();
+                dirty = true;
+            }
+        }
+    })();
+    ratatui::restore();
+    outcome
+}
+
+fn term(e: std::io::Error) -> Error {
+    Error::internal("terminal", format!("terminal error: {e}"))
+}
+
+/// Hands the terminal to `f` (a pager, tmux attach) and takes it back.
+fn suspended<T>(terminal: &mut DefaultTerminal, f: impl FnOnce() -> T) -> T {
+    ratatui::restore();
+    let out = f();
+    *terminal = ratatui::init();
+    let _ = terminal.clear();
+    out
+}
+
+/// Carries out `action`; returns the line the view shows about it.
+fn perform(
+    rt: &tokio::runtime::Runtime,
+    feed: &mut Feed,
+    terminal: &mut DefaultTerminal,
+    prefix: &str,
+    action: Action,
+) -> String {
+    let ctx = feed.ctx();
+    let done: Result<String> = match action {
+        Action::Quit => Ok(String::new()),
+        Action::Approve { worker, choice } => rt
+            .block_on(scan::approve(ctx, &worker, choice, 5))
+            .map(|a| a.text()),
+        Action::Deny { worker, reason } => rt
+            .block_on(scan::approve(ctx, &worker, Choice::No, 5))
+            .and_then(|a| {
+                if reason.is_empty() {
+                    return Ok(a.text());
+                }
+                let what = match (&a.tool, &a.detail) {
+                    (Some(t), Some(d)) => format!("{t} `{d}`"),
+                    _ => "your permission request".to_owned(),
+                };
+                let text = format!("The master answered no to {what}: {reason}");
+                with_ctx(ctx, |c| {
+                    messaging::send(c, &worker, &text, MessageType::Answer)
+                })?;
+                Ok(format!("{} — reason sent to {worker}", a.text()))
+            }),
+        Action::Reply { message_id, text } => with_ctx(ctx, |c| {
+            threads::reply(c, &message_id, &text, MessageType::Answer).map(|r| r.text())
+        }),
+        Action::Wake { worker, text } => rt
+            .block_on(wake::wake(ctx, &worker, &text))
+            .map(|w| w.text()),
+        Action::Message { worker, text } => with_ctx(ctx, |c| {
+            messaging::send(c, &worker, &text, MessageType::Status).map(|s| s.text())
+        }),
+        Action::Teardown => rt
+            .block_on(teardown::teardown(ctx, prefix, false, false))
+            .map(|t| t.text()),
+        Action::Diff { worker } => with_ctx(ctx, |c| review::patch(c, &worker)).and_then(|p| {
+            suspended(terminal, || review::page(&p))?;
+            Ok(format!("diff of {worker} closed"))
+        }),
+        Action::Attach { worker } => suspended(terminal, || {
+            rt.block_on(review::attach(ctx, &worker))
+                .map(|()| format!("back from {worker}"))
+        }),
+    };
+    match done {
+        Ok(line) => line.lines().next().unwrap_or_default().to_owned(),
+        Err(e) => format!("{}: {}", e.code, e.message),
+    }
+}
