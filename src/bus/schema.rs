@@ -14,7 +14,8 @@
 //! | 5       | instance summaries; the argv a session was started with (respawn)  |
 //! | 6       | a partial index on task messages (a worker's latest contract)      |
 //! | 7       | when a spawned worker's `intercomm mcp` was first listed           |
-//! | 8       | the merge radar: paths workers wrote, overlaps already reported    |
+//! | 8       | `transcripts`: each session's transcript and its counted usage     |
+//! | 9       | the merge radar: paths workers wrote, overlaps already reported    |
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -30,6 +31,7 @@ const MIGRATIONS: &[Migration] = &[
     summaries_and_respawn,
     task_index,
     mcp_connected,
+    transcripts,
     radar,
 ];
 
@@ -239,7 +241,22 @@ fn mcp_connected(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch("ALTER TABLE sessions ADD COLUMN mcp_connected_at INTEGER;")
 }
 
-/// 7 → 8: the merge radar. The paths each worker's hooks saw it write (its
+/// 7 → 8: the transcript each Claude session writes (from its hooks'
+/// `transcript_path`), and how much of its token usage was counted, so
+/// that cost and caps read only what was appended since.
+fn transcripts(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE transcripts (
+            path TEXT PRIMARY KEY,
+            id TEXT NOT NULL,
+            tally TEXT NOT NULL DEFAULT '{}',
+            at INTEGER NOT NULL
+        );
+        CREATE INDEX transcripts_id ON transcripts (id);",
+    )
+}
+
+/// 8 → 9: the merge radar. The paths each worker's hooks saw it write (its
 /// write tools, its worktree's git status when a turn ends), and each path
 /// whose overlap the master was already told about, so it is told once.
 fn radar(tx: &Transaction<'_>) -> rusqlite::Result<()> {

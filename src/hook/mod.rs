@@ -170,6 +170,20 @@ fn run(event: Event, payload: &Payload, paths: &BusPaths, caller: &Caller) -> Re
     let Some(id) = caller::whoami(&bus, caller)? else {
         return Ok(unknown(event));
     };
+    // Cost: records the session's transcript, and stops a worker over its
+    // cap at its next tool call (crate::cost::gate).
+    if let Some(deny) = crate::cost::gate::on_hook(
+        &mut bus,
+        &paths.dir(),
+        &id,
+        event == Event::PreToolUse,
+        payload.transcript_path.as_deref(),
+    )? {
+        return Ok(Reply {
+            stdout: Some(deny),
+            stderr: None,
+        });
+    }
     dispatch(&mut Ctx {
         event,
         bus: &mut bus,

@@ -65,7 +65,7 @@ fn short_sha(sha: &str) -> &str {
 pub fn add(ctx: &mut Ctx, req: AddRequest) -> Result<Added> {
     names::check_id("worker_id", &req.worker_id)?;
     let base = match js_trim(&req.base) {
-        "" => "main".to_owned(),
+        "" => crate::git::DEFAULT_BASE.to_owned(),
         b => b.to_owned(),
     };
     let branch = req
@@ -88,6 +88,7 @@ pub fn add(ctx: &mut Ctx, req: AddRequest) -> Result<Added> {
     };
     let (bus, _) = ctx.acting_master()?;
     let repo = Repo::open(&root)?;
+    let base = repo.worktree_base(&base);
     let added = repo.add_worktree(&req.worker_id, &path, &base, branch.as_deref())?;
     let now = clock::now_ms();
     let path_text = added.path.display().to_string();
