@@ -96,24 +96,38 @@ fn perform(
     let done: Result<String> = match action {
         Action::Quit => Ok(String::new()),
         Action::Approve { worker, choice } => rt
-            .block_on(scan::approve(ctx, &worker, choice, 5))
+            .block_on(scan::approve(ctx, &worker, choice, 5, None, None))
             .map(|a| a.text()),
-        Action::Deny { worker, reason } => rt
-            .block_on(scan::approve(ctx, &worker, Choice::No, 5))
-            .and_then(|a| {
-                if reason.is_empty() {
-                    return Ok(a.text());
-                }
-                let what = match (&a.tool, &a.detail) {
-                    (Some(t), Some(d)) => format!("{t} `{d}`"),
-                    _ => "your permission request".to_owned(),
-                };
-                let text = format!("The master answered no to {what}: {reason}");
-                with_ctx(ctx, |c| {
-                    messaging::send(c, &worker, &text, MessageType::Answer)
-                })?;
-                Ok(format!("{} — reason sent to {worker}", a.text()))
-            }),
+        Action::Deny { worker, reason } if !reason.is_empty() => {
+            // Through the worker's hook the reason is the tool's denial
+            // itself; a dialog answered with keys gets it as a message.
+            match rt.block_on(scan::approve(
+                ctx,
+                &worker,
+                Choice::No,
+                5,
+                None,
+                Some(&reason),
+            )) {
+                Ok(a) => Ok(a.text()),
+                Err(_) => rt
+                    .block_on(scan::approve(ctx, &worker, Choice::No, 5, None, None))
+                    .and_then(|a| {
+                        let what = match (&a.tool, &a.detail) {
+                            (Some(t), Some(d)) => format!("{t} `{d}`"),
+                            _ => "your permission request".to_owned(),
+                        };
+                        let text = format!("The master answered no to {what}: {reason}");
+                        with_ctx(ctx, |c| {
+                            messaging::send(c, &worker, &text, MessageType::Answer)
+                        })?;
+                        Ok(format!("{} — reason sent to {worker}", a.text()))
+                    }),
+            }
+        }
+        Action::Deny { worker, .. } => rt
+            .block_on(scan::approve(ctx, &worker, Choice::No, 5, None, None))
+            .map(|a| a.text()),
         Action::Reply { message_id, text } => with_ctx(ctx, |c| {
             threads::reply(c, &message_id, &text, MessageType::Answer).map(|r| r.text())
         }),
