@@ -108,6 +108,10 @@ impl From<crate::bus::BusError> for Error {
             )
             .with_hint("upgrade intercomm (cargo install --path . in a newer checkout)"),
             BusError::Io { .. } => Self::internal("bus_io", err.to_string()),
+            BusError::Unsafe { ref fix, .. } => {
+                let fix = fix.clone();
+                Self::user("bus_unsafe", err.to_string()).with_hint(fix)
+            }
             BusError::Sqlite(ref e) => match e.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::DiskFull) => Self::internal("bus_disk_full", err.to_string())
                     .with_hint("free space on the filesystem that holds the bus (.intercomm-aimfp); nothing was written"),

@@ -20,10 +20,13 @@
 //!   allocation and cursors cannot race (B2, B13);
 //! - the file is created only by a write (register, worktree add), never by a
 //!   server merely starting (S4): see [`Bus::open_existing`];
-//! - the folder is 0700, the database and its `-wal`/`-shm` files 0600 (S3).
+//! - the folder is 0700, the database and its `-wal`/`-shm` files 0600 (S3);
+//! - neither is ever a symbolic link, and both belong to this user; the
+//!   folder is writable by no one else ([`guard`]: refused otherwise).
 
 pub mod change;
 mod checkpoint;
+mod guard;
 pub mod hooks;
 pub mod instances;
 pub mod messages;
@@ -66,6 +69,13 @@ pub enum BusError {
     },
     #[error("bus schema version {found} is newer than this intercomm (supports up to {supported})")]
     TooNew { found: i64, supported: i64 },
+    #[error("refusing the bus at {path}: {problem}")]
+    Unsafe {
+        path: PathBuf,
+        problem: String,
+        /// What the user can do about it.
+        fix: String,
+    },
     #[error("migrating the bus to schema version {version} failed: {source}")]
     Migration {
         version: i64,
@@ -85,8 +95,11 @@ impl Bus {
     /// Opens the bus if its file exists; `Ok(None)` if it does not. Never
     /// creates anything (S4), but migrates an existing older schema.
     pub fn open_existing(paths: &BusPaths) -> Result<Option<Self>, BusError> {
+        if !guard::check_dir(&paths.dir())? {
+            return Ok(None);
+        }
         let path = paths.db();
-        if !path.exists() {
+        if std::fs::symlink_metadata(&path).is_err() {
             return Ok(None);
         }
         Self::open_path(&path).map(Some)
@@ -103,9 +116,11 @@ impl Bus {
                 source: std::io::Error::from(std::io::ErrorKind::NotFound),
             });
         }
+        guard::check_dir(&dir)?;
         match fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                guard::check_dir(&dir)?;
                 restrict(&dir, 0o700);
             }
             Err(source) => {
@@ -126,7 +141,9 @@ impl Bus {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 for suffix in ["", "-wal", "-shm"] {
-                    restrict(Path::new(&format!("{}{suffix}", path.display())), 0o600);
+                    let file = PathBuf::from(format!("{}{suffix}", path.display()));
+                    guard::check_file(&file)?;
+                    restrict(&file, 0o600);
                 }
             }
             Err(source) => {
@@ -141,7 +158,12 @@ impl Bus {
     }
 
     fn open_path(path: &Path) -> Result<Self, BusError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        for suffix in ["", "-wal", "-shm"] {
+            guard::check_file(Path::new(&format!("{}{suffix}", path.display())))?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let mut conn = Connection::open_with_flags(path, flags)?;
         // The busy wait must be in force before anything takes a lock,
         // including the switch to WAL (B13).
@@ -246,7 +268,10 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 
 /// The schema version of the bus at `path`, read without changing it.
 pub fn schema_version(path: &Path) -> Result<i64, BusError> {
-    let mut conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+    )?;
     conn.busy_handler(Some(busy_wait))?;
     Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
 }
@@ -305,7 +330,12 @@ const YIELD_TRIES: i32 = 100;
 
 /// Best effort: narrows a path's mode, logging (not failing) when it cannot.
 fn restrict(path: &Path, mode: u32) {
-    let Ok(meta) = fs::metadata(path) else { return };
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return;
+    };
+    if meta.file_type().is_symlink() {
+        return;
+    }
     if meta.permissions().mode() & 0o777 == mode {
         return;
     }
