@@ -27,3 +27,28 @@ pub fn get(name: &str) -> Option<String> {
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
 }
+
+/// The search path for programs, as a shell uses it.
+pub const PATH: &str = "PATH";
+
+/// Where `program` would be found as a command: itself when it names a
+/// path (contains `/`) to an executable file, else the first executable
+/// file of that name in a folder of `PATH`; `None` when there is none.
+pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = std::path::PathBuf::from(program);
+        return runnable(&path).then_some(path);
+    }
+    let dirs = std::env::var_os(PATH)?;
+    std::env::split_paths(&dirs)
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(|d| d.join(program))
+        .find(|p| runnable(p))
+}
+
+/// The user's home folder, where Claude Code keeps its settings.
+pub const HOME: &str = "HOME";

@@ -11,9 +11,12 @@
 //!   deletes the folder and the admin data, without checking for changes, so
 //!   [`Repo::remove_worktree`] checks the status first.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use git2::{BranchType, Repository, StatusOptions, WorktreeAddOptions, WorktreePruneOptions};
+use git2::{
+    BranchType, Diff, Oid, Repository, StatusOptions, WorktreeAddOptions, WorktreePruneOptions,
+};
 
 /// Failures of git operations, each naming what git refused.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +58,10 @@ fn git(op: &'static str) -> impl FnOnce(git2::Error) -> GitError {
     move |source| GitError::Git { op, source }
 }
 
+/// The base the tools and the command line default to (intercomm-aimfp
+/// 1.0.2's); see [`Repo::worktree_base`] for a repository without it.
+pub const DEFAULT_BASE: &str = "main";
+
 /// A worktree that [`Repo::add_worktree`] created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddedWorktree {
@@ -77,6 +84,29 @@ impl Repo {
             path: root.to_path_buf(),
         })?;
         Ok(Self { repo })
+    }
+
+    /// Whether `rev` names a commit in this repository.
+    pub fn resolves(&self, rev: &str) -> bool {
+        self.repo
+            .revparse_single(rev)
+            .and_then(|o| o.peel_to_commit())
+            .is_ok()
+    }
+
+    /// The commit-ish a worktree asked to start from `base` starts from:
+    /// `base`, except [`DEFAULT_BASE`] in a repository that has no such
+    /// revision: then the branch checked out in the main working tree (or
+    /// `HEAD` when it is detached), so a repository whose branch is
+    /// `master` or `trunk` works without naming it.
+    pub fn worktree_base(&self, base: &str) -> String {
+        if base != DEFAULT_BASE || self.repo.revparse_single(base).is_ok() {
+            return base.to_owned();
+        }
+        match self.repo.head() {
+            Ok(head) if head.is_branch() => head.shorthand().unwrap_or("HEAD").to_owned(),
+            _ => "HEAD".to_owned(),
+        }
     }
 
     /// Creates a linked worktree `name` at `path`, checked out at `base`:
@@ -225,6 +255,192 @@ impl Repo {
         ))
         .map_err(git("worktree prune"))
     }
+}
+
+/// How far a worker's work is from its base: commits on its HEAD not in
+/// `base`, and the diff stat of its working tree (index and unstaged
+/// changes included) against the merge base.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Progress {
+    pub ahead: usize,
+    pub files: usize,
+    pub insertions: usize,
+    pub deletions: usize,
+}
+
+/// A worker's checkout: a linked worktree (or any working tree) opened at
+/// its path, compared with a base revision of the same repository.
+pub struct Checkout {
+    repo: Repository,
+}
+
+impl Checkout {
+    /// Opens the working tree at `path`.
+    pub fn open(path: &Path) -> Result<Self, GitError> {
+        let repo = Repository::open(path).map_err(|_| GitError::NotARepo {
+            path: path.to_path_buf(),
+        })?;
+        Ok(Self { repo })
+    }
+
+    fn head_and_base(&self, base: &str) -> Result<(git2::Oid, git2::Oid), GitError> {
+        let head = self
+            .repo
+            .head()
+            .and_then(|h| h.peel_to_commit())
+            .map_err(git("resolve HEAD"))?
+            .id();
+        let base_commit = self
+            .repo
+            .revparse_single(base)
+            .and_then(|obj| obj.peel_to_commit())
+            .map_err(|e| GitError::BadRevision {
+                rev: base.to_owned(),
+                message: e.message().to_owned(),
+            })?
+            .id();
+        let fork = self
+            .repo
+            .merge_base(head, base_commit)
+            .map_err(git("merge-base"))?;
+        Ok((head, fork))
+    }
+
+    fn diff(&self, fork: git2::Oid) -> Result<git2::Diff<'_>, GitError> {
+        let tree = self
+            .repo
+            .find_commit(fork)
+            .and_then(|c| c.tree())
+            .map_err(git("read base tree"))?;
+        let mut opts = git2::DiffOptions::new();
+        opts.include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .show_untracked_content(true);
+        self.repo
+            .diff_tree_to_workdir_with_index(Some(&tree), Some(&mut opts))
+            .map_err(git("diff"))
+    }
+
+    /// Commits ahead of `base` and the diff stat against where it forked.
+    pub fn progress(&self, base: &str) -> Result<Progress, GitError> {
+        let (head, fork) = self.head_and_base(base)?;
+        let mut walk = self.repo.revwalk().map_err(git("revwalk"))?;
+        walk.push(head).map_err(git("revwalk"))?;
+        walk.hide(fork).map_err(git("revwalk"))?;
+        let ahead = walk.count();
+        let stats = self.diff(fork)?.stats().map_err(git("diff stat"))?;
+        Ok(Progress {
+            ahead,
+            files: stats.files_changed(),
+            insertions: stats.insertions(),
+            deletions: stats.deletions(),
+        })
+    }
+
+    /// The patch of the working tree (committed, staged, unstaged and
+    /// untracked changes) against where it forked from `base`, as `git diff`
+    /// prints it.
+    pub fn patch(&self, base: &str) -> Result<String, GitError> {
+        let (_, fork) = self.head_and_base(base)?;
+        let diff = self.diff(fork)?;
+        let mut out = Vec::new();
+        diff.print(git2::DiffFormat::Patch, |_, _, line| {
+            if matches!(line.origin(), '+' | '-' | ' ') {
+                out.push(line.origin() as u8);
+            }
+            out.extend_from_slice(line.content());
+            true
+        })
+        .map_err(git("diff"))?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+/// What a worktree changed relative to its base, for the merge radar.
+/// Paths are relative to the repository root, `/`-separated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorktreeChanges {
+    /// Commits on the worktree's HEAD that the base does not have.
+    pub commits_ahead: usize,
+    /// Paths changed by those commits, plus the worktree's uncommitted and
+    /// untracked changes (ignored files excluded).
+    pub files: BTreeSet<String>,
+    /// Paths the base changed since the branch point (the merge base of
+    /// HEAD and the base).
+    pub base_changed: BTreeSet<String>,
+}
+
+/// Reads what the worktree at `path` changed relative to `base` (a
+/// commit-ish resolved in that worktree, e.g. `main`): commits ahead of the
+/// merge base, the paths they and the uncommitted changes touch, and the
+/// paths the base changed since that merge base.
+pub fn worktree_changes(path: &Path, base: &str) -> Result<WorktreeChanges, GitError> {
+    let repo = Repository::open(path).map_err(|_| GitError::NotARepo {
+        path: path.to_path_buf(),
+    })?;
+    let head = repo
+        .head()
+        .and_then(|h| h.peel_to_commit())
+        .map_err(git("resolve HEAD"))?;
+    let base_commit = repo
+        .revparse_single(base)
+        .and_then(|o| o.peel_to_commit())
+        .map_err(|e| GitError::BadRevision {
+            rev: base.to_owned(),
+            message: e.message().to_owned(),
+        })?;
+    let fork = repo
+        .merge_base(head.id(), base_commit.id())
+        .map_err(git("merge-base"))?;
+    let mut changes = WorktreeChanges {
+        commits_ahead: commits_between(&repo, fork, head.id())?,
+        files: tree_diff(&repo, fork, head.id())?,
+        base_changed: tree_diff(&repo, fork, base_commit.id())?,
+    };
+    let mut opts = StatusOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false);
+    let statuses = repo.statuses(Some(&mut opts)).map_err(git("status"))?;
+    changes.files.extend(
+        statuses
+            .iter()
+            .filter_map(|s| s.path().ok().map(str::to_owned)),
+    );
+    Ok(changes)
+}
+
+/// Commits reachable from `to` and not from `from`.
+fn commits_between(repo: &Repository, from: Oid, to: Oid) -> Result<usize, GitError> {
+    let mut walk = repo.revwalk().map_err(git("revwalk"))?;
+    walk.push(to).map_err(git("revwalk"))?;
+    walk.hide(from).map_err(git("revwalk"))?;
+    Ok(walk.count())
+}
+
+/// Paths that differ between the trees of commits `a` and `b` (both sides
+/// of a rename).
+fn tree_diff(repo: &Repository, a: Oid, b: Oid) -> Result<BTreeSet<String>, GitError> {
+    if a == b {
+        return Ok(BTreeSet::new());
+    }
+    let tree = |id: Oid| {
+        repo.find_commit(id)
+            .and_then(|c| c.tree())
+            .map_err(git("read tree"))
+    };
+    let diff = repo
+        .diff_tree_to_tree(Some(&tree(a)?), Some(&tree(b)?), None)
+        .map_err(git("diff"))?;
+    Ok(diff_paths(&diff))
+}
+
+fn diff_paths(diff: &Diff<'_>) -> BTreeSet<String> {
+    diff.deltas()
+        .flat_map(|d| [d.old_file().path(), d.new_file().path()])
+        .flatten()
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .collect()
 }
 
 fn is_empty_dir(path: &Path) -> bool {

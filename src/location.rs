@@ -7,9 +7,17 @@
 //! │       ├── intercomm.db        0600 (AIMFP checks for exactly this path)
 //! │       ├── intercomm.db-wal    0600
 //! │       └── intercomm.db-shm    0600
-//! └── .intercomm-worktrees/       one linked worktree per worker, a sibling of root
-//!     └── worker-1/
+//! └── .intercomm-worktrees/       linked worktrees, a sibling of root
+//!     └── <root's folder name>/   one folder per project (the project key)
+//!         └── worker-1/           one worktree per worker
 //! ```
+//!
+//! The project key keeps the worktrees of projects that share a parent
+//! folder apart (intercomm-aimfp 1.0.2 put every project's `worker-2` at
+//! `.intercomm-worktrees/worker-2`, so one project's blocked another's).
+//! Two projects with the same parent have different folder names, so the
+//! name is enough. Worktrees made before this layout keep their recorded
+//! paths; nothing is moved.
 //!
 //! The root is, in order (reference §1.2, with B12 fixed):
 //! 1. `INTERCOMM_DB_ROOT`, trimmed, made absolute against the current directory;
@@ -52,9 +60,18 @@ impl BusPaths {
         self.dir().join(BUS_FILE)
     }
 
-    /// `<root>/../.intercomm-worktrees` (`/.intercomm-worktrees` for root `/`).
+    /// `<root>/../.intercomm-worktrees/<project key>`: the key is the
+    /// root's folder name (`root` for the root `/`), see the module doc.
     pub fn worktrees_dir(&self) -> PathBuf {
-        self.root.parent().unwrap_or(&self.root).join(WORKTREES_DIR)
+        let key = self
+            .root
+            .file_name()
+            .map_or_else(|| "root".into(), |n| n.to_owned());
+        self.root
+            .parent()
+            .unwrap_or(&self.root)
+            .join(WORKTREES_DIR)
+            .join(key)
     }
 
     /// The default worktree path of a worker: `<worktrees_dir>/<id>`.
@@ -146,7 +163,7 @@ mod tests {
     }
 
     #[test]
-    fn derived_paths_match_the_original() {
+    fn derived_paths_match_the_original_but_worktrees_have_a_project_key() {
         let p = BusPaths::new(Path::new("/home/u/repo"), Path::new("/"));
         assert_eq!(
             p.db(),
@@ -154,14 +171,19 @@ mod tests {
         );
         assert_eq!(
             p.worktrees_dir(),
-            PathBuf::from("/home/u/.intercomm-worktrees")
+            PathBuf::from("/home/u/.intercomm-worktrees/repo")
         );
         assert_eq!(
             p.worktree_path("worker-1"),
-            PathBuf::from("/home/u/.intercomm-worktrees/worker-1")
+            PathBuf::from("/home/u/.intercomm-worktrees/repo/worker-1")
         );
+        let other = BusPaths::new(Path::new("/home/u/other"), Path::new("/"));
+        assert_ne!(other.worktree_path("worker-1"), p.worktree_path("worker-1"));
         let top = BusPaths::new(Path::new("/"), Path::new("/"));
-        assert_eq!(top.worktrees_dir(), PathBuf::from("/.intercomm-worktrees"));
+        assert_eq!(
+            top.worktrees_dir(),
+            PathBuf::from("/.intercomm-worktrees/root")
+        );
     }
 
     #[test]

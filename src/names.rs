@@ -15,6 +15,15 @@ pub const MASTER_ID: &str = "master";
 /// The literal recipient of a broadcast.
 pub const BROADCAST: &str = "all";
 
+/// Ids no instance may hold: `all` addresses a broadcast, and a message
+/// from `user` would read as the person's own words.
+pub const RESERVED: [&str; 2] = [BROADCAST, "user"];
+
+/// Whether `id` is one of the [`RESERVED`] ids (any letter case).
+pub fn is_reserved(id: &str) -> bool {
+    RESERVED.iter().any(|r| r.eq_ignore_ascii_case(id))
+}
+
 /// Longest accepted id, in bytes.
 pub const MAX_ID_LEN: usize = 64;
 

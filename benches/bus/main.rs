@@ -20,16 +20,18 @@
 //! 4. fan-in: 16 worker servers send to one master at once, verified, beside
 //!    the raw limit of the same inserts through the library on one connection;
 //! 5. read latency on buses pre-filled with 10k, 100k and 1M messages;
-//! 6. the fan-in of 4 on buses pre-filled the same way.
+//! 6. the fan-in of 4 on buses pre-filled the same way;
+//! 7. 12 concurrent sends while a reader holds an old snapshot and the WAL
+//!    is past its bound (`stuck-reader`).
 //!
 //! `BENCH_ONLY` takes a comma-separated list of `cold`, `rss`, `latency`,
-//! `fan-in`, `read` and `fan-in-size`; unset, every scenario runs.
+//! `fan-in`, `read`, `fan-in-size` and `stuck-reader`; unset, every scenario runs.
 //!
 //! Every figure is the median of several runs, with min and max; ratios are
 //! taken between measurements of the same run.
 //!
 //! Layout: one module per scenario (`cold`, `rss`, `latency`, `fan_in`,
-//! `read_size`, `fan_in_size`), each measuring and adding its report rows;
+//! `read_size`, `fan_in_size`, `stuck_reader`), each measuring and adding its report rows;
 //! `server` (the server processes and their client), `procfs`, `report`
 //! (the table), `../common` (statistics shared with the fleet bench) and
 //! `original_tools` (tests/support/original_tools.rs: the original's tool
@@ -50,6 +52,7 @@ mod read_size;
 mod report;
 mod rss;
 mod server;
+mod stuck_reader;
 
 use std::time::{Duration, Instant};
 
@@ -132,7 +135,15 @@ impl Config {
 }
 
 /// The scenario names `BENCH_ONLY` accepts.
-const SCENARIOS: [&str; 6] = ["cold", "rss", "latency", "fan-in", "read", "fan-in-size"];
+const SCENARIOS: [&str; 7] = [
+    "cold",
+    "rss",
+    "latency",
+    "fan-in",
+    "read",
+    "fan-in-size",
+    "stuck-reader",
+];
 
 impl Config {
     /// Whether scenario `name` runs.
@@ -173,6 +184,9 @@ fn main() -> R {
     }
     if cfg.selected("fan-in-size") {
         verified &= fan_in_size::run(&cfg, &mut rows, &mut notes)?;
+    }
+    if cfg.selected("stuck-reader") {
+        stuck_reader::run(&cfg, &mut rows)?;
     }
 
     println!();

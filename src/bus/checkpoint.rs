@@ -21,12 +21,22 @@
 //!   waits for the writers and readers (through the busy handler), copies
 //!   everything and empties the file, so the WAL stays bounded even when
 //!   writers never pause, which PASSIVE checkpoints alone cannot promise.
+//!   While it waits, it keeps every other writer out (sqlite.org/c3ref/
+//!   wal_checkpoint_v2.html: RESTART and TRUNCATE block new writers while
+//!   pending), so the wait is bounded by [`TRUNCATE_WAIT`], not the busy
+//!   timeout: a reader that holds an old snapshot (a stopped process, an
+//!   open `sqlite3` shell) made every commit wait 5 s and concurrent sends
+//!   fail with "database is locked". When the wait runs out, the processes
+//!   holding WAL read marks are logged ([`super::readers`]) and this
+//!   connection tries again only after [`CHECKPOINT_FRAMES`] more frames.
 //!
 //! Failures are logged and never returned: the hook runs after the commit,
 //! and an error from it would make a committed write look failed
 //! (sqlite.org/c3ref/wal_hook.html).
 
 use std::ffi::c_int;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use rusqlite::Connection;
 use rusqlite::hooks::Wal;
@@ -40,38 +50,94 @@ pub const CHECKPOINT_FRAMES: c_int = 1000;
 /// the bus's 1 KiB pages).
 pub const MAX_FRAMES: c_int = 16 * CHECKPOINT_FRAMES;
 
+/// Longest wait of a TRUNCATE checkpoint for readers and writers: a read
+/// transaction of the bus lasts well under a millisecond, so only a stuck
+/// reader outlasts it.
+pub const TRUNCATE_WAIT: Duration = Duration::from_millis(20);
+
 /// Replaces SQLite's automatic checkpoint on `conn` with the rule of this
-/// module.
-pub(super) fn install(conn: &mut Connection) -> rusqlite::Result<()> {
-    install_with(conn, CHECKPOINT_FRAMES, MAX_FRAMES)
+/// module; `shm` is the bus's `-shm` file (to name stuck readers).
+pub(super) fn install(conn: &mut Connection, shm: PathBuf) -> rusqlite::Result<()> {
+    install_with(conn, CHECKPOINT_FRAMES, MAX_FRAMES, shm)
 }
 
 /// [`install`] with other sizes, in frames.
-fn install_with(conn: &mut Connection, every: c_int, max: c_int) -> rusqlite::Result<()> {
+fn install_with(
+    conn: &mut Connection,
+    every: c_int,
+    max: c_int,
+    shm: PathBuf,
+) -> rusqlite::Result<()> {
+    // The WAL size at which this connection's last TRUNCATE ran out of
+    // time: the next try waits for `every` more frames.
+    let mut failed_at: Option<c_int> = None;
     conn.wal_hook(Some(move |wal: &mut Wal, frames: c_int| {
-        after_commit(wal, frames, every, max);
+        after_commit(wal, frames, every, max, &mut failed_at, &shm);
         Ok(())
     }))
 }
 
 /// The hook: `frames` is the size of the WAL after the commit.
-fn after_commit(wal: &mut Wal, frames: c_int, every: c_int, max: c_int) {
-    if frames < every {
+fn after_commit(
+    wal: &mut Wal,
+    frames: c_int,
+    every: c_int,
+    max: c_int,
+    failed_at: &mut Option<c_int>,
+    shm: &Path,
+) {
+    // A WAL that started over since a TRUNCATE failed: the stuck reader is
+    // gone (SQLite restarts the log only when no reader uses it), and the
+    // file still has its old size: empty it now.
+    let restarted = failed_at.is_some_and(|f| frames < f);
+    if frames < every && !restarted {
         return;
     }
-    let mode = match wal.checkpoint_v2(CheckpointMode::NOOP) {
-        Ok((log, copied)) => due(log, copied, every, max),
-        Err(err) => {
-            tracing::warn!(target: "bus", %err, "cannot read the WAL's size");
-            return;
+    let mode = if restarted {
+        *failed_at = None;
+        Some(CheckpointMode::TRUNCATE)
+    } else {
+        match wal.checkpoint_v2(CheckpointMode::NOOP) {
+            Ok((log, copied)) => due(log, copied, every, max),
+            Err(err) => {
+                tracing::warn!(target: "bus", %err, "cannot read the WAL's size");
+                return;
+            }
         }
     };
-    let Some(mode) = mode else { return };
-    match wal.checkpoint_v2(mode) {
-        Ok(_) => {}
+    let mode = match mode {
+        None => return,
+        Some(CheckpointMode::TRUNCATE) if failed_at.is_some_and(|f| frames < f + every) => {
+            CheckpointMode::PASSIVE
+        }
+        Some(mode) => mode,
+    };
+    let truncate = matches!(mode, CheckpointMode::TRUNCATE);
+    let outcome = if truncate {
+        super::with_busy_limit(TRUNCATE_WAIT, || wal.checkpoint_v2(mode))
+    } else {
+        wal.checkpoint_v2(mode)
+    };
+    match outcome {
+        Ok(_) => {
+            if truncate {
+                *failed_at = None;
+            }
+        }
         // Another process is checkpointing (PASSIVE), or the wait for
         // writers and readers ran out (TRUNCATE): a later commit retries.
-        Err(err) if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
+        Err(err) if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
+            if truncate {
+                *failed_at = Some(frames);
+                let readers = super::readers::wal_readers(shm);
+                tracing::warn!(
+                    target: "bus",
+                    frames,
+                    ?readers,
+                    "the bus's WAL is past its bound and cannot be emptied: a process holds an old snapshot (readers: pids {readers:?}); it grows until that reader ends its transaction"
+                );
+            }
+        }
         Err(err) => tracing::warn!(target: "bus", %err, "checkpoint failed"),
     }
 }
@@ -102,7 +168,7 @@ mod tests {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch("CREATE TABLE IF NOT EXISTS t (x TEXT)")?;
-        install_with(&mut conn, every, max)?;
+        install_with(&mut conn, every, max, path.with_extension("shm"))?;
         Ok(conn)
     }
 
@@ -159,7 +225,15 @@ mod tests {
         let (log, copied) = counts(&writer)?;
         assert!(copied < log, "the reader should have held the WAL");
         reader.execute_batch("COMMIT")?;
-        writer.execute("INSERT INTO t (x) VALUES (?1)", [i.to_string()])?;
+        // The failed TRUNCATE is tried again once the WAL started over or
+        // `every` more frames came.
+        for _ in 0..10 {
+            writer.execute("INSERT INTO t (x) VALUES (?1)", [i.to_string()])?;
+            i += 1;
+            if counts(&writer)?.0 == 0 {
+                break;
+            }
+        }
         // A PASSIVE checkpoint would have copied the WAL but left it whole.
         assert_eq!(counts(&writer)?, (0, 0));
         assert_eq!(std::fs::metadata(dir.path().join("db-wal"))?.len(), 0);

@@ -12,6 +12,7 @@
 //! hook_states   id PK → state (running/ready/blocked/gone), detail, Claude session id, time
 //! permission_requests  id PK → worker, tool, input, suggestions, status, decision, who, when
 //! wake_hooks    id PK → the armed asyncRewake waiter (token, pid, expiry, seq rung for)
+//! transcripts   path PK → instance id, counted token usage (cost)
 //! ```
 //!
 //! Invariants:
@@ -21,17 +22,22 @@
 //!   server merely starting (S4): see [`Bus::open_existing`];
 //! - the folder is 0700, the database and its `-wal`/`-shm` files 0600 (S3).
 
+pub mod change;
 mod checkpoint;
 pub mod hooks;
 pub mod instances;
 pub mod messages;
 pub mod permissions;
+pub mod radar;
+pub mod readers;
 mod schema;
 pub mod sessions;
+pub mod transcripts;
 pub mod wake_hooks;
 pub mod watch;
 pub mod worktrees;
 
+use std::cell::Cell;
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -161,7 +167,7 @@ impl Bus {
         // 1 MiB of page cache (SQLite's default is 2 MiB): a bus is mostly
         // appended to and read at its end; this keeps a server under 10 MiB.
         conn.pragma_update(None, "cache_size", -1024)?;
-        checkpoint::install(&mut conn)?;
+        checkpoint::install(&mut conn, shm_of(path))?;
         schema::migrate(&mut conn)?;
         Ok(Self {
             conn,
@@ -229,6 +235,11 @@ fn switch_to_wal(conn: &Connection) -> Result<String, BusError> {
     }
 }
 
+/// The `-shm` file beside the database at `path`.
+fn shm_of(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}-shm", path.display()))
+}
+
 fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
@@ -256,7 +267,6 @@ pub fn schema_version(path: &Path) -> Result<i64, BusError> {
 /// start at 50–100 µs and double each try up to 1.6–3.2 ms; the jitter
 /// keeps writers from retrying in lockstep.
 fn busy_wait(tries: i32) -> bool {
-    use std::cell::Cell;
     use std::hash::{BuildHasher, Hasher};
     use std::time::Instant;
     thread_local!(static STARTED: Cell<Option<Instant>> = const { Cell::new(None) });
@@ -266,7 +276,7 @@ fn busy_wait(tries: i32) -> bool {
         }
         s.get().unwrap_or_else(Instant::now)
     });
-    if started.elapsed() >= BUSY_TIMEOUT {
+    if started.elapsed() >= BUSY_LIMIT.with(Cell::get) {
         return false;
     }
     if tries < YIELD_TRIES {
@@ -277,6 +287,17 @@ fn busy_wait(tries: i32) -> bool {
     let jitter = std::hash::RandomState::new().build_hasher().finish() % base;
     std::thread::sleep(Duration::from_micros(base + jitter));
     true
+}
+
+thread_local!(static BUSY_LIMIT: Cell<Duration> = const { Cell::new(BUSY_TIMEOUT) });
+
+/// Runs `f` with this thread's busy wait bounded by `limit` instead of
+/// [`BUSY_TIMEOUT`] (a checkpoint that must not hold other writers up).
+fn with_busy_limit<T>(limit: Duration, f: impl FnOnce() -> T) -> T {
+    let before = BUSY_LIMIT.with(|l| l.replace(limit));
+    let out = f();
+    BUSY_LIMIT.with(|l| l.set(before));
+    out
 }
 
 /// How many busy retries come after a yield rather than a sleep.

@@ -14,7 +14,9 @@
 //! | 5       | instance summaries; the argv a session was started with (respawn)  |
 //! | 6       | a partial index on task messages (a worker's latest contract)      |
 //! | 7       | when a spawned worker's `intercomm mcp` was first listed           |
-//! | 8       | permission requests answered on the bus; armed wake hooks          |
+//! | 8       | `transcripts`: each session's transcript and its counted usage     |
+//! | 9       | the merge radar: paths workers wrote, overlaps already reported    |
+//! | 10      | permission requests answered on the bus; armed wake hooks          |
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -30,6 +32,8 @@ const MIGRATIONS: &[Migration] = &[
     summaries_and_respawn,
     task_index,
     mcp_connected,
+    transcripts,
+    radar,
     hooks_first,
 ];
 
@@ -239,7 +243,42 @@ fn mcp_connected(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch("ALTER TABLE sessions ADD COLUMN mcp_connected_at INTEGER;")
 }
 
-/// 7 → 8: a worker's tool permission requests, recorded by its
+/// 7 → 8: the transcript each Claude session writes (from its hooks'
+/// `transcript_path`), and how much of its token usage was counted, so
+/// that cost and caps read only what was appended since.
+fn transcripts(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE transcripts (
+            path TEXT PRIMARY KEY,
+            id TEXT NOT NULL,
+            tally TEXT NOT NULL DEFAULT '{}',
+            at INTEGER NOT NULL
+        );
+        CREATE INDEX transcripts_id ON transcripts (id);",
+    )
+}
+
+/// 8 → 9: the merge radar. The paths each worker's hooks saw it write (its
+/// write tools, its worktree's git status when a turn ends), and each path
+/// whose overlap the master was already told about, so it is told once.
+fn radar(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE touched_paths (
+            worker_id TEXT NOT NULL,
+            path TEXT NOT NULL,
+            source TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            PRIMARY KEY (worker_id, path)
+        );
+        CREATE TABLE radar_notices (
+            path TEXT PRIMARY KEY,
+            workers TEXT NOT NULL,
+            at INTEGER NOT NULL
+        );",
+    )
+}
+
+/// 9 → 10: a worker's tool permission requests, recorded by its
 /// PermissionRequest hook and decided by the master (every decision kept:
 /// who, when, what); and the wake hooks armed per instance (an `asyncRewake`
 /// hook waiting on the bus for its mail), so that a wake knows a path without

@@ -5,9 +5,13 @@ use std::process::Command;
 
 use serde::Serialize;
 
+use super::claude_setup::Setup;
 use crate::bus::{self, SCHEMA_VERSION};
+use crate::git::{DEFAULT_BASE, Repo};
 use crate::location::{self, BusPaths};
 use crate::ops::Outcome;
+
+mod claude_range;
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -145,13 +149,14 @@ pub fn run(paths: &BusPaths) -> Report {
         tool(
             "claude",
             "--version",
-            Verdict::Warn,
-            "npm install -g @anthropic-ai/claude-code",
+            Verdict::Fail,
+            "install Claude Code: npm install -g @anthropic-ai/claude-code (workers are Claude Code)",
         ),
     ];
     if let Some(v) = version("claude", "--version") {
         checks.push(hook_features(&v));
     }
+    checks.push(claude_range::run());
     let root = &paths.root;
     checks.push(if !root.is_dir() {
         check(
@@ -170,6 +175,11 @@ pub fn run(paths: &BusPaths) -> Report {
     } else {
         check("bus root", Verdict::Ok, root.display().to_string(), None)
     });
+    if root.is_dir() {
+        checks.extend(worktree_base(root));
+        let home = crate::env::get(crate::env::HOME).map(std::path::PathBuf::from);
+        checks.extend(claude_setup(&Setup::read(root, home.as_deref())));
+    }
     let db = paths.db();
     checks.push(if !db.exists() {
         check(
@@ -221,4 +231,102 @@ pub fn run(paths: &BusPaths) -> Report {
         }
     });
     Report { checks }
+}
+
+/// The base worktrees start from by default: `main`, else the current
+/// branch; a repository with no commit has neither.
+fn worktree_base(root: &std::path::Path) -> Option<Check> {
+    let repo = Repo::open(root).ok()?;
+    let base = repo.worktree_base(DEFAULT_BASE);
+    Some(if !repo.resolves(&base) {
+        check(
+            "worktree base",
+            Verdict::Fail,
+            format!("{base} does not name a commit: the repository has no commit yet"),
+            Some("make a first commit: worktrees start from one"),
+        )
+    } else if base == DEFAULT_BASE {
+        check("worktree base", Verdict::Ok, base, None)
+    } else {
+        check(
+            "worktree base",
+            Verdict::Ok,
+            format!(
+                "{DEFAULT_BASE} does not exist; worktrees start from the current branch, {base}"
+            ),
+            None,
+        )
+    })
+}
+
+/// Registration with Claude Code (once, in a scope the workers see) and
+/// the `permissions.allow` entry workers need.
+fn claude_setup(setup: &Setup) -> Vec<Check> {
+    let mut places: Vec<String> = setup
+        .plugin
+        .iter()
+        .map(|p| format!("the plugin ({})", p.display()))
+        .collect();
+    places.extend(
+        setup
+            .servers
+            .iter()
+            .map(|(file, name)| format!("MCP server {name:?} in {file}")),
+    );
+    let registration = match setup.registrations() {
+        0 => check(
+            "registration",
+            Verdict::Warn,
+            "intercomm is not registered with Claude Code for this project".to_owned(),
+            Some(
+                "claude plugin install intercomm@intercomm, or claude mcp add --scope project intercomm -- intercomm mcp (one of the two)",
+            ),
+        ),
+        1 if setup.local_only => check(
+            "registration",
+            Verdict::Warn,
+            format!(
+                "{} only: the workers' worktrees are other folders and will not have it",
+                places.join(", ")
+            ),
+            Some(
+                "claude mcp remove intercomm, then claude mcp add --scope project intercomm -- intercomm mcp",
+            ),
+        ),
+        1 => check("registration", Verdict::Ok, places.join(", "), None),
+        _ => check(
+            "registration",
+            Verdict::Fail,
+            format!(
+                "intercomm is registered {} times, so Claude Code offers every tool that many times: {}",
+                setup.registrations(),
+                places.join("; ")
+            ),
+            Some(
+                "keep one: claude mcp remove --scope project intercomm (keeping the plugin), or claude plugin uninstall intercomm@intercomm",
+            ),
+        ),
+    };
+    let mut checks = vec![registration];
+    if let Some(entry) = setup.wanted_allow() {
+        checks.push(match setup.allowed.iter().find(|(_, e)| *e == entry) {
+            Some((file, _)) => check(
+                "permissions",
+                Verdict::Ok,
+                format!("{entry} allowed in {}", file.display()),
+                None,
+            ),
+            None => Check {
+                name: "permissions",
+                verdict: Verdict::Warn,
+                detail: format!(
+                    "{entry} is not in permissions.allow: workers stop at a prompt for every intercomm tool (unless in bypassPermissions mode)"
+                ),
+                fix: Some(format!(
+                    "add \"{entry}\" to permissions.allow in .claude/settings.json and commit it"
+                )),
+            },
+        });
+    }
+    checks
 }

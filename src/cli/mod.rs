@@ -8,8 +8,12 @@
 //! Exit codes: 0 success, 1 a user error (bad input, refused), 2 usage
 //! (clap), 255 an internal error (the bus or the machine).
 
+mod claude_setup;
 mod doctor;
 mod output;
+mod tool_names;
+mod view;
+mod work;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,7 +68,8 @@ pub enum Command {
     Init,
     /// Check tmux, git, claude and the bus, and say what to fix.
     Doctor,
-    /// Start Claude Code workers in tmux (as the master).
+    /// Start Claude Code workers in tmux (as the master); exits 1 when any
+    /// worker failed.
     Spawn(SpawnArgs),
     /// Show every worker pane's state (as the master).
     Scan(ScanArgs),
@@ -88,6 +93,16 @@ pub enum Command {
     Respawn(RespawnArgs),
     /// List workers' permission requests and the decisions made on them.
     Decisions(DecisionsArgs),
+    /// Send a worker a task contract and ring its pane (as the master).
+    Assign(work::AssignArgs),
+    /// Manage the workers' git worktrees: add, list, status, remove.
+    Worktree(work::WorktreeArgs),
+    /// Print the fleet's events as JSON lines (state changes, messages, decisions, spawns, exits).
+    Watch(view::WatchArgs),
+    /// Show a worker's changes against its base in the pager.
+    Diff(view::DiffArgs),
+    /// Attach this terminal to a worker's tmux pane (detach to come back).
+    Attach(view::AttachArgs),
 }
 
 #[derive(Debug, Args)]
@@ -151,7 +166,7 @@ pub struct RespawnArgs {
 #[derive(Debug, Args)]
 pub struct HookArgs {
     /// The event, as Claude Code names it: SessionStart, UserPromptSubmit,
-    /// PreToolUse, Notification, Stop, SessionEnd.
+    /// PreToolUse, PostToolUse, PermissionRequest, Notification, Stop, SessionEnd.
     pub event: String,
 }
 
@@ -179,8 +194,9 @@ pub struct SpawnArgs {
     /// Give each worker its own git worktree.
     #[arg(long)]
     pub worktrees: bool,
-    /// Commit-ish the worktrees start from.
-    #[arg(long, default_value = "main")]
+    /// Commit-ish the worktrees start from (`main`: in a repository
+    /// without `main`, its current branch).
+    #[arg(long, default_value = crate::git::DEFAULT_BASE)]
     pub worktree_base: String,
     /// Command run with `sh -c` in each worktree before Claude starts.
     #[arg(long)]
@@ -359,9 +375,29 @@ fn paths(root: Option<PathBuf>) -> Result<BusPaths> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::internal("cwd", format!("cannot read the current directory: {e}")))?;
     Ok(match root {
-        Some(r) => BusPaths::new(&r, &cwd),
+        Some(r) => {
+            let paths = BusPaths::new(&r, &cwd);
+            check_root(&paths.root)?;
+            paths
+        }
         None => location::discover(&cwd),
     })
+}
+
+/// `--root` must name an existing folder: a typo would otherwise start a
+/// bus nowhere anyone else looks.
+fn check_root(root: &std::path::Path) -> Result<()> {
+    let problem = match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => "is not a directory",
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist",
+        Err(_) => "cannot be read",
+    };
+    Err(Error::user(
+        "bad_root",
+        format!("--root {} {problem}", root.display()),
+    )
+    .with_hint("pass the project's folder (the main checkout of its git repository), or leave --root out inside the project"))
 }
 
 /// A context for a one-shot command: the calling shell or script is the
@@ -462,7 +498,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 let (spawned, ()) = tokio::join!(spawn::spawn(&ctx, req, Some(tx)), lines);
                 spawned
             })??;
-            output::outcome(&spawned, json)
+            output::outcome(&spawned, json)?;
+            let failed = spawned.workers.iter().any(|w| w.error.is_some());
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Scan(a) => {
             let ctx = master_ctx(cli.root, &a.master)?;
@@ -536,6 +578,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 json,
             )
         }
+        Command::Assign(a) => work::assign(cli.root, a, json),
+        Command::Worktree(a) => work::worktree(cli.root, a, json),
+        Command::Watch(a) => view::watch(cli.root, a),
+        Command::Diff(a) => view::diff(cli.root, a),
+        Command::Attach(a) => view::attach(cli.root, a),
         Command::Doctor => {
             let report = doctor::run(&paths(cli.root)?);
             let failed = report.failed();

@@ -41,6 +41,26 @@ pub fn json_line(value: &serde_json::Value) {
     println!("{value}");
 }
 
+/// One compact JSON document as a line on stdout, flushed at once (a
+/// stream's reader sees each event as it happens); false once stdout is
+/// closed.
+pub fn json_line_flushed(value: &serde_json::Value) -> bool {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{value}").and_then(|()| out.flush()).is_ok()
+}
+
+/// Text on stdout as it is (a patch); a closed stdout is not an error.
+pub fn raw(text: &str) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::internal(
+            "stdout",
+            format!("cannot write to stdout: {e}"),
+        )),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
 /// A line for people on stderr.
 pub fn note(line: &str) {
     eprintln!("{line}");
@@ -59,9 +79,9 @@ pub fn error(err: &Error, json: bool) -> ExitCode {
             serde_json::to_string_pretty(&serde_json::json!({ "error": err })).unwrap_or_default()
         );
     }
-    eprintln!("intercomm: {}", err.message);
+    eprintln!("intercomm: {}", super::tool_names::for_cli(&err.message));
     if let Some(hint) = &err.hint {
-        eprintln!("hint: {hint}");
+        eprintln!("hint: {}", super::tool_names::for_cli(hint));
     }
     match err.kind {
         ErrorKind::User => ExitCode::from(1),

@@ -44,11 +44,10 @@ impl Outcome for Asked {
     fn text(&self) -> String {
         match &self.answer {
             Some(a) => format!(
-                "Answer from {} after {:.1} s [msg_id: {}]:\n{}",
-                a.from,
+                "Answer after {:.1} s; {}:\n{}",
                 self.waited_ms as f64 / 1000.0,
-                a.id,
-                a.content
+                crate::render::PEER_NOTE,
+                crate::render::entry(&crate::render::Entry::plain(a))
             ),
             None => format!(
                 "No answer yet from {} after {} s ({}). The question is {}; its answer will show in \

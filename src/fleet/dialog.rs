@@ -55,7 +55,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{POLL, Target};
 use crate::error::{Error, Result};
-use crate::screen::{MenuOption, PaneState, Screen};
+use crate::screen::{AUTO_CHECK_TITLE, MenuOption, PLAN_TOOL, PaneState, Screen};
 
 /// How long an unnumbered dialog whose redraw was not seen must have been
 /// on screen before Enter (the redraw came at most 290 ms after first sight
@@ -105,10 +105,42 @@ pub enum Choice {
 ///
 /// "Yes, and switch to auto mode" (2.1.330) is never chosen: it would change
 /// the worker's permission mode for everything that follows.
+///
+/// Blocked on a mode dialog (captured on 2.1.197 and 2.1.332):
+///
+/// | dialog                 | yes                                     | always | no                                      |
+/// |------------------------|-----------------------------------------|--------|-----------------------------------------|
+/// | plan approval          | Yes, manually approve edits / Yes, and switch to default (ask each time) | — | Tell Claude what to change (No, keep planning) / No |
+/// | auto mode's offer      | Stay in auto mode (Enter: continue, asking for each action) | — | Cancel (Esc: the waiting action does not run) |
+///
+/// Plan approval's "Yes, and use auto mode" and the offer's "Leave for
+/// accept edits mode" are never chosen: each loosens what the worker may do
+/// unasked.
 pub fn option_for(screen: &Screen, choice: Choice) -> Option<&MenuOption> {
     let find = |pred: &dyn Fn(&str) -> bool| screen.options.iter().find(|o| pred(&o.label));
     let starts = |prefix: &'static str| move |l: &str| l.starts_with(prefix);
     let more = |l: &str| l.starts_with("Yes, and") || l.starts_with("Yes, allow");
+    let looser = |l: &str| {
+        ["auto mode", "auto-accept", "bypass"]
+            .iter()
+            .any(|w| l.contains(w))
+    };
+    if screen.state == PaneState::Blocked && screen.tool.as_deref() == Some(PLAN_TOOL) {
+        return match choice {
+            Choice::Yes => find(&|l| l.starts_with("Yes") && !looser(l)),
+            Choice::Always => None,
+            Choice::No => {
+                find(&|l| l.starts_with("No") || l.starts_with("Tell Claude what to change"))
+            }
+        };
+    }
+    if screen.state == PaneState::Blocked && screen.title.as_deref() == Some(AUTO_CHECK_TITLE) {
+        return match choice {
+            Choice::Yes => find(&starts("Stay in auto mode")),
+            Choice::Always => None,
+            Choice::No => find(&starts("Cancel")),
+        };
+    }
     match (screen.state, choice) {
         (PaneState::McpApproval, Choice::Yes) => {
             find(&|l| l.starts_with("Use this") && !l.contains("all future"))
@@ -184,6 +216,9 @@ pub struct Answering {
     key: DialogKey,
     /// Index of the option to choose.
     option: usize,
+    /// The key that picks the option, for a dialog without a cursor menu
+    /// (auto mode's offer): pressed alone, no arrows.
+    option_key: Option<&'static str>,
     /// Index of the option selected when the dialog was first seen.
     default: Option<usize>,
     numbered: bool,
@@ -213,6 +248,7 @@ impl Answering {
         Self {
             key: DialogKey::of(screen),
             option: option.index,
+            option_key: option.key,
             default: selected_index(screen),
             numbered: option.number.is_some(),
             first_seen: now,
@@ -261,6 +297,25 @@ impl Answering {
             return Ok(Step::Look);
         }
         self.away = 0;
+        if let Some(key) = self.option_key {
+            // No cursor to move: the option's own key, once the dialog has
+            // been seen twice and settled like a permission prompt; again
+            // once after ENTER_RETRY if the dialog stays.
+            self.on_option += 1;
+            let shown = now.saturating_duration_since(self.first_seen);
+            let lost = !self.retried
+                && self
+                    .entered_at
+                    .is_some_and(|at| now.saturating_duration_since(at) >= ENTER_RETRY);
+            if (!self.confirmed || lost) && shown >= PROMPT_SETTLE && self.on_option >= 2 {
+                self.retried |= self.confirmed;
+                self.confirmed = true;
+                self.entered_at = Some(now);
+                self.enters += 1;
+                return Ok(Step::Press(vec![key]));
+            }
+            return Ok(Step::Look);
+        }
         let Some(selected) = selected_index(screen) else {
             return Err(Error::user(
                 "dialog_unreadable",

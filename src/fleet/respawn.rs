@@ -114,7 +114,9 @@ pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
     } else {
         PathBuf::from(&session.worktree)
     };
-    let resumed = claude_session.or_else(|| newest_transcript(&dir));
+    let resumed = claude_session
+        .and_then(|s| session_uuid(&s, "its SessionStart hook"))
+        .or_else(|| newest_transcript(&dir).and_then(|s| session_uuid(&s, "its transcript")));
     let mut argv = session.argv.clone();
     if argv.len() < 2 {
         return Err(Error::user(
@@ -123,23 +125,35 @@ pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
         ));
     }
     if let Some(id) = &resumed {
-        argv.extend(["--resume".to_owned(), id.clone()]);
+        argv.push(format!("--resume={id}"));
     }
     let root = with_ctx(ctx, |c| Ok(c.paths.root.clone()))?;
     let env = vec![
         (crate::env::DB_ROOT.to_owned(), root.display().to_string()),
         (crate::env::WORKER_ID.to_owned(), worker.to_owned()),
     ];
-    let pane = tmux
-        .new_session(&NewSession {
-            name: worker,
-            dir: &dir,
-            width: PANE_SIZE.0,
-            height: PANE_SIZE.1,
-            env: &env,
-            argv: &argv,
-        })
-        .await?;
+    let spec = NewSession {
+        name: worker,
+        dir: &dir,
+        width: PANE_SIZE.0,
+        height: PANE_SIZE.1,
+        env: &env,
+        argv: &argv,
+    };
+    // Killing the old session may have emptied its tmux server, which then
+    // exits (tmux's exit-empty); a client that connects while it shuts down
+    // gets "server exited unexpectedly" (seen on tmux 3.x in this project's
+    // respawn test, about 1 run in 5 under load). The next client starts a
+    // new server, so one retry after a pause is enough.
+    let pane = match tmux.new_session(&spec).await {
+        Err(crate::tmux::TmuxError::Failed { stderr, .. })
+            if stderr.contains("server exited unexpectedly") =>
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            tmux.new_session(&spec).await?
+        }
+        other => other?,
+    };
     with_ctx(ctx, |c| {
         sessions::put(
             c.bus()?.conn(),
@@ -210,6 +224,21 @@ fn not_spawned(worker: &str) -> Error {
     .with_hint("intercomm_spawn starts new workers")
 }
 
+/// `raw` as a Claude Code session id: a UUID (Claude Code 2.1.x names
+/// sessions and transcripts by UUID v4), in its hyphenated lowercase form;
+/// `None`, logged, for anything else. The value comes from a hook payload or
+/// a file name, so it is never trusted to be free of flags, and it is passed
+/// as `--resume=<uuid>`: one argument Claude Code cannot read as another flag.
+pub fn session_uuid(raw: &str, from: &str) -> Option<String> {
+    match uuid::Uuid::try_parse(raw) {
+        Ok(id) if raw.len() == 36 => Some(id.hyphenated().to_string()),
+        _ => {
+            tracing::warn!(target: "fleet", session = %raw.escape_debug(), from, "not a Claude session id (a UUID); starting a new conversation");
+            None
+        }
+    }
+}
+
 /// The id of the newest Claude Code transcript kept for `dir`.
 fn newest_transcript(dir: &Path) -> Option<String> {
     let config = crate::env::get("CLAUDE_CONFIG_DIR")
@@ -228,4 +257,29 @@ fn newest_transcript(dir: &Path) -> Option<String> {
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .max_by_key(|(t, _)| *t)
         .and_then(|(_, p)| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::session_uuid;
+
+    #[test]
+    fn only_a_uuid_is_a_session_id() {
+        assert_eq!(
+            session_uuid("0B9A0E4C-1D2E-4F3A-8B5C-6D7E8F9A0B1C", "t").as_deref(),
+            Some("0b9a0e4c-1d2e-4f3a-8b5c-6d7e8f9a0b1c")
+        );
+        for bad in [
+            "--permission-mode=bypassPermissions",
+            "-p",
+            "",
+            "abcd-1234",
+            "0b9a0e4c1d2e4f3a8b5c6d7e8f9a0b1c",
+            "{0b9a0e4c-1d2e-4f3a-8b5c-6d7e8f9a0b1c}",
+            "urn:uuid:0b9a0e4c-1d2e-4f3a-8b5c-6d7e8f9a0b1c",
+            "0b9a0e4c-1d2e-4f3a-8b5c-6d7e8f9a0b1c --dangerously-skip-permissions",
+        ] {
+            assert_eq!(session_uuid(bad, "t"), None, "{bad:?} accepted");
+        }
+    }
 }

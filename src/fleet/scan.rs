@@ -70,7 +70,10 @@ pub struct Scanned {
     pub prefix: String,
     pub panes: Vec<PaneView>,
     pub need_attention: usize,
+    /// Time to read the panes, in ms (the radar not included).
     pub millis: u64,
+    /// The merge radar over the workers' worktrees.
+    pub radar: crate::radar::Radar,
 }
 
 impl Outcome for Scanned {
@@ -98,6 +101,7 @@ impl Outcome for Scanned {
             self.need_attention,
             self.panes.len()
         ));
+        out.push_str(&crate::ops::radar::text(&self.radar));
         out
     }
 }
@@ -354,11 +358,17 @@ pub async fn scan(ctx: &Mutex<Ctx>, prefix: &str) -> Result<Scanned> {
         }
     }
     let panes: Vec<PaneView> = views.into_iter().flatten().collect();
+    let millis = started.elapsed().as_millis() as u64;
+    let radar = with_ctx(ctx, |c| match c.existing_bus()? {
+        Some(bus) => crate::ops::radar::read(bus.conn()),
+        None => Ok(crate::radar::Radar::default()),
+    })?;
     Ok(Scanned {
         prefix: prefix.to_owned(),
         need_attention: panes.iter().filter(|p| p.attention.is_some()).count(),
         panes,
-        millis: started.elapsed().as_millis() as u64,
+        millis,
+        radar,
     })
 }
 

@@ -193,6 +193,22 @@ pub async fn spawn(
         .map(str::trim)
         .filter(|b| !b.is_empty());
     master(ctx)?;
+    // A relative path runs in each worker's folder: only tmux can tell.
+    if (!argv[0].contains('/') || argv[0].starts_with('/'))
+        && crate::env::find_program(&argv[0]).is_none()
+    {
+        return Err(Error::user(
+            "claude_not_found",
+            format!(
+                "claude not found: `{}` is not an executable on PATH",
+                argv[0]
+            ),
+        )
+        .with_hint(
+            "install Claude Code (npm install -g @anthropic-ai/claude-code), \
+             or give its full path in claude_cmd",
+        ));
+    }
 
     let tmux = with_ctx(ctx, |c| Ok(c.tmux.clone()))?;
     let taken_in_tmux: Vec<String> = tmux
@@ -275,7 +291,8 @@ struct Plan {
 fn add_worktree(ctx: &Mutex<Ctx>, name: &str, path: &std::path::Path, base: &str) -> Result<()> {
     with_ctx(ctx, |c| {
         let repo = Repo::open(&c.paths.root)?;
-        let added = repo.add_worktree(name, path, base, None)?;
+        let base = repo.worktree_base(base);
+        let added = repo.add_worktree(name, path, &base, None)?;
         let now = clock::now_ms();
         worktrees::put_new(
             c.bus()?.conn(),
@@ -284,7 +301,7 @@ fn add_worktree(ctx: &Mutex<Ctx>, name: &str, path: &std::path::Path, base: &str
                 branch: String::new(),
                 head_commit: added.commit,
                 path: path.display().to_string(),
-                base: base.to_owned(),
+                base,
                 status: WorktreeStatus::Active,
                 created_at_ms: now,
                 updated_at_ms: now,

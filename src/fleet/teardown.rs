@@ -1,5 +1,7 @@
 //! Teardown: stop the workers this bus spawned, and only those (B11); remove
 //! their worktrees (a dirty one is kept unless forced); mark them gone (B5).
+//! A worktree kept by an earlier teardown (its session already ended) is
+//! still in the registry, so a later `teardown(worktrees, force)` removes it.
 
 use std::sync::Mutex;
 
@@ -99,23 +101,49 @@ pub async fn teardown(
             Ok(())
         })?;
         if remove_worktrees && !s.worktree.is_empty() {
-            let removed = with_ctx(ctx, |c| {
-                let repo = Repo::open(&c.paths.root)?;
-                repo.remove_worktree(&s.name, std::path::Path::new(&s.worktree), force)?;
-                worktrees::set_status(
-                    c.bus()?.conn(),
-                    &s.name,
-                    worktrees::WorktreeStatus::Removed,
-                    None,
-                    clock::now_ms(),
-                )
-                .map_err(db)
-            });
-            match removed {
-                Ok(()) => report.worktrees_removed.push(s.name.clone()),
-                Err(e) => report.worktrees_kept.push((s.name.clone(), e.message)),
+            remove_one(ctx, &s.name, &s.worktree, force, &mut report);
+        }
+    }
+    if remove_worktrees {
+        // Worktrees of this prefix that an earlier teardown kept.
+        let left = with_ctx(ctx, |c| match c.existing_bus()? {
+            Some(bus) => worktrees::list(bus.conn()).map_err(db),
+            None => Ok(Vec::new()),
+        })?;
+        for row in left {
+            let handled = report.worktrees_removed.contains(&row.worker_id)
+                || report
+                    .worktrees_kept
+                    .iter()
+                    .any(|(id, _)| *id == row.worker_id);
+            if row.worker_id.starts_with(&wanted)
+                && row.status != worktrees::WorktreeStatus::Removed
+                && !handled
+            {
+                remove_one(ctx, &row.worker_id, &row.path, force, &mut report);
             }
         }
     }
     Ok(report)
+}
+
+/// Removes worker `id`'s worktree at `path` and marks its row removed;
+/// reports it removed, or kept with git's reason.
+fn remove_one(ctx: &Mutex<Ctx>, id: &str, path: &str, force: bool, report: &mut TornDown) {
+    let removed = with_ctx(ctx, |c| {
+        let repo = Repo::open(&c.paths.root)?;
+        repo.remove_worktree(id, std::path::Path::new(path), force)?;
+        worktrees::set_status(
+            c.bus()?.conn(),
+            id,
+            worktrees::WorktreeStatus::Removed,
+            None,
+            clock::now_ms(),
+        )
+        .map_err(db)
+    });
+    match removed {
+        Ok(()) => report.worktrees_removed.push(id.to_owned()),
+        Err(e) => report.worktrees_kept.push((id.to_owned(), e.message)),
+    }
 }

@@ -6,9 +6,11 @@
 //! | SessionStart      | ready           | a note: intercomm is active, how to begin          |
 //! | UserPromptSubmit  | running         | —                                                  |
 //! | PreToolUse        | running (tool)  | "N unread from X" as context, when such mail waits |
+//! | PostToolUse       | —               | — (a write tool's path goes to the merge radar)    |
 //! | PermissionRequest | blocked (tool)  | a worker's: the master's decision from the bus      |
 //! | Notification      | blocked / ready | —                                                  |
-//! | Stop              | ready           | unread mail, as a block-with-reason (marked read)  |
+//! | Stop              | ready           | unread mail, as a block-with-reason (marked read); |
+//! |                   |                 | the worktree's changed paths go to the merge radar |
 //! | SessionEnd        | gone            | —                                                  |
 //! | Rewake (Stop, SessionStart; asyncRewake) | — | exit 2 with a notice when new mail comes |
 //!
@@ -40,6 +42,7 @@ mod caller;
 pub mod features;
 mod mail;
 pub mod permission;
+mod radar;
 pub mod rewake;
 mod session;
 mod state;
@@ -82,6 +85,7 @@ events! {
     SessionStart,
     UserPromptSubmit,
     PreToolUse,
+    PostToolUse,
     PermissionRequest,
     Notification,
     Stop,
@@ -177,6 +181,21 @@ fn run(event: Event, payload: &Payload, paths: &BusPaths, caller: &Caller) -> Re
     let Some(id) = caller::whoami(&bus, caller)? else {
         return Ok(unknown(event));
     };
+    // Cost: records the session's transcript, and stops a worker over its
+    // cap at its next tool call (crate::cost::gate).
+    if let Some(deny) = crate::cost::gate::on_hook(
+        &mut bus,
+        &paths.dir(),
+        &id,
+        event == Event::PreToolUse,
+        payload.transcript_path.as_deref(),
+    )? {
+        return Ok(Reply {
+            stdout: Some(deny),
+            stderr: None,
+            wake: false,
+        });
+    }
     dispatch(&mut Ctx {
         event,
         bus: &mut bus,
@@ -200,9 +219,16 @@ fn dispatch(ctx: &mut Ctx) -> Result<Reply, Error> {
         Event::SessionStart => session::start(ctx),
         Event::UserPromptSubmit => state::prompt_submitted(ctx),
         Event::PreToolUse => mail::pre_tool_use(ctx),
+        Event::PostToolUse => radar::post_tool_use(ctx),
         Event::PermissionRequest => permission::request(ctx),
         Event::Notification => state::notification(ctx),
-        Event::Stop => mail::stop(ctx),
+        Event::Stop => {
+            // The radar must never cost the worker its mail.
+            if let Err(err) = radar::turn_ended(ctx) {
+                tracing::warn!(target: "hook", %err, "merge radar: cannot read the worktree");
+            }
+            mail::stop(ctx)
+        }
         Event::SessionEnd => state::session_end(ctx),
         Event::Rewake => rewake::wait(ctx),
     }
@@ -229,6 +255,7 @@ mod tests {
             "SessionStart",
             "UserPromptSubmit",
             "PreToolUse",
+            "PostToolUse",
             "PermissionRequest",
             "Notification",
             "Stop",
@@ -238,6 +265,6 @@ mod tests {
             assert_eq!(Event::parse(name).map(Event::name), Some(name));
         }
         assert_eq!(Event::parse("stop"), None);
-        assert_eq!(Event::ALL.len(), 8);
+        assert_eq!(Event::ALL.len(), 9);
     }
 }

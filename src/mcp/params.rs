@@ -297,7 +297,7 @@ pub struct WorktreeAddParams {
     #[schemars(default = "base_main")]
     pub base: String,
     /// Folder for the worktree (relative paths are taken from the project root).
-    /// Default: `<root>/../.intercomm-worktrees/<worker_id>`.
+    /// Default: `<root>/../.intercomm-worktrees/<project folder name>/<worker_id>`.
     pub path: Option<String>,
     /// New. Create this branch at `base` and check it out, instead of a detached HEAD.
     pub branch: Option<String>,

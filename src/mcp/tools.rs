@@ -151,7 +151,7 @@ impl IntercommServer {
 
     #[tool(
         name = "intercomm_worktree_add",
-        description = "Master only. Create a git worktree for a worker (detached at `base`, or on a new `branch`) under <root>/../.intercomm-worktrees/<worker_id>, and record it.",
+        description = "Master only. Create a git worktree for a worker (detached at `base`, or on a new `branch`) under <root>/../.intercomm-worktrees/<project folder name>/<worker_id>, and record it.",
         input_schema = input_schema::<WorktreeAddParams>()
     )]
     async fn intercomm_worktree_add(&self, args: JsonObject) -> ToolResult {

@@ -103,6 +103,12 @@ pub fn register(ctx: &mut Ctx, req: RegisterRequest) -> Result<Registered> {
                 "\"master\" is the master's id; a worker needs another",
             ));
         }
+        if names::is_reserved(id) {
+            return Err(Error::invalid(
+                crate::env::WORKER_ID,
+                format!("{id:?} is reserved: mail from it would read as from the user or everyone"),
+            ));
+        }
     }
     let now = clock::now_ms();
     let token = ctx.token.clone();
@@ -229,16 +235,21 @@ fn claim_named(tx: &rusqlite::Connection, id: &str, token: &str, now: i64) -> Re
     Ok(id.to_owned())
 }
 
-/// The lowest `worker-N` whose holder is not alive.
+/// The lowest `worker-N` whose holder is not alive and that no live session
+/// spawned by this bus is named: a spawned worker that has not registered
+/// yet keeps its name (and the contract already sent to it).
 fn allocate_worker(tx: &rusqlite::Connection, now: i64) -> Result<String> {
     let rows = instances::list(tx).map_err(db)?;
-    let taken: Vec<(String, Role, bool)> = rows
+    let mut taken: Vec<(String, Role, bool)> = rows
         .into_iter()
         .map(|r| {
             let alive = r.is_alive(now);
             (r.id, r.role, alive)
         })
         .collect();
+    for s in crate::bus::sessions::live(tx).map_err(db)? {
+        taken.push((s.name, Role::Worker, true));
+    }
     Ok(lowest_free_worker(&taken))
 }
 
@@ -295,6 +306,10 @@ pub struct InstanceView {
     pub branch: Option<String>,
     /// What it is working on: its own summary, else its task's target.
     pub summary: Option<String>,
+    /// Tokens and dollars its Claude sessions spent so far (from their
+    /// transcripts, see [`crate::cost`]); `None` when no hook named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::cost::Spend>,
 }
 
 /// The instances on the bus.
@@ -307,6 +322,11 @@ pub struct Status {
     /// Workers' tool permission requests waiting for the master's decision
     /// (oldest first; `intercomm_approve` answers them through the hook).
     pub permission_requests: Vec<crate::bus::permissions::Request>,
+    /// Every instance's spend together; `None` when none is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet_cost: Option<crate::cost::Spend>,
+    /// The merge radar over the workers' worktrees.
+    pub radar: crate::radar::Radar,
 }
 
 impl Outcome for Status {
@@ -345,6 +365,9 @@ impl Outcome for Status {
                 let plus = if i.unread_capped { "+" } else { "" };
                 out.push_str(&format!(", unread: {}{plus}", i.unread));
             }
+            if let Some(c) = &i.cost {
+                out.push_str(&format!(", spent: {}", c.short()));
+            }
             out.push(')');
         }
         for r in &self.permission_requests {
@@ -353,6 +376,10 @@ impl Outcome for Status {
                 r.worker, r.tool, r.input, r.id
             ));
         }
+        if let Some(c) = &self.fleet_cost {
+            out.push_str(&format!("\nFleet spent: {}", c.short()));
+        }
+        out.push_str(&super::radar::text(&self.radar));
         out
     }
 }
@@ -368,10 +395,14 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
             you,
             instances: Vec::new(),
             permission_requests: Vec::new(),
+            fleet_cost: None,
+            radar: crate::radar::Radar::default(),
         });
     };
     let conn = bus.conn();
     let now = clock::now_ms();
+    let mut spends = crate::cost::spend_by_instance(conn).map_err(db)?;
+    let fleet_cost = (!spends.is_empty()).then(|| crate::cost::total(spends.values()));
     let mut views = Vec::new();
     for row in instances::list(conn).map_err(db)? {
         let cursor = messages::cursor(conn, &row.id).map_err(db)?;
@@ -402,6 +433,7 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
                 .filter(|b| !b.is_empty()),
             worktree: wt.map(|w| w.path),
             role: row.role,
+            cost: spends.remove(&row.id),
             id: row.id,
         });
     }
@@ -410,6 +442,8 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
         root,
         you,
         instances: views,
+        fleet_cost,
+        radar: super::radar::read(conn)?,
     })
 }
 

@@ -251,60 +251,20 @@ pub struct ReadResult {
 
 impl Outcome for ReadResult {
     fn text(&self) -> String {
-        if self.messages.is_empty() {
-            return "No new messages.".to_owned();
-        }
-        let mut out = format!("--- {} message(s) ---", self.count);
-        for d in &self.messages {
-            out.push('\n');
-            out.push_str(&render_message(d));
-        }
-        if self.remaining > 0 {
-            let plus = if self.remaining >= REMAINING_CAP {
-                "+"
-            } else {
-                ""
-            };
-            out.push_str(&format!(
-                "\n--- {}{plus} more: call intercomm_read again ---",
-                self.remaining
-            ));
-        }
-        out
+        let entries: Vec<_> = self.messages.iter().map(Delivered::entry).collect();
+        crate::render::mail(&entries, self.remaining, self.remaining >= REMAINING_CAP)
     }
 }
 
-/// `[12:00:01] (type) from → to: content [msg_id: …]`, plus the contract.
-fn render_message(d: &Delivered) -> String {
-    let m = &d.message;
-    let mut line = format!(
-        "[{}] ({}) {} → {}: {} [msg_id: {}]",
-        clock::hms(m.sent_at_ms),
-        m.kind,
-        m.from,
-        m.to,
-        m.content,
-        m.id
-    );
-    if let Some(reply_to) = &m.in_reply_to {
-        line.push_str(&format!(" [in_reply_to: {reply_to}]"));
+impl Delivered {
+    /// This message as the renderer shows it.
+    pub fn entry(&self) -> crate::render::Entry<'_> {
+        crate::render::Entry {
+            message: &self.message,
+            contract: self.contract.as_ref(),
+            contract_error: self.contract_error.as_deref(),
+        }
     }
-    if let Some(c) = &d.contract {
-        line.push_str(&format!(
-            "\n    ✓ task contract (role={}):\n      aimfp_target: {} ({})\n      role_instructions: {}\n      reportBack: [{}]",
-            c.role,
-            c.aimfp_target.kind.as_str(),
-            c.aimfp_target.idents(),
-            c.role_instructions,
-            c.report_back.join(", ")
-        ));
-    }
-    if let Some(e) = &d.contract_error {
-        line.push_str(&format!(
-            "\n    ⚠ INVALID task contract: {e} — send a question to master; do NOT act."
-        ));
-    }
-    line
 }
 
 /// Returns up to `limit` unread messages (from the start of the bus with
@@ -387,14 +347,25 @@ fn take_unread_in(
     })
 }
 
+/// A task's contract, parsed only when the master sent it: a task from
+/// anyone else (a bus written by another tool, a demoted master's id) is
+/// never shown as a contract.
 fn check_contract(message: Message) -> Delivered {
-    let (contract, contract_error) = if message.kind == MessageType::Task.as_str() {
+    let (contract, contract_error) = if message.kind != MessageType::Task.as_str() {
+        (None, None)
+    } else if !crate::render::may_carry_contract(&message) {
+        (
+            None,
+            Some(format!(
+                "a task from {:?}, not from the master, is not a contract",
+                message.from
+            )),
+        )
+    } else {
         match contract::parse(&message.content) {
             Ok(c) => (Some(c), None),
             Err(e) => (None, Some(e)),
         }
-    } else {
-        (None, None)
     };
     Delivered {
         message,
@@ -429,13 +400,22 @@ pub fn retain_read_hours() -> i64 {
         .unwrap_or(168)
 }
 
-/// Every active instance with its cursor: whose unread mail is kept.
+/// Every active instance, and every live session this bus spawned whose
+/// worker has not registered yet, with its cursor: whose unread mail is
+/// kept (a spawned worker's contract waits for it before it registers).
 fn protected_readers(conn: &rusqlite::Connection) -> Result<Vec<(String, i64)>> {
     let mut protected = Vec::new();
-    for row in instances::list(conn).map_err(db)? {
+    let rows = instances::list(conn).map_err(db)?;
+    for row in &rows {
         if row.active {
             let cursor = messages::cursor(conn, &row.id).map_err(db)?;
-            protected.push((row.id, cursor));
+            protected.push((row.id.clone(), cursor));
+        }
+    }
+    for s in crate::bus::sessions::live(conn).map_err(db)? {
+        if !rows.iter().any(|r| r.id == s.name && r.active) {
+            let cursor = messages::cursor(conn, &s.name).map_err(db)?;
+            protected.push((s.name, cursor));
         }
     }
     Ok(protected)

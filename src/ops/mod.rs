@@ -9,6 +9,7 @@
 pub mod assign;
 pub mod identity;
 pub mod messaging;
+pub mod radar;
 pub mod threads;
 pub mod worktree;
 

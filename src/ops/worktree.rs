@@ -65,7 +65,7 @@ fn short_sha(sha: &str) -> &str {
 pub fn add(ctx: &mut Ctx, req: AddRequest) -> Result<Added> {
     names::check_id("worker_id", &req.worker_id)?;
     let base = match js_trim(&req.base) {
-        "" => "main".to_owned(),
+        "" => crate::git::DEFAULT_BASE.to_owned(),
         b => b.to_owned(),
     };
     let branch = req
@@ -88,9 +88,11 @@ pub fn add(ctx: &mut Ctx, req: AddRequest) -> Result<Added> {
     };
     let (bus, _) = ctx.acting_master()?;
     let repo = Repo::open(&root)?;
+    let base = repo.worktree_base(&base);
     let added = repo.add_worktree(&req.worker_id, &path, &base, branch.as_deref())?;
     let now = clock::now_ms();
     let path_text = added.path.display().to_string();
+    crate::bus::radar::forget(bus.conn(), &req.worker_id).map_err(db)?;
     worktrees::put_new(
         bus.conn(),
         &WorktreeRow {
@@ -122,10 +124,11 @@ pub struct WorktreeView {
     pub exists: bool,
 }
 
-/// The registry.
+/// The registry, and the merge radar over it.
 #[derive(Debug, Clone, Serialize)]
 pub struct WorktreeList {
     pub worktrees: Vec<WorktreeView>,
+    pub radar: crate::radar::Radar,
 }
 
 impl Outcome for WorktreeList {
@@ -158,6 +161,7 @@ impl Outcome for WorktreeList {
                 }
             ));
         }
+        out.push_str(&super::radar::text(&self.radar));
         out
     }
 }
@@ -167,10 +171,12 @@ pub fn list(ctx: &mut Ctx) -> Result<WorktreeList> {
     let Some(bus) = ctx.existing_bus()? else {
         return Ok(WorktreeList {
             worktrees: Vec::new(),
+            radar: crate::radar::Radar::default(),
         });
     };
     let rows = worktrees::list(bus.conn()).map_err(db)?;
     Ok(WorktreeList {
+        radar: super::radar::read(bus.conn())?,
         worktrees: rows
             .into_iter()
             .map(|row| WorktreeView {

@@ -137,6 +137,9 @@ pub(crate) fn classify_region(region: &[String]) -> Screen {
             return blocked(region, h, q, title, *tool);
         }
     }
+    if let Some(screen) = super::mode::classify(region) {
+        return screen;
+    }
     if let Some(line) = find(region, BYPASS) {
         return dialog(PaneState::Bypass, region, Some(line));
     }

@@ -12,6 +12,13 @@
 //! A rule is a line of `─` (U+2500) alone, at least 60 % as wide as the
 //! widest line: the welcome box's inner `│ ──── │` and the dialogs' dashed
 //! `╌╌╌╌` separators are not rules.
+//!
+//! When the typed text no longer fits the prompt box (2.1.330+), its upper
+//! rule carries a label, `─── ↑ 5 more ───…`, and the box's first visible
+//! line is a continuation line, not the `❯` line (measured on 2.1.332 at
+//! 80x24 and 200x50; 2.1.197 grows the box past the top of the pane
+//! instead, leaving no upper rule to see). Such a labelled rule is the upper
+//! edge of a prompt box.
 
 /// The bottom of a pane, borrowed from the normalized lines.
 #[derive(Debug, PartialEq, Eq)]
@@ -103,6 +110,26 @@ pub(crate) fn is_rule(line: &str, widest: usize) -> bool {
     n >= 10 && n * 10 >= widest * 6 && t.chars().all(|c| c == '─')
 }
 
+/// The upper rule of an overflowing prompt box: `─── ↑ 5 more ───…` (or
+/// `↓`), as wide as a rule, `─` apart from the one label.
+pub(crate) fn is_overflow_rule(line: &str, widest: usize) -> bool {
+    let t = line.trim();
+    let n = width(t);
+    if n < 10 || n * 10 < widest * 6 || !t.starts_with('─') || !t.ends_with('─') {
+        return false;
+    }
+    let label = t.trim_matches('─').trim();
+    let Some(rest) = label
+        .strip_prefix('↑')
+        .or_else(|| label.strip_prefix('↓'))
+        .and_then(|r| r.strip_suffix("more"))
+    else {
+        return false;
+    };
+    let count = rest.trim();
+    !count.is_empty() && count.chars().all(|c| c.is_ascii_digit())
+}
+
 /// The top edge of a wide box: `╭──…──╮`, possibly with a title in it.
 fn is_box_top(line: &str, widest: usize) -> bool {
     let t = line.trim();
@@ -168,6 +195,20 @@ pub(crate) fn bottom(lines: &[String]) -> Bottom<'_> {
         return Bottom::Region(lines.to_vec());
     };
     let below = &lines[last + 1..];
+    // An overflowing box: its labelled upper rule after the rule before.
+    let overflow = (rules.iter().rev().nth(1).map_or(0, |r| r + 1)..last)
+        .rev()
+        .find(|&i| is_overflow_rule(&lines[i], widest));
+    if let Some(upper) = overflow {
+        let inside = &lines[upper + 1..last];
+        if !inside.is_empty() && !crate::screen::menu::has_menu(below) {
+            return Bottom::Prompt {
+                above: &lines[..upper],
+                input: inside.to_vec(),
+                footer: below,
+            };
+        }
+    }
     if let Some(&upper) = rules.iter().rev().nth(1) {
         let inside = &lines[upper + 1..last];
         let boxed = !inside.is_empty()
@@ -183,6 +224,16 @@ pub(crate) fn bottom(lines: &[String]) -> Bottom<'_> {
         }
     }
     Bottom::Region(below.iter().map(|l| unbox(l)).collect())
+}
+
+/// The lines above the last rule (all of them without one).
+pub(crate) fn above_last_rule(lines: &[String]) -> &[String] {
+    let widest = max_width(lines);
+    let end = lines
+        .iter()
+        .rposition(|l| is_rule(l, widest))
+        .unwrap_or(lines.len());
+    &lines[..end]
 }
 
 /// Everything below the last rule (the whole screen without one), box
@@ -276,6 +327,34 @@ mod tests {
             bottom(&dialog),
             Bottom::Region(vec!["Bash command".into(), "❯ 1. Yes".into()])
         );
+    }
+
+    #[test]
+    fn overflow_rules_carry_one_count_label() {
+        assert!(is_overflow_rule(&format!("─── ↑ 5 more {}", rule(60)), 80));
+        assert!(is_overflow_rule(&format!("─── ↓ 12 more {}", rule(60)), 80));
+        assert!(!is_overflow_rule(
+            &format!("─── ↑ many more {}", rule(60)),
+            80
+        ));
+        assert!(!is_overflow_rule(&format!("─── more {}", rule(60)), 80));
+        assert!(!is_overflow_rule("─── ↑ 5 more ───", 80));
+        assert!(!is_overflow_rule(&rule(80), 80));
+    }
+
+    #[test]
+    fn overflowing_prompt_box_under_a_labelled_rule() {
+        let lines = normalize(&format!(
+            "chat\n{r}\n❯ old\n{r}\n─── ↑ 1 more {r}\n  box line02 of\n  the box\n{r}\n  ⏸ manual mode on\n",
+            r = rule(40)
+        ));
+        match bottom(&lines) {
+            Bottom::Prompt { input, footer, .. } => {
+                assert_eq!(input, vec!["  box line02 of", "  the box"]);
+                assert_eq!(footer, &lines[8..]);
+            }
+            Bottom::Region(r) => panic!("region {r:?}"),
+        }
     }
 
     #[test]

@@ -161,6 +161,7 @@ pub(crate) fn parse_lines(lines: &[String]) -> Vec<MenuOption> {
                     number: o.number,
                     label: o.label,
                     selected: o.selected,
+                    key: None,
                 });
             }
             _ => {

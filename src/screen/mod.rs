@@ -29,7 +29,9 @@
 //! yields a [`Screen`] (at worst [`PaneState::Unknown`]).
 //!
 //! Source of the screen facts: real captures of Claude Code 1.0.128, 2.0.77,
-//! 2.1.197 and 2.1.330 at 80x24, 120x40 and 200x50, made by
+//! 2.1.197 and 2.1.330 at 80x24, 120x40 and 200x50, and of 2.1.197 and
+//! 2.1.332's plan approval, auto mode offer and overflowing input box at
+//! 80x24 and 200x50, made by
 //! `scripts/capture-screens` against a local stand-in model and kept as
 //! golden fixtures in `tests/fixtures/screens/<state>/`; and
 //! `shared/guides/real-claude-code.md`.
@@ -37,9 +39,11 @@
 mod dialog;
 mod layout;
 mod menu;
+mod mode;
 mod prompt;
 
 pub use menu::parse_options;
+pub use mode::{AUTO_CHECK_TITLE, PLAN_TOOL};
 
 /// The state of a Claude Code pane. Serialized in snake_case
 /// (`"mcp_approval"`), the same text as [`PaneState::as_str`].
@@ -61,7 +65,9 @@ pub enum PaneState {
     /// continue…".
     Onboarding,
     /// A tool permission prompt ("Bash command", "Tool use", "Create file",
-    /// "Edit file", … then "Do you want to …?" and Yes / Yes, and … / No).
+    /// "Edit file", … then "Do you want to …?" and Yes / Yes, and … / No);
+    /// the plan-mode exit approval (tool [`PLAN_TOOL`]); auto mode's
+    /// "can't check actions" offer (title [`AUTO_CHECK_TITLE`], 2.1.330+).
     Blocked,
     /// The prompt box, idle: Claude Code waits for input.
     Ready,
@@ -150,8 +156,16 @@ pub struct MenuOption {
     /// the cursor and the "✔" current-choice mark: "Yes, I trust this
     /// folder", "Use this MCP server", "Yes, and don't ask again for …".
     pub label: String,
-    /// The line carries the `❯` cursor.
+    /// The line carries the `❯` cursor; for a dialog without a cursor menu,
+    /// the option Enter picks.
     pub selected: bool,
+    /// The key that picks this option when the dialog has no cursor menu
+    /// and names its keys in its hint instead (auto mode's offer, 2.1.330+:
+    /// "Enter to stay in auto mode · shift+Tab to leave … · Esc to
+    /// cancel"): a tmux key name, "Enter", "BTab" or "Escape". `None` (and
+    /// not serialized) for menu options, chosen with the arrows and Enter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<&'static str>,
 }
 
 /// What [`classify`] read from a pane.
@@ -168,11 +182,14 @@ pub struct Screen {
     /// Dialog heading: "Bash command", "Accessing workspace:",
     /// "New MCP server found in this project: probe", "Security notes:".
     pub title: Option<String>,
-    /// Blocked only: "Bash", "Write", "Edit", "Read", or the MCP tool as
-    /// printed: "probe - echo" (≤ 2.1.197), "probe — Echo Tool" (2.1.330).
+    /// Blocked only: "Bash", "Write", "Edit", "Read", the MCP tool as
+    /// printed: "probe - echo" (≤ 2.1.197), "probe — Echo Tool" (2.1.330),
+    /// or "ExitPlanMode" (plan approval); `None` for auto mode's offer.
     pub tool: Option<String>,
     /// Blocked only: the command text (Bash), the arguments (MCP and other
-    /// `name(args)` tools) or the file path (Write, Edit).
+    /// `name(args)` tools), the file path (Write, Edit), the plan (plan
+    /// approval: the plan's text when on screen, else its file), or why
+    /// auto mode cannot check (its offer's first paragraph).
     pub detail: Option<String>,
     /// Ready / running: the text in the prompt box ("" when empty; wrapped
     /// or multi-line input joined with `\n`); `None` when no prompt box is
@@ -228,7 +245,13 @@ pub fn classify(text: &str) -> Screen {
             footer,
         } => prompt::classify_prompt(above, input, footer),
         layout::Bottom::Region(region) => {
-            let screen = dialog::classify_region(&region);
+            let mut screen = dialog::classify_region(&region);
+            if screen.tool.as_deref() == Some(PLAN_TOOL) {
+                // The plan itself is drawn above the dialog's last rule.
+                if let Some(plan) = mode::plan_text(layout::above_last_rule(&lines)) {
+                    screen.detail = Some(plan);
+                }
+            }
             if screen.state != PaneState::Unknown || !screen.options.is_empty() {
                 return screen;
             }

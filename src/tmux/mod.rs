@@ -73,6 +73,16 @@ pub enum TmuxError {
     Io { command: String, message: String },
 }
 
+/// How many times [`Tmux::new_session`] starts again after the server it
+/// reached was exiting.
+pub const LOST_SERVER_RETRIES: u32 = 3;
+
+/// Whether tmux's stderr says the server went away under the command
+/// (tmux 3.3a `client.c`: "server exited unexpectedly").
+fn lost_server(stderr: &str) -> bool {
+    stderr.contains("server exited unexpectedly")
+}
+
 /// Which tmux server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Socket {
@@ -213,8 +223,26 @@ impl Tmux {
 
     /// Starts a detached session running `spec.argv` directly (no shell);
     /// returns its pane.
+    ///
+    /// A server exits when its last session ends; a client that connects in
+    /// that moment gets "server exited unexpectedly" and nothing ran (tmux
+    /// 3.3a: 29 of 300 `new-session`s right after a session's program
+    /// exited, each time the first retry started a new server). Such a call
+    /// is retried, up to [`LOST_SERVER_RETRIES`] times.
     pub async fn new_session(&self, spec: &NewSession<'_>) -> Result<PaneInfo, TmuxError> {
-        let out = self.run(&new_session_args(spec), None).await?;
+        let args = new_session_args(spec);
+        let mut attempt = 0;
+        let out = loop {
+            match self.run(&args, None).await {
+                Err(TmuxError::Failed { stderr, .. })
+                    if attempt < LOST_SERVER_RETRIES && lost_server(&stderr) =>
+                {
+                    attempt += 1;
+                    tracing::debug!(attempt, "tmux server exited under new-session; again");
+                }
+                other => break other?,
+            }
+        };
         parse::parse_pane(out.trim_end()).ok_or_else(|| TmuxError::Failed {
             command: "new-session".into(),
             stderr: format!("unexpected output {out:?}"),
@@ -227,6 +255,10 @@ impl Tmux {
     /// pane the call did not print is then started alone, for its own error
     /// (a session of that name made by someone else is never taken).
     pub async fn new_sessions(&self, specs: &[NewSession<'_>]) -> Vec<Result<PaneInfo, TmuxError>> {
+        if specs.is_empty() {
+            // `tmux` with no command would start a session of its own.
+            return Vec::new();
+        }
         let mut args: Vec<OsString> = Vec::new();
         for (i, spec) in specs.iter().enumerate() {
             if i > 0 {
@@ -366,6 +398,22 @@ impl Tmux {
         self.run(&["kill-session", "-t", session_id], None)
             .await
             .map(drop)
+    }
+
+    /// The interactive command that attaches the calling terminal to the
+    /// session of `pane`, with that pane selected: `tmux select-window -t
+    /// %N ; select-pane -t %N ; attach-session -t $S`. `TMUX` is removed
+    /// from its environment, so it also runs from inside a tmux pane (a
+    /// nested client: detach with the prefix key twice, then `d`). It
+    /// inherits the terminal; the caller runs it and waits.
+    pub fn attach_command(&self, pane: &PaneInfo) -> std::process::Command {
+        let mut cmd = std::process::Command::new("tmux");
+        cmd.args(self.socket_args())
+            .args(["select-window", "-t", &pane.pane, ";"])
+            .args(["select-pane", "-t", &pane.pane, ";"])
+            .args(["attach-session", "-t", &pane.session_id])
+            .env_remove("TMUX");
+        cmd
     }
 
     /// Kills this client's whole server (tests' private servers only).

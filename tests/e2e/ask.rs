@@ -27,7 +27,7 @@ fn rules() -> Value {
             "when": "Question from master",
             // The question's id, from intercomm_read's result: its JSON
             // (what Claude Code shows the model) or its text form.
-            "vars": {"qid": "E2E-ASK[^{}\\n]*?(?:\"id\":\"|\\[msg_id: )([0-9a-f-]{36})"},
+            "vars": {"qid": "(?:E2E-ASK[^{}\\n]*?\"id\":\"|\\[msg_id: (?=[0-9a-f-]{36}\\][^\\n]*\\n│ [^\\n]*E2E-ASK))([0-9a-f-]{36})"},
             "steps": [
                 {"tool": "mcp__intercomm__intercomm_read", "input": {}},
                 {"tool": "mcp__intercomm__intercomm_reply", "input": {"message_id": "{{qid}}", "message": ANSWER}}
@@ -41,7 +41,7 @@ fn rules() -> Value {
 async fn ask_returns_the_workers_reply() {
     let world = World::new("ask", rules());
     let master = world.master(&[]).await;
-    let worktree = world.dir.join(".intercomm-worktrees/worker-1");
+    let worktree = world.dir.join(".intercomm-worktrees/repo/worker-1");
     let out = ok(
         &master,
         "intercomm_spawn",

@@ -33,7 +33,7 @@ fn rules(claude: &str) -> Value {
         {
             "name": "escalation",
             "when": "Escalation from (?P<w>worker-\\d+)",
-            "vars": {"qid": "E2E-QUESTION[^{}\\n]*?(?:\"id\":\"|\\[msg_id: )([0-9a-f-]{36})"},
+            "vars": {"qid": "(?:E2E-QUESTION[^{}\\n]*?\"id\":\"|\\[msg_id: (?=[0-9a-f-]{36}\\][^\\n]*\\n│ [^\\n]*E2E-QUESTION))([0-9a-f-]{36})"},
             "steps": [
                 {"tool": "mcp__intercomm__intercomm_read", "input": {}},
                 {"tool": "mcp__intercomm__intercomm_reply", "input": {"message_id": "{{qid}}", "message": ANSWER}}
@@ -138,7 +138,7 @@ async fn escalation_rings_a_real_claude_master_once() {
         format!("the master registered without its pane: {reg}"),
     );
     let spawn = result_of(&setup, "mcp__intercomm__intercomm_spawn");
-    let worktree = world.dir.join(".intercomm-worktrees/worker-1");
+    let worktree = world.dir.join(".intercomm-worktrees/repo/worker-1");
     let worker = spawn["workers"]
         .as_array()
         .and_then(|w| w.first())

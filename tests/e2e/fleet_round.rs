@@ -85,7 +85,7 @@ async fn fleet_round_two_workers_commit_report_and_are_torn_down() {
     let world = World::new("fleet_round", rules());
     let master = world.master(&[]).await;
     let ids = ["worker-1", "worker-2"];
-    let worktree = |id: &str| -> PathBuf { world.dir.join(".intercomm-worktrees").join(id) };
+    let worktree = |id: &str| -> PathBuf { world.dir.join(".intercomm-worktrees/repo").join(id) };
 
     let out = ok(
         &master,

@@ -56,7 +56,8 @@ fn rules(claude: &str) -> Value {
 
 /// The master's wake hook is armed (its row on the bus, not expired).
 fn master_armed(world: &World) -> bool {
-    let Ok(conn) = rusqlite::Connection::open(world.repo.join(".intercomm-aimfp/intercomm.db")) else {
+    let Ok(conn) = rusqlite::Connection::open(world.repo.join(".intercomm-aimfp/intercomm.db"))
+    else {
         return false;
     };
     let now = std::time::SystemTime::now()
@@ -98,7 +99,7 @@ async fn hooks_master_woken_by_escalation() {
         )
         .await;
     world.turn_done(&world.repo, "HOOKS-MASTER", 150).await;
-    let tree = world.dir.join(".intercomm-worktrees/worker-1");
+    let tree = world.dir.join(".intercomm-worktrees/repo/worker-1");
     world.turn_done(&tree, "You are worker worker-1.", 90).await;
     world.idle("worker-1", 30).await;
     world.idle("master", 30).await;

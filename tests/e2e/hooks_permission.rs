@@ -83,7 +83,7 @@ async fn hooks_permission_answered_through_the_hook() {
     install_plugin(&world);
     let master = world.master(&[]).await;
     let w1 = spawn_one(&master, &world.claude.display().to_string()).await;
-    let tree1 = world.dir.join(".intercomm-worktrees/worker-1");
+    let tree1 = world.dir.join(".intercomm-worktrees/repo/worker-1");
     world
         .turn_done(&tree1, "You are worker worker-1.", 90)
         .await;
@@ -183,7 +183,7 @@ async fn hooks_permission_answered_through_the_hook() {
     // (d) the fallback: no decision within 3 s leaves the dialog on screen.
     let cmd2 = format!("env INTERCOMM_PERMISSION_WAIT=3 {}", world.claude.display());
     spawn_one(&master, &cmd2).await;
-    let tree2 = world.dir.join(".intercomm-worktrees/worker-2");
+    let tree2 = world.dir.join(".intercomm-worktrees/repo/worker-2");
     world
         .turn_done(&tree2, "You are worker worker-2.", 90)
         .await;

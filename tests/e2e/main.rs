@@ -1,5 +1,6 @@
-//! End-to-end tests with the REAL Claude Code (pinned 2.1.197, see
-//! `harness::PINNED_CLAUDE`; INTERCOMM_E2E_CLAUDE_VERSION overrides) against a
+//! End-to-end tests with the REAL Claude Code (the newest version listed in
+//! tests/e2e/claude-versions; INTERCOMM_E2E_CLAUDE_VERSION picks another, and
+//! scripts/test runs the suite once per listed version) against a
 //! scripted stand-in model on loopback only (tests/e2e/model.py), each test
 //! in its own network namespace with a private tmux server
 //! (see [`harness`]). They need root (for `ip netns`), tmux, git, python3 and

@@ -27,7 +27,7 @@ fn rules() -> Value {
 async fn permission_prompt_is_scanned_and_approved() {
     let world = World::new("permission", rules());
     let master = world.master(&[]).await;
-    let worktree = world.dir.join(".intercomm-worktrees/worker-1");
+    let worktree = world.dir.join(".intercomm-worktrees/repo/worker-1");
     let out = ok(
         &master,
         "intercomm_spawn",

@@ -18,6 +18,8 @@ fn every_subcommand_has_help() -> TestResult {
         "clear",
         "init",
         "doctor",
+        "assign",
+        "worktree",
     ] {
         project
             .cli()
@@ -113,9 +115,16 @@ fn read_does_not_steal_and_clear_honours_zero() -> TestResult {
 #[test]
 fn init_creates_the_bus_and_doctor_checks_it() -> TestResult {
     let project = Project::git()?;
-    project
-        .cli()
-        .arg("doctor")
+    let tools = tempfile::tempdir()?;
+    let path = crate::first_run::system_path(Some(&crate::first_run::claude_bin(tools.path())?));
+    let doctor = || {
+        let mut cmd = project.cli();
+        cmd.arg("doctor")
+            .env("PATH", &path)
+            .env("HOME", tools.path());
+        cmd
+    };
+    doctor()
         .assert()
         .success()
         .stdout(contains("does not exist yet"));
@@ -125,19 +134,14 @@ fn init_creates_the_bus_and_doctor_checks_it() -> TestResult {
         .assert()
         .success()
         .stdout(contains("Bus ready"));
-    project
-        .cli()
-        .arg("doctor")
-        .assert()
-        .success()
-        .stdout(contains(format!(
-            "(schema {})",
-            intercomm::bus::SCHEMA_VERSION
-        )));
+    doctor().assert().success().stdout(contains(format!(
+        "(schema {})",
+        intercomm::bus::SCHEMA_VERSION
+    )));
     assert_cmd::Command::new(bin())
         .args(["--root", "/nonexistent/x", "doctor"])
         .assert()
         .code(1)
-        .stdout(contains("FAIL"));
+        .stderr(contains("--root /nonexistent/x does not exist"));
     Ok(())
 }

@@ -319,12 +319,22 @@ async fn teardown_spares_the_users_sessions_and_dirty_worktrees() -> TestResult 
             .join("wip.txt")
             .exists()
     );
-    ok(
+    // A later forced teardown removes the worktree the first one kept.
+    let again = ok(
         &f.master,
-        "intercomm_worktree_remove",
-        json!({"worker_id": "worker-1", "force": true}),
+        "intercomm_teardown",
+        json!({"worktrees": true, "force": true}),
     )
     .await?;
+    assert_eq!(again["worktrees_removed"], json!(["worker-1"]), "{again}");
+    assert!(!f.project.paths().worktree_path("worker-1").exists());
+    let list = ok(&f.master, "intercomm_worktree_list", json!({})).await?;
+    assert!(
+        list["worktrees"]
+            .as_array()
+            .is_some_and(|ws| ws.iter().all(|w| w["status"] == "removed")),
+        "{list}"
+    );
     Ok(())
 }
 

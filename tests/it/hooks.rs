@@ -173,7 +173,8 @@ fn stop_delivers_unread_mail_exactly_once() -> TestResult {
     assert_eq!(out["decision"], "block");
     let reason = out["reason"].as_str().unwrap_or_default();
     assert!(
-        reason.contains("(question) master → worker-1: which base?"),
+        reason.contains("(question) master → worker-1 [msg_id: ")
+            && reason.contains("\n│ which base?"),
         "{reason}"
     );
     let active = payload("Stop").replace("\"stop_hook_active\":false", "\"stop_hook_active\":true");

@@ -3,16 +3,23 @@
 
 mod bus;
 mod cli;
+mod cli_loop;
 mod contract;
+mod cost;
 mod faults;
+mod first_run;
 mod fleet;
+mod forged;
+mod harden;
 mod hooks;
 mod mcp;
 mod processes;
 mod props;
+mod radar;
 mod screens;
 mod spawn;
 mod stand_in;
 mod support;
 mod threads;
+mod view;
 mod worktrees;

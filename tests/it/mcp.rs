@@ -168,7 +168,7 @@ async fn a_round_of_assign_read_done_and_broadcast() -> TestResult {
     );
     let text = text(&call(&master, "intercomm_read", json!({"all": true})).await?);
     assert!(
-        text.contains("(done) worker-2 → master: branch=b1"),
+        text.contains("(done) worker-2 → master [msg_id: ") && text.contains("\n│ branch=b1\n"),
         "{text}"
     );
     Ok(())

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use intercomm::screen::{PaneState, Screen, classify, parse_options};
+use intercomm::screen::{AUTO_CHECK_TITLE, PLAN_TOOL, PaneState, Screen, classify, parse_options};
 use proptest::prelude::*;
 
 use crate::support::TestResult;
@@ -94,7 +94,21 @@ fn check(f: &Fixture, s: &Screen) -> Vec<String> {
         let tool = s.tool.as_deref().unwrap_or("");
         let detail = s.detail.as_deref().unwrap_or("");
         type DetailCheck = fn(&str) -> bool;
-        let want: Option<(&str, DetailCheck)> = if variant.contains("bash") {
+        let want: Option<(&str, DetailCheck)> = if variant.contains("-plan") {
+            Some((PLAN_TOOL, |d| d.contains("Write notes.txt")))
+        } else if variant.contains("-auto.") {
+            // Auto mode's offer asks about no tool.
+            if s.tool.is_some() || s.detail.as_deref().is_none_or(str::is_empty) {
+                bad.push(format!(
+                    "auto offer: tool {:?} detail {:?}",
+                    s.tool, s.detail
+                ));
+            }
+            if s.title.as_deref() != Some(AUTO_CHECK_TITLE) {
+                bad.push(format!("auto offer: title {:?}", s.title));
+            }
+            return bad;
+        } else if variant.contains("bash") {
             Some(("Bash", |d| d.starts_with("echo ")))
         } else if variant.contains("write") {
             Some(("Write", |d| d.ends_with("notes.txt")))
@@ -122,6 +136,17 @@ fn check(f: &Fixture, s: &Screen) -> Vec<String> {
         }
     }
     if f.state.is_booted() {
+        if variant.contains("-overflow") {
+            // The visible tail of what was typed (its start scrolled away).
+            if !s
+                .input
+                .as_deref()
+                .is_some_and(|i| i.contains("of a prompt too long for the box"))
+            {
+                bad.push(format!("overflow input {:?}", s.input));
+            }
+            return bad;
+        }
         let want = if variant.contains("-input") {
             match f.state {
                 PaneState::Running => Some("queued while busy"),
@@ -155,6 +180,72 @@ fn every_fixture_classifies_as_its_header_says() -> TestResult {
     } else {
         Err(format!("{} failures:\n{}", failures.len(), failures.join("\n")).into())
     }
+}
+
+/// The dialogs and boxes added for Claude Code 2.1.330+ (captured by
+/// `scripts/capture-screens --scenarios plan_exit,auto_check,overflow`),
+/// per version and width where the version shows them: the plan approval
+/// (2.1.197, 2.1.332), auto mode's offer and the permission prompt it
+/// leaves (2.1.332; 2.1.197 denies instead), the overflowing input box
+/// (2.1.332; 2.1.197 grows the box past the pane's top instead).
+#[test]
+fn new_states_at_80_and_200_columns() -> TestResult {
+    let all = fixtures()?;
+    let get = |name: &str| -> TestResult<Screen> {
+        let f = all
+            .iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| format!("missing fixture {name}"))?;
+        Ok(classify(&f.body))
+    };
+    for size in ["80x24", "200x50"] {
+        for version in ["2.1.197", "2.1.332"] {
+            let plan = get(&format!("blocked/{version}-{size}-plan.txt"))?;
+            assert_eq!(plan.state, PaneState::Blocked, "{version} {size}");
+            assert_eq!(plan.tool.as_deref(), Some(PLAN_TOOL));
+            assert_eq!(
+                plan.detail.as_deref(),
+                Some("Plan\n1. Write notes.txt\n2. Report back"),
+                "{version} {size}"
+            );
+            assert!(
+                plan.title
+                    .as_deref()
+                    .is_some_and(|t| t.ends_with("Would you like to proceed?")),
+                "{version} {size}: {:?}",
+                plan.title
+            );
+        }
+        let auto = get(&format!("blocked/2.1.332-{size}-auto.txt"))?;
+        assert_eq!(auto.state, PaneState::Blocked, "{size}");
+        let keys: Vec<(&str, Option<&str>)> = auto
+            .options
+            .iter()
+            .map(|o| (o.label.as_str(), o.key))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("Stay in auto mode", Some("Enter")),
+                ("Leave for accept edits mode and stop", Some("BTab")),
+                ("Cancel", Some("Escape")),
+            ],
+            "{size}"
+        );
+        let ask = get(&format!("blocked/2.1.332-{size}-auto-bash.txt"))?;
+        assert_eq!(ask.tool.as_deref(), Some("Bash"), "{size}");
+        assert_eq!(ask.detail.as_deref(), Some("echo hi > /tmp/x"), "{size}");
+        let long = get(&format!("ready/2.1.332-{size}-overflow.txt"))?;
+        assert_eq!(long.state, PaneState::Ready, "{size}");
+        assert!(
+            long.input.as_deref().is_some_and(|i| i
+                .replace('\n', " ")
+                .ends_with("of a prompt too long for the box")),
+            "{size}: {:?}",
+            long.input
+        );
+    }
+    Ok(())
 }
 
 #[test]

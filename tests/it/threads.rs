@@ -289,6 +289,59 @@ async fn old_read_mail_is_pruned_and_unread_mail_kept() -> TestResult {
 /// while Claude still runs.
 #[tokio::test]
 async fn respawn_restarts_a_dead_worker_under_its_id() -> TestResult {
+    let (f, r, argv) = respawn_after_session("0b9a0e4c-1d2e-4f3a-8b5c-6d7e8f9a0b1c").await?;
+    assert_eq!(r["id"], "worker-1");
+    assert_eq!(r["resumed"], "0b9a0e4c-1d2e-4f3a-8b5c-6d7e8f9a0b1c");
+    assert_eq!(r["state"], "ready", "{r}");
+    assert_eq!(r["woken"], true);
+    assert_eq!(r["unread"], 1);
+    assert_eq!(
+        argv.last().and_then(Value::as_str),
+        Some("--resume=0b9a0e4c-1d2e-4f3a-8b5c-6d7e8f9a0b1c"),
+        "{argv:?}"
+    );
+    let log = f.logs().join("worker-1.jsonl");
+    let starts: Vec<Value> = fake_log(&log)
+        .into_iter()
+        .filter(|e| e["event"] == "start")
+        .collect();
+    assert_eq!(
+        starts[1]["cwd"],
+        f.project
+            .paths()
+            .worktree_path("worker-1")
+            .display()
+            .to_string()
+    );
+    assert_eq!(starts[1]["env"]["INTERCOMM_WORKER_ID"], "worker-1");
+    assert!(
+        submitted(&log)
+            .iter()
+            .any(|t| t.contains("restarted as worker worker-1"))
+    );
+    Ok(())
+}
+
+/// Finding 2 of #14: a session id from a hook payload that is not a UUID
+/// (here, a flag) never reaches Claude's argv; the worker starts a new
+/// conversation instead.
+#[tokio::test]
+async fn respawn_never_passes_a_hook_session_id_as_a_flag() -> TestResult {
+    let (_f, r, argv) = respawn_after_session("--permission-mode=bypassPermissions").await?;
+    assert_eq!(r["resumed"], Value::Null, "{r}");
+    assert!(
+        !argv.iter().any(|a| a
+            .as_str()
+            .is_some_and(|a| a.contains("bypassPermissions") || a.starts_with("--resume"))),
+        "{argv:?}"
+    );
+    Ok(())
+}
+
+/// Spawns worker-1, records `session` as its Claude session id through the
+/// SessionStart hook, leaves one message for it, makes Claude exit, and
+/// respawns it: the fleet, the respawn result, and the second start's argv.
+async fn respawn_after_session(session: &str) -> TestResult<(Fleet, Value, Vec<Value>)> {
     let f = Fleet::new().await?;
     let fake = f.fake("");
     let cmd = format!(
@@ -313,7 +366,7 @@ async fn respawn_restarts_a_dead_worker_under_its_id() -> TestResult {
         .cli()
         .args(["hook", "SessionStart"])
         .env("INTERCOMM_WORKER_ID", "worker-1")
-        .write_stdin(r#"{"session_id":"abcd-1234","hook_event_name":"SessionStart"}"#)
+        .write_stdin(json!({"session_id": session, "hook_event_name": "SessionStart"}).to_string())
         .assert()
         .success();
     ok(
@@ -333,32 +386,12 @@ async fn respawn_restarts_a_dead_worker_under_its_id() -> TestResult {
         json!({"worker": "worker-1"}),
     )
     .await?;
-    assert_eq!(r["id"], "worker-1");
-    assert_eq!(r["resumed"], "abcd-1234");
-    assert_eq!(r["state"], "ready", "{r}");
-    assert_eq!(r["woken"], true);
-    assert_eq!(r["unread"], 1);
     let log = f.logs().join("worker-1.jsonl");
     let starts: Vec<Value> = fake_log(&log)
         .into_iter()
         .filter(|e| e["event"] == "start")
         .collect();
     assert_eq!(starts.len(), 2);
-    let argv = starts[1]["argv"].to_string();
-    assert!(argv.contains("\"--resume\",\"abcd-1234\""), "{argv}");
-    assert_eq!(
-        starts[1]["cwd"],
-        f.project
-            .paths()
-            .worktree_path("worker-1")
-            .display()
-            .to_string()
-    );
-    assert_eq!(starts[1]["env"]["INTERCOMM_WORKER_ID"], "worker-1");
-    assert!(
-        submitted(&log)
-            .iter()
-            .any(|t| t.contains("restarted as worker worker-1"))
-    );
-    Ok(())
+    let argv = starts[1]["argv"].as_array().cloned().unwrap_or_default();
+    Ok((f, r, argv))
 }

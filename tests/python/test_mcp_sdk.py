@@ -161,7 +161,7 @@ async def test_worktree_lifecycle(repo: Path) -> None:
         wt1 = await master.ok("worktree_add", {"worker_id": "worker-1"})
         assert wt1["branch"] is None and wt1["commit"] == main_sha and wt1["base"] == "main"
         path1 = Path(wt1["path"])
-        assert same(path1, repo.parent / ".intercomm-worktrees" / "worker-1")
+        assert same(path1, repo.parent / ".intercomm-worktrees" / repo.name / "worker-1")
         assert (path1 / "README.md").is_file()
         assert git("rev-parse", "HEAD", cwd=path1) == main_sha
         assert git("branch", "--show-current", cwd=path1) == ""  # detached

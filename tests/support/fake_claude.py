@@ -32,8 +32,9 @@ it through a shell). Like Claude Code, the stand-in starts it once it may (the M
 answered "Use this…", or at the prompt when the flow has no approval), --mcp-delay S later, in
 the background while the UI goes on: initialize, notifications/initialized, tools/list; it logs
 "mcp_connected" (with the tool count) or "mcp_failed", and closes the server's stdin at exit.
-With --mcp-early it starts the server as soon as it boots, before any dialog (a user-scope or
-plugin server, which needs no approval). The server's stderr goes to <log>.mcp.err.
+With --mcp-early it starts the server as soon as it boots and shows its first dialog only once
+the handshake has ended (a user-scope or plugin server, which needs no approval, connected
+before the prompt shows whatever the machine's load). The server's stderr goes to <log>.mcp.err.
 
 Prompt scripting: a submitted prompt containing "RUNBASH <cmd>" asks for Bash permission
 for <cmd> after the busy phase; approving runs `sh -c <cmd>` in the working directory.

@@ -19,6 +19,9 @@ serve
         WRITEFILE            tool_use Write notes.txt (in the working folder)
         EDITFILE             tool_use Read README.md, then tool_use Edit of it
         RUNMCP               tool_use mcp__probe__echo {"text": "hello"}
+        PLANEXIT             tool_use Write of the plan file plan mode names
+                             (`create your plan at <path>`), then tool_use
+                             ExitPlanMode {}: the plan approval dialog
         SLOW                 waits STAND_IN_SLOW_SECONDS (default 6) first
         anything else        text "STAND-IN: <first words of the prompt>"
 
@@ -68,6 +71,13 @@ SCRIPTS: list[tuple[str, list[tuple[str, dict[str, Any]]]]] = [
         ],
     ),
     ("RUNMCP", [("mcp__probe__echo", {"text": "hello"})]),
+    (
+        "PLANEXIT",
+        [
+            ("Write", {"file_path": "@planfile", "content": "# Plan\n\n1. Write notes.txt\n2. Report back\n"}),
+            ("ExitPlanMode", {}),
+        ],
+    ),
 ]
 
 
@@ -110,6 +120,17 @@ def _cwd(body: dict[str, Any]) -> str:
     return os.getcwd()
 
 
+def _plan_file(body: dict[str, Any]) -> str:
+    """The plan file plan mode asks for ("create your plan at <path>", Claude
+    Code 2.1.x's plan-mode system entry), else PLAN.md in the working folder."""
+    text = json.dumps(body)
+    for marker in ("create your plan at ", "A plan file already exists at "):
+        if marker in text:
+            rest = text.split(marker, 1)[1]
+            return rest.split(" ", 1)[0].split("\\n", 1)[0].rstrip(".:")
+    return _cwd(body) + "/PLAN.md"
+
+
 def plan_reply(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, float]:
     """(content blocks, stop_reason, seconds to wait) for one request body."""
     messages = [m for m in body.get("messages", []) if isinstance(m, dict)]
@@ -133,7 +154,7 @@ def plan_reply(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, float]:
                 name, tool_input = steps[results]
                 cwd = _cwd(body)
                 tool_input = {
-                    k: (v.replace("@cwd", cwd) if isinstance(v, str) else v)
+                    k: (v.replace("@planfile", _plan_file(body)).replace("@cwd", cwd) if isinstance(v, str) else v)
                     for k, v in tool_input.items()
                 }
                 block = {

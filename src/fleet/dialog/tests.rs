@@ -62,6 +62,25 @@ fn choices_map_to_each_versions_labels() {
         let screen = classify(text.split_once('\n').map_or("", |(_, body)| body));
         let yes = label(&screen, Choice::Yes).unwrap_or_default();
         let no = label(&screen, Choice::No).unwrap_or_default();
+        if name.contains("-plan") {
+            // The plan approval: approve without switching to auto mode;
+            // "No, keep planning" shows its placeholder.
+            assert_eq!(yes, "Yes, manually approve edits", "{name}");
+            assert!(
+                no.starts_with("Tell Claude what to change"),
+                "{name}: no -> {no:?}"
+            );
+            assert_eq!(label(&screen, Choice::Always), None, "{name}");
+            seen += 1;
+            continue;
+        }
+        if name.contains("-auto.") {
+            assert_eq!(yes, "Stay in auto mode", "{name}");
+            assert_eq!(no, "Cancel", "{name}");
+            assert_eq!(label(&screen, Choice::Always), None, "{name}");
+            seen += 1;
+            continue;
+        }
         assert!(
             yes.starts_with("Yes") && !yes.contains(','),
             "{name}: yes -> {yes:?}"
@@ -297,6 +316,14 @@ impl Pane {
         })
     }
 
+    fn target_key(&self) -> Option<&'static str> {
+        self.dialog
+            .options
+            .iter()
+            .find(|o| o.index == self.target)
+            .and_then(|o| o.key)
+    }
+
     fn redraw_due(&mut self, now: Instant) {
         if !self.redrawn && self.redraw_at.is_some_and(|t| now >= t) {
             self.redrawn = true;
@@ -329,6 +356,9 @@ impl Pane {
                     if self.dialog.state == PaneState::Blocked
                         && now.saturating_duration_since(self.shown) < GRACE => {}
                 "Enter" if self.selected == self.target => self.answered = true,
+                // A dialog without a cursor (auto mode's offer): the key
+                // named for the option picks it.
+                k if k != "Enter" && self.target_key() == Some(k) => self.answered = true,
                 _ => self.wrong_enters += 1,
             }
         }
@@ -387,7 +417,9 @@ proptest! {
         // Measured: only unnumbered (2.1.330 start-up) dialogs redraw. A
         // redraw of a dialog whose default is the option cannot be seen:
         // there only REDRAW_SETTLE guards, so it comes before that.
-        let redraws = option.number.is_none();
+        // Permission prompts (2.1.332's unnumbered ones among them) never
+        // redraw, and auto mode's offer has no cursor.
+        let redraws = option.number.is_none() && dialog.state != PaneState::Blocked;
         let visible = dialog.selected().is_none_or(|s| s.index != option.index);
         let t0 = Instant::now();
         let redraw_at = redraw_ms
@@ -425,4 +457,30 @@ proptest! {
             prop_assert_eq!(a.enters(), 1, "{}", name);
         }
     }
+}
+
+/// Auto mode's offer has no cursor: the chosen option's own key is pressed
+/// once the offer is settled, and nothing else (2.1.332 capture).
+#[test]
+fn a_keyed_option_is_pressed_alone_once_settled() -> TestResult {
+    let offer = screen("blocked/2.1.332-80x24-auto.txt")?;
+    let t0 = Instant::now();
+    for (choice, key) in [(Choice::Yes, "Enter"), (Choice::No, "Escape")] {
+        let option = option_for(&offer, choice)
+            .cloned()
+            .ok_or(format!("no {choice:?} option"))?;
+        let mut a = Answering::new(&offer, &option, t0);
+        assert_eq!(step(&mut a, &offer, at(t0, 0))?, Step::Look);
+        // Seen twice but not settled yet.
+        assert_eq!(step(&mut a, &offer, at(t0, 100))?, Step::Look);
+        assert_eq!(step(&mut a, &offer, at(t0, 400))?, press(&[key]));
+        // Still up: no second press until ENTER_RETRY, then one only.
+        assert_eq!(step(&mut a, &offer, at(t0, 900))?, Step::Look);
+        assert_eq!(step(&mut a, &offer, at(t0, 2500))?, press(&[key]));
+        assert_eq!(step(&mut a, &offer, at(t0, 5000))?, Step::Look);
+        assert_eq!(a.enters(), 2);
+        let after = screen("ready/2.1.330-80x24.txt")?;
+        assert_eq!(step(&mut a, &after, at(t0, 5100))?, Step::Answered);
+    }
+    Ok(())
 }

@@ -7,8 +7,19 @@ use std::process::{Command, Stdio};
 
 use super::fail;
 
-/// The Claude Code version the tests pin (INTERCOMM_E2E_CLAUDE_VERSION overrides).
-pub const PINNED_CLAUDE: &str = "2.1.197";
+/// The Claude Code versions the suite is verified on, oldest first, one a
+/// line (`#` comments): tests/e2e/claude-versions, which scripts/test runs the
+/// suite once per line from.
+const VERSIONS: &str = include_str!("../claude-versions");
+
+/// The listed versions, oldest first.
+pub fn listed_versions() -> Vec<&'static str> {
+    VERSIONS
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
 
 /// The repository root (this crate).
 pub fn crate_root() -> PathBuf {
@@ -20,13 +31,22 @@ pub fn intercomm_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_intercomm"))
 }
 
-/// The pinned Claude Code version.
+/// The Claude Code version under test: INTERCOMM_E2E_CLAUDE_VERSION, else the
+/// newest listed one.
 pub fn claude_version() -> String {
     std::env::var("INTERCOMM_E2E_CLAUDE_VERSION")
         .ok()
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| PINNED_CLAUDE.to_owned())
+        .or_else(|| listed_versions().last().map(|v| (*v).to_owned()))
+        .unwrap_or_else(|| fail("tests/e2e/claude-versions lists no version"))
+}
+
+/// `version` (e.g. "2.1.332") is `min` or newer, compared numerically part by
+/// part; a part that is no number counts as 0.
+pub fn version_at_least(version: &str, min: &str) -> bool {
+    let parts = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    parts(version) >= parts(min)
 }
 
 /// `~/.cache/intercomm/claude-code/<version>/node_modules/.bin/claude`,

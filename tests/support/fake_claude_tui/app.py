@@ -188,7 +188,11 @@ class FakeClaude(Screens, Dialogs, Turns, Keys):
             if self.boot_until is not None and now >= self.boot_until:
                 self.boot_until = None
                 if self.opts.mcp_early:
+                    # Connected before the first dialog shows, however
+                    # loaded the machine: the order the tests rely on.
                     self.start_mcp()
+                    if self.mcp is not None:
+                        self.mcp.wait(60)
                 self.next_dialog()
                 continue
             if self.redraw_at is not None and now >= self.redraw_at:

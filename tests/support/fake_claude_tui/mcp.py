@@ -31,10 +31,17 @@ class McpClient:
         self.version = version
         self.log = log
         self.proc = None
+        self.thread = None
 
     def start(self):
         """Connect on a daemon thread; returns at once."""
-        threading.Thread(target=self.connect, daemon=True).start()
+        self.thread = threading.Thread(target=self.connect, daemon=True)
+        self.thread.start()
+
+    def wait(self, timeout):
+        """Block until the handshake has ended (connected or failed), at most `timeout` s."""
+        if self.thread is not None:
+            self.thread.join(timeout)
 
     def connect(self):
         """The MCP handshake Claude Code does with a stdio server (runs on its own thread)."""
