@@ -32,7 +32,7 @@ fn rules(claude: &str) -> Value {
         {
             "name": "woken",
             "when": "\\[intercomm\\] 1 new message\\(s\\) for master from worker-1 \\(question\\)",
-            "vars": {"qid": "HOOKS-QUESTION[^{}\\n]*?(?:\"id\":\"|\\[msg_id: )([0-9a-f-]{36})"},
+            "vars": {"qid": "(?:HOOKS-QUESTION[^{}\\n]*?\"id\":\"|\\[msg_id: (?=[0-9a-f-]{36}\\][^\\n]*\\n│ [^\\n]*HOOKS-QUESTION))([0-9a-f-]{36})"},
             "steps": [
                 {"tool": tool("intercomm_read"), "input": {}},
                 {"tool": tool("intercomm_reply"), "input": {"message_id": "{{qid}}", "message": ANSWER}}
