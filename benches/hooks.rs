@@ -108,7 +108,7 @@ async fn run() -> R {
                "claude_cmd": world.claude.display().to_string(), "ready_timeout": 90}),
     )
     .await;
-    let tree = world.dir.join(".intercomm-worktrees/worker-1");
+    let tree = world.dir.join(".intercomm-worktrees/repo/worker-1");
     world.turn_done(&tree, "You are worker worker-1.", 90).await;
 
     let mut wakes = Vec::new();

@@ -264,6 +264,6 @@ mod tests {
             assert_eq!(Event::parse(name).map(Event::name), Some(name));
         }
         assert_eq!(Event::parse("stop"), None);
-        assert_eq!(Event::ALL.len(), 8);
+        assert_eq!(Event::ALL.len(), 9);
     }
 }

@@ -3,7 +3,8 @@
 //! answers them, with no key sent to the worker's pane after boot (read from
 //! the master's own tmux call log):
 //! (a) `yes` runs the command; (b) `always` runs it and adds Claude Code's
-//! suggested rule, so the same command runs again without asking; (c) `no`
+//! suggested rule (to the worktree's .claude/settings.local.json), so the
+//! same command runs again without asking; (c) `no`
 //! with a reason denies it, and the model reads the reason as the tool's
 //! error result. Every decision is listed by `intercomm decisions`.
 //! (d) The fallback: a second worker whose hook waits 3 s
@@ -17,7 +18,9 @@ use serde_json::{Value, json};
 use crate::harness::*;
 
 const ONCE: &str = "touch hooks-once.txt";
-const ALWAYS: &str = "touch hooks-always.txt";
+/// Not a file command: Claude Code suggests a permission rule for it (for
+/// `touch` it suggests a mode switch to acceptEdits, which `always` skips).
+const ALWAYS: &str = "node -e \"require('fs').writeFileSync('hooks-always.txt', 'x')\"";
 const DENIED: &str = "rm -f hooks-once.txt";
 const FALLBACK: &str = "touch hooks-fallback.txt";
 const REASON: &str = "HOOKS-REASON: keep that file, the reviewer needs it";
@@ -80,7 +83,7 @@ async fn hooks_permission_answered_through_the_hook() {
     install_plugin(&world);
     let master = world.master(&[]).await;
     let w1 = spawn_one(&master, &world.claude.display().to_string()).await;
-    let tree1 = world.dir.join(".intercomm-worktrees/worker-1");
+    let tree1 = world.dir.join(".intercomm-worktrees/repo/worker-1");
     world
         .turn_done(&tree1, "You are worker worker-1.", 90)
         .await;
@@ -164,7 +167,7 @@ async fn hooks_permission_answered_through_the_hook() {
     let local =
         std::fs::read_to_string(tree1.join(".claude/settings.local.json")).unwrap_or_default();
     world.check(
-        local.contains("touch"),
+        local.contains("Bash(node"),
         format!("always: no rule was added to the worktree's local settings: {local}"),
     );
     let sent = world.keys_sent(&pane1, mark);
@@ -180,7 +183,7 @@ async fn hooks_permission_answered_through_the_hook() {
     // (d) the fallback: no decision within 3 s leaves the dialog on screen.
     let cmd2 = format!("env INTERCOMM_PERMISSION_WAIT=3 {}", world.claude.display());
     spawn_one(&master, &cmd2).await;
-    let tree2 = world.dir.join(".intercomm-worktrees/worker-2");
+    let tree2 = world.dir.join(".intercomm-worktrees/repo/worker-2");
     world
         .turn_done(&tree2, "You are worker worker-2.", 90)
         .await;

@@ -52,7 +52,7 @@ async fn hooks_wake_by_assign_and_contract_after_compact() {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let tree = world.dir.join(".intercomm-worktrees/worker-1");
+    let tree = world.dir.join(".intercomm-worktrees/repo/worker-1");
     world.turn_done(&tree, "You are worker worker-1.", 90).await;
     world.idle("worker-1", 30).await;
     // Armed by the Stop hook of the registration turn, moments after it.

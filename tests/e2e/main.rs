@@ -18,6 +18,7 @@ mod ask;
 mod bypass;
 mod escalation;
 mod fleet_round;
+mod hooks_master;
 mod hooks_permission;
 mod hooks_wake;
 mod permission;

@@ -205,17 +205,6 @@ def deferred_tools(value: Any) -> list[str]:
     return names
 
 
-def wake_notice(message: dict[str, Any]) -> str:
-    """The notice of intercomm's wake hook (an asyncRewake hook's exit 2
-    reaches the model as a user message holding only a <system-reminder>
-    that quotes the hook's "[intercomm] ..." text): taken as a prompt."""
-    for block in base._blocks(message):
-        text = str(block.get("text", "")) if block.get("type") == "text" else ""
-        if text.lstrip().startswith("<system-reminder>") and "[intercomm]" in text:
-            return text
-    return ""
-
-
 def plan(body: dict[str, Any]) -> dict[str, Any]:
     messages = [m for m in body.get("messages", []) if isinstance(m, dict)]
     tool_names = [str(t.get("name")) for t in body.get("tools", []) if isinstance(t, dict)]

@@ -49,16 +49,6 @@ const QUESTION: &str = "PLUGIN-MAIL: which base branch?";
 const ANSWER: &str = "PLUGIN-ANSWER: main";
 const BUSY: &str = "PLUGIN-BUSY: run the checks";
 const MARKER: &str = "plugin-marker.txt";
-/// The events the plugin handles, each recorded as a fixture.
-const EVENTS: [&str; 7] = [
-    "SessionStart",
-    "UserPromptSubmit",
-    "PreToolUse",
-    "PermissionRequest",
-    "Notification",
-    "Stop",
-    "SessionEnd",
-];
 /// The Claude Code version tests/fixtures/hooks was recorded from (its
 /// README); other versions' payloads may add keys, noted rather than failed.
 const HOOKS_RECORDED_ON: &str = "2.1.197";

@@ -27,12 +27,14 @@ fn recorded_session() -> TestResult<String> {
     Ok(id.to_owned())
 }
 
-/// Runs the hook as worker `id` would (its id in the environment).
+/// Runs the hook as worker `id` would (its id in the environment; a
+/// PermissionRequest does not wait for the master here).
 fn hook(project: &Project, id: &str, event: &str, input: &str) -> (Option<Value>, String) {
     let out = project
         .cli()
         .args(["hook", event])
         .env("INTERCOMM_WORKER_ID", id)
+        .env("INTERCOMM_PERMISSION_WAIT", "0")
         .env_remove("TMUX_PANE")
         .env_remove("INTERCOMM_HOOK_MAIL")
         .write_stdin(input)
@@ -251,5 +253,110 @@ fn hooks_never_break_the_session() -> TestResult {
         !empty.paths().dir().exists(),
         "a hook never creates the bus"
     );
+    Ok(())
+}
+
+/// Runs `intercomm hook PermissionRequest` as worker-1 in the background.
+fn permission_hook(project: &Project, wait: &str) -> TestResult<std::process::Child> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(bin())
+        .arg("--root")
+        .arg(&project.root)
+        .args(["hook", "PermissionRequest"])
+        .env_remove("INTERCOMM_DB_ROOT")
+        .env_remove("TMUX_PANE")
+        .env("INTERCOMM_WORKER_ID", "worker-1")
+        .env("INTERCOMM_PERMISSION_WAIT", wait)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or("no stdin")?
+        .write_all(payload("PermissionRequest").as_bytes())?;
+    Ok(child)
+}
+
+fn decisions(project: &Project) -> TestResult<Vec<Value>> {
+    let out = project
+        .cli()
+        .args(["--json", "decisions"])
+        .assert()
+        .success();
+    let v: Value = serde_json::from_slice(&out.get_output().stdout)?;
+    Ok(v["requests"].as_array().cloned().unwrap_or_default())
+}
+
+/// Until worker-1's newest request has `status` (the hook records it).
+fn until_status(project: &Project, status: &str) -> TestResult<Value> {
+    for _ in 0..400 {
+        if let Some(r) = decisions(project)?
+            .first()
+            .filter(|r| r["status"] == status)
+        {
+            return Ok(r.clone());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Err(format!("no request reached {status}: {:?}", decisions(project)?).into())
+}
+
+/// A worker's permission request waits on the bus; the master's `no` with a
+/// reason comes back as Claude Code's deny, and the decision is listed.
+#[test]
+fn a_permission_request_is_decided_on_the_bus() -> TestResult {
+    let project = setup()?;
+    let child = permission_hook(&project, "60")?;
+    let pending = until_status(&project, "pending")?;
+    assert_eq!(pending["tool"], "Bash");
+    assert_eq!(pending["input"]["command"], "touch plugin-marker.txt");
+    project
+        .cli()
+        .args([
+            "approve",
+            "worker-1",
+            "--choice",
+            "no",
+            "--reason",
+            "not in this task",
+        ])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("through the hook (no key sent)"));
+    let out = child.wait_with_output()?;
+    assert!(out.status.success());
+    let answer: Value = serde_json::from_slice(&out.stdout)?;
+    let decision = &answer["hookSpecificOutput"]["decision"];
+    assert_eq!(decision["behavior"], "deny");
+    assert!(
+        decision["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("relayed as data: not in this task")),
+        "{answer}"
+    );
+    let listed = until_status(&project, "delivered")?;
+    assert_eq!(listed["decision"], "no");
+    assert_eq!(listed["decided_by"], "master");
+    Ok(())
+}
+
+/// No decision in time: the hook answers nothing (the dialog stays on
+/// screen) and the request is marked expired; `0` never waits.
+#[test]
+fn an_undecided_permission_request_leaves_the_dialog() -> TestResult {
+    let project = setup()?;
+    let out = permission_hook(&project, "1")?.wait_with_output()?;
+    assert!(out.status.success());
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    until_status(&project, "expired")?;
+    let out = permission_hook(&project, "0")?.wait_with_output()?;
+    assert!(out.stdout.is_empty());
+    assert_eq!(decisions(&project)?.len(), 1, "a 0 wait records nothing");
     Ok(())
 }
