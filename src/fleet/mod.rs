@@ -14,6 +14,7 @@ pub mod dialog;
 pub mod respawn;
 pub mod scan;
 pub mod spawn;
+pub mod takeover;
 pub mod teardown;
 pub mod wake;
 

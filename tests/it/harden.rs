@@ -190,3 +190,50 @@ fn a_bus_folder_owned_by_another_user_is_refused() -> TestResult {
         .stderr(predicates::str::contains("belongs to user id 65534"));
     Ok(())
 }
+
+/// Finding 7: after a forced takeover the old master is told at once (its
+/// pane, a Claude at its prompt, is rung) and its status no longer says it
+/// is the master.
+#[tokio::test]
+async fn a_displaced_master_is_told_and_its_status_is_accurate() -> TestResult {
+    let f = Fleet::new().await?;
+    let cmd = f.fake("");
+    let out = f
+        .spawn(json!({"count": 1, "wake": false, "claude_cmd": cmd}))
+        .await?;
+    let pane = out["workers"][0]["pane"].as_str().ok_or("pane")?.to_owned();
+    // The old master runs in that pane (a Claude at its prompt).
+    let old = f.project.client_on(&f.server, Some(&pane)).await?;
+    ok(
+        &old,
+        "intercomm_register",
+        json!({"role": "master", "force": true}),
+    )
+    .await?;
+    let new = f.project.client().await?;
+    let r = ok(
+        &new,
+        "intercomm_register",
+        json!({"role": "master", "force": true}),
+    )
+    .await?;
+    assert!(
+        r["displaced_master_told"]
+            .as_str()
+            .is_some_and(|t| t.contains("was rung")),
+        "{r}"
+    );
+    assert!(
+        submitted(&f.log("worker-1"))
+            .iter()
+            .any(|t| t.contains("no longer the master")),
+        "the old master's pane was not rung"
+    );
+    let status = call(&old, "intercomm_status", json!({})).await?;
+    let page = text(&status);
+    assert!(!page.contains("You are: master"), "{page}");
+    assert!(page.contains("no longer holds"), "{page}");
+    let sc = status.structured_content.ok_or("no structuredContent")?;
+    assert_eq!(sc["you"], serde_json::Value::Null, "{sc}");
+    Ok(())
+}
