@@ -98,9 +98,16 @@ impl IntercommServer {
         input_schema = input_schema::<ReadParams>()
     )]
     async fn intercomm_read(&self, args: JsonObject) -> ToolResult {
-        Ok(self.call(args, |ctx, p: ReadParams| {
-            messaging::read(ctx, p.all, p.limit, true)
-        }))
+        Ok(
+            self.call(args, |ctx, p: ReadParams| match (p.message_id, p.offset) {
+                (Some(id), offset) => messaging::read_rest(ctx, &id, offset.unwrap_or(0) as usize),
+                (None, Some(_)) => Err(crate::error::Error::invalid(
+                    "offset",
+                    "needs message_id (the message to read the rest of)",
+                )),
+                (None, None) => messaging::read(ctx, p.all, p.limit, true),
+            }),
+        )
     }
 
     #[tool(
