@@ -52,6 +52,8 @@ pub struct Entry<'a> {
     pub message: &'a Message,
     pub contract: Option<&'a Contract>,
     pub contract_error: Option<&'a str>,
+    /// `(offset, end, total)` bytes when the content is only part of it.
+    pub partial: Option<(usize, usize, usize)>,
 }
 
 impl<'a> Entry<'a> {
@@ -61,6 +63,7 @@ impl<'a> Entry<'a> {
             message,
             contract: None,
             contract_error: None,
+            partial: None,
         }
     }
 }
@@ -99,6 +102,19 @@ pub fn entry(e: &Entry<'_>) -> String {
     let mut out = header(m);
     out.push('\n');
     out.push_str(&block(&m.content, ""));
+    if let Some((offset, end, total)) = e.partial {
+        out.push_str(&format!(
+            "\n  … bytes {offset}–{end} of {total} shown{}",
+            if end < total {
+                format!(
+                    "; the rest: intercomm_read(message_id: \"{}\", offset: {end})",
+                    inline(&m.id)
+                )
+            } else {
+                String::new()
+            }
+        ));
+    }
     if !may_carry_contract(m) {
         if m.kind == MessageType::Task.as_str() {
             out.push_str(&format!(

@@ -22,7 +22,7 @@
 //!   server merely starting (S4): see [`Bus::open_existing`];
 //! - the folder is 0700, the database and its `-wal`/`-shm` files 0600 (S3);
 //! - neither is ever a symbolic link, and both belong to this user; the
-//!   folder is writable by no one else ([`guard`]: refused otherwise).
+//!   folder is writable by no one else (refused otherwise, by `guard`).
 
 pub mod change;
 mod checkpoint;

@@ -16,6 +16,7 @@ pub mod hook_wake;
 pub mod respawn;
 pub mod scan;
 pub mod spawn;
+pub mod takeover;
 pub mod teardown;
 pub mod wake;
 

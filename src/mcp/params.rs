@@ -233,6 +233,13 @@ pub struct ReadParams {
     #[serde(default = "read_limit")]
     #[schemars(default = "read_limit", range(min = 1, max = 500))]
     pub limit: i64,
+    /// New. With offset: the rest of this one message (larger than a page), from byte offset; nothing is marked read.
+    #[serde(default)]
+    pub message_id: Option<String>,
+    /// New. The byte offset in message_id's content to read from (the "offset" a partial message names).
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub offset: Option<u64>,
 }
 
 fn keep_default() -> i64 {

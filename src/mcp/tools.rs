@@ -14,7 +14,7 @@ use crate::fleet::spawn::{self, SpawnRequest};
 use crate::fleet::{ask, respawn, scan, teardown, wake};
 use crate::ops::assign::AssignRequest;
 use crate::ops::identity::{self, RegisterRequest};
-use crate::ops::{Ctx, Outcome, messaging, threads, worktree};
+use crate::ops::{Outcome, messaging, threads, worktree};
 use crate::protocol::PROTOCOL;
 
 type ToolResult = Result<CallToolResult, rmcp::ErrorData>;
@@ -39,11 +39,15 @@ impl IntercommServer {
         input_schema = input_schema::<RegisterParams>()
     )]
     async fn intercomm_register(&self, args: JsonObject) -> ToolResult {
-        Ok(self.call(args, |ctx: &mut Ctx, p: RegisterParams| {
-            let requested_id = match p.role {
-                Role::Worker => crate::env::get(crate::env::WORKER_ID),
-                Role::Master => None,
-            };
+        let p: RegisterParams = match parse(args) {
+            Ok(p) => p,
+            Err(e) => return Ok(failure(&e)),
+        };
+        let requested_id = match p.role {
+            Role::Worker => crate::env::get(crate::env::WORKER_ID),
+            Role::Master => None,
+        };
+        let registered = crate::fleet::with_ctx(&self.ctx, |ctx| {
             identity::register(
                 ctx,
                 RegisterRequest {
@@ -52,7 +56,18 @@ impl IntercommServer {
                     requested_id,
                 },
             )
-        }))
+        });
+        let registered = match registered {
+            Ok(mut r) => {
+                if let Some(pane) = r.displaced_master_pane.clone() {
+                    r.displaced_master_told =
+                        Some(crate::fleet::takeover::tell_displaced(&self.ctx, &pane).await);
+                }
+                Ok(r)
+            }
+            Err(e) => Err(e),
+        };
+        Ok(respond(registered))
     }
 
     #[tool(
@@ -83,9 +98,16 @@ impl IntercommServer {
         input_schema = input_schema::<ReadParams>()
     )]
     async fn intercomm_read(&self, args: JsonObject) -> ToolResult {
-        Ok(self.call(args, |ctx, p: ReadParams| {
-            messaging::read(ctx, p.all, p.limit, true)
-        }))
+        Ok(
+            self.call(args, |ctx, p: ReadParams| match (p.message_id, p.offset) {
+                (Some(id), offset) => messaging::read_rest(ctx, &id, offset.unwrap_or(0) as usize),
+                (None, Some(_)) => Err(crate::error::Error::invalid(
+                    "offset",
+                    "needs message_id (the message to read the rest of)",
+                )),
+                (None, None) => messaging::read(ctx, p.all, p.limit, true),
+            }),
+        )
     }
 
     #[tool(

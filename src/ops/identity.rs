@@ -35,6 +35,12 @@ pub struct Registered {
     pub pane: Option<String>,
     /// Set when a live master was displaced with `force`.
     pub displaced_master_pid: Option<u32>,
+    /// The displaced master's pane, to ring it (not serialised).
+    #[serde(skip)]
+    pub displaced_master_pane: Option<super::PaneRef>,
+    /// How the displaced master was told (set by the adapter that rang it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub displaced_master_told: Option<String>,
     /// Set when a worker became master: its old worker id, now inactive.
     pub previous_id: Option<String>,
 }
@@ -54,6 +60,9 @@ impl Outcome for Registered {
             text.push_str(&format!(
                 "\nForced takeover: the previous master (pid {pid}) was still alive and has lost master powers."
             ));
+            if let Some(told) = &self.displaced_master_told {
+                text.push_str(&format!(" It was told: {told}."));
+            }
         }
         if self.pane.is_none() {
             text.push_str("\nNot in tmux: you can be messaged but not woken.");
@@ -115,7 +124,7 @@ pub fn register(ctx: &mut Ctx, req: RegisterRequest) -> Result<Registered> {
     let process = ctx.process.clone();
     let pane = ctx.pane.clone().unwrap_or_default();
     let bus = ctx.bus()?;
-    let (id, displaced) = bus.write(|tx| -> Result<(String, Option<u32>)> {
+    let (id, displaced) = bus.write(|tx| -> Result<(String, Option<Instance>)> {
         let (id, displaced) = match req.role {
             Role::Master => (
                 MASTER_ID.to_owned(),
@@ -179,19 +188,26 @@ pub fn register(ctx: &mut Ctx, req: RegisterRequest) -> Result<Registered> {
         session: short(&ctx.token).to_owned(),
         pid: ctx.process.pid,
         pane: ctx.pane.as_ref().map(|p| p.pane.clone()),
-        displaced_master_pid: displaced,
+        displaced_master_pid: displaced.as_ref().map(|d| d.process.pid),
+        displaced_master_pane: displaced
+            .filter(|d| !d.pane.is_empty())
+            .map(|d| super::PaneRef {
+                pane: d.pane,
+                socket: d.tmux_socket,
+            }),
+        displaced_master_told: None,
         previous_id: previous,
     })
 }
 
-/// Whether this process may take the master id; `Some(pid)` of a live master
-/// displaced by `force`.
+/// Whether this process may take the master id; `Some(row)` of a live
+/// master displaced by `force`.
 fn master_slot(
     tx: &rusqlite::Connection,
     token: &str,
     force: bool,
     now: i64,
-) -> Result<Option<u32>> {
+) -> Result<Option<Instance>> {
     let Some(current) = instances::get(tx, MASTER_ID).map_err(db)? else {
         return Ok(None);
     };
@@ -211,7 +227,7 @@ fn master_slot(
             "register as a worker, or pass force=true to take over (the old master loses master powers)",
         ));
     }
-    Ok(Some(current.process.pid))
+    Ok(Some(current))
 }
 
 /// Claims an id given by the environment (spawn names each worker).
@@ -316,8 +332,12 @@ pub struct InstanceView {
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub root: String,
-    /// This process's id, if registered.
+    /// This process's id, if registered and still held by it.
     pub you: Option<String>,
+    /// Why this process no longer holds the id it registered (taken over,
+    /// signed off), if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost: Option<String>,
     pub instances: Vec<InstanceView>,
     /// Every instance's spend together; `None` when none is known.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -337,8 +357,11 @@ impl Outcome for Status {
         let mut out = format!(
             "You are: {}\nBus: {}\nInstances:",
             self.you.as_deref().unwrap_or("(not registered)"),
-            self.root
+            crate::render::inline(&self.root)
         );
+        if let Some(lost) = &self.lost {
+            out = format!("{lost}\n{out}");
+        }
         for i in &self.instances {
             out.push_str(&format!(
                 "\n  {} [{}] — {} (pid {}, idle {}, session: {}",
@@ -350,16 +373,16 @@ impl Outcome for Status {
                 i.session
             ));
             if let Some(pane) = &i.pane {
-                out.push_str(&format!(", tmux: {pane}"));
+                out.push_str(&format!(", tmux: {}", crate::render::inline(pane)));
             }
             if let Some(wt) = &i.worktree {
-                out.push_str(&format!(", worktree: {wt}"));
+                out.push_str(&format!(", worktree: {}", crate::render::inline(wt)));
                 if let Some(b) = &i.branch {
-                    out.push_str(&format!(" @ {b}"));
+                    out.push_str(&format!(" @ {}", crate::render::inline(b)));
                 }
             }
             if let Some(s) = &i.summary {
-                out.push_str(&format!(", doing: {s}"));
+                out.push_str(&format!(", doing: {}", crate::render::inline(s)));
             }
             if i.unread > 0 {
                 let plus = if i.unread_capped { "+" } else { "" };
@@ -387,12 +410,18 @@ impl Outcome for Status {
 /// Lists every instance with its liveness, pane, worktree and unread count.
 /// A missing bus is "no instances", and is not created.
 pub fn status(ctx: &mut Ctx) -> Result<Status> {
-    let you = ctx.identity.as_ref().map(|i| i.id().to_owned());
+    let mut you = ctx.identity.as_ref().map(|i| i.id().to_owned());
+    let held = match &ctx.identity {
+        Some(Identity::Holder { id, role }) => Some((id.clone(), *role)),
+        _ => None,
+    };
+    let token = ctx.token.clone();
     let root = ctx.paths.root.display().to_string();
     let Some(bus) = ctx.existing_bus()? else {
         return Ok(Status {
             root,
             you,
+            lost: None,
             instances: Vec::new(),
             fleet_cost: None,
             radar: crate::radar::Radar::default(),
@@ -400,6 +429,18 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
         });
     };
     let conn = bus.conn();
+    // A registered process says who it is only while it still holds the id:
+    // after a forced takeover the old master is no longer "master".
+    let mut lost = None;
+    if let Some((id, role)) = held
+        && !instances::holder(conn, &id)
+            .map_err(db)?
+            .is_some_and(|(_, active, session)| active && session == token)
+    {
+        you = None;
+        let row = instances::get(conn, &id).map_err(db)?;
+        lost = Some(super::lost_identity(&id, role, row.as_ref()).message);
+    }
     let now = clock::now_ms();
     let mut spends = crate::cost::spend_by_instance(conn).map_err(db)?;
     let fleet_cost = (!spends.is_empty()).then(|| crate::cost::total(spends.values()));
@@ -441,6 +482,7 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
         permission_requests: crate::bus::permissions::pending(conn, None, now).map_err(db)?,
         root,
         you,
+        lost,
         instances: views,
         fleet_cost,
         radar: super::radar::read(conn)?,

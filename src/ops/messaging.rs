@@ -44,6 +44,13 @@ pub const READ_LIMIT_DEFAULT: i64 = 50;
 pub const READ_LIMIT_MAX: i64 = 500;
 /// A read counts what remains after its page up to this many (per kind).
 pub const REMAINING_CAP: i64 = 10_000;
+/// Most content bytes one page of [`read`] (and the Stop hook) carries: a
+/// page stops before the message that would pass it, and a first message
+/// larger than this is shown in part, the rest fetched by
+/// [`read_rest`] (`intercomm_read(message_id, offset)`). 64 KiB is about
+/// 16k tokens, under Claude Code's default cap on a tool result (25k tokens,
+/// `MAX_MCP_OUTPUT_TOKENS`, Claude Code 2.1.x docs).
+pub const READ_PAGE_BYTES: usize = 64 * 1024;
 
 /// A stored message, as the sender learns of it.
 #[derive(Debug, Clone, Serialize)]
@@ -237,6 +244,48 @@ pub struct Delivered {
     pub contract: Option<contract::Contract>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contract_error: Option<String>,
+    /// Set when `content` is only part of the message (it was larger than a
+    /// page): where the part starts and ends and the whole size, in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partial: Option<Partial>,
+}
+
+/// Which bytes of a message's content a page shows.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Partial {
+    /// First byte shown.
+    pub offset: usize,
+    /// One past the last byte shown: pass it as `offset` for the rest.
+    pub end: usize,
+    /// The whole content's size.
+    pub total: usize,
+}
+
+impl Delivered {
+    /// Cuts the content to at most `budget` bytes from byte `offset` (at
+    /// character boundaries), recording what was cut.
+    fn cut(mut self, offset: usize, budget: usize) -> Self {
+        let total = self.message.content.len();
+        if offset == 0 && total <= budget {
+            return self;
+        }
+        let content = &self.message.content;
+        let start = (0..=offset.min(total))
+            .rev()
+            .find(|i| content.is_char_boundary(*i))
+            .unwrap_or(0);
+        let end = (start..=(start + budget).min(total))
+            .rev()
+            .find(|i| content.is_char_boundary(*i))
+            .unwrap_or(start);
+        self.message.content = content[start..end].to_owned();
+        self.partial = Some(Partial {
+            offset: start,
+            end,
+            total,
+        });
+        self
+    }
 }
 
 /// What a read returned.
@@ -263,6 +312,7 @@ impl Delivered {
             message: &self.message,
             contract: self.contract.as_ref(),
             contract_error: self.contract_error.as_deref(),
+            partial: self.partial.map(|p| (p.offset, p.end, p.total)),
         }
     }
 }
@@ -305,6 +355,40 @@ pub fn read(ctx: &mut Ctx, all: bool, limit: i64, mark_read: bool) -> Result<Rea
     })
 }
 
+/// The rest of message `message_id` (addressed to the caller, directly or by
+/// broadcast) from byte `offset`, at most [`READ_PAGE_BYTES`]; the cursor
+/// does not move.
+pub fn read_rest(ctx: &mut Ctx, message_id: &str, offset: usize) -> Result<ReadResult> {
+    let (bus, me) = ctx.acting()?;
+    let Some(m) = messages::get(bus.conn(), message_id).map_err(db)? else {
+        return Err(
+            Error::invalid("message_id", format!("no message with id {message_id:?}"))
+                .with_hint("copy the msg_id shown by intercomm_read"),
+        );
+    };
+    if !(m.to == me.id || (m.to == BROADCAST && m.from != me.id)) {
+        return Err(Error::invalid(
+            "message_id",
+            format!("message {message_id} was sent to {}, not to you", m.to),
+        ));
+    }
+    if offset > m.content.len() {
+        return Err(Error::invalid(
+            "offset",
+            format!(
+                "{offset} is past the message's end ({} bytes)",
+                m.content.len()
+            ),
+        ));
+    }
+    let d = check_contract(m).cut(offset, READ_PAGE_BYTES);
+    Ok(ReadResult {
+        count: 1,
+        messages: vec![d],
+        remaining: 0,
+    })
+}
+
 /// In one transaction: up to `limit` messages for `reader` above its cursor
 /// (above 0 with `all`), how many remain, and, with `mark_read`, the cursor
 /// moved past the page. Shared by `intercomm_read` and the Stop hook, so
@@ -330,16 +414,31 @@ fn take_unread_in(
     let current = messages::cursor(tx, reader).map_err(db)?;
     let after = if all { 0 } else { current };
     let page = messages::inbox(tx, reader, after, limit).map_err(db)?;
-    let last = page.last().map_or(after, |m| m.seq);
+    let fetched_last = page.last().map_or(after, |m| m.seq);
     let remaining = if page.len() as i64 == limit {
-        messages::count_inbox(tx, reader, last, REMAINING_CAP).map_err(db)?
+        messages::count_inbox(tx, reader, fetched_last, REMAINING_CAP).map_err(db)?
     } else {
         0
     };
-    if mark_read && (all || last > current) && !page.is_empty() {
+    // The page ends before the first message that would pass the byte
+    // bound (never skipping one: the cursor moves past what is shown).
+    let fetched = page.len() as i64;
+    let mut messages: Vec<Delivered> = Vec::with_capacity(page.len());
+    let mut bytes = 0;
+    let mut last = after;
+    for m in page {
+        let size = m.content.len();
+        if !messages.is_empty() && bytes + size > READ_PAGE_BYTES {
+            break;
+        }
+        bytes += size;
+        last = m.seq;
+        messages.push(check_contract(m).cut(0, READ_PAGE_BYTES));
+    }
+    let remaining = remaining + fetched - messages.len() as i64;
+    if mark_read && (all || last > current) && !messages.is_empty() {
         messages::set_cursor(tx, reader, last).map_err(db)?;
     }
-    let messages: Vec<Delivered> = page.into_iter().map(check_contract).collect();
     Ok(ReadResult {
         count: messages.len(),
         messages,
@@ -371,6 +470,7 @@ fn check_contract(message: Message) -> Delivered {
         message,
         contract,
         contract_error,
+        partial: None,
     }
 }
 

@@ -266,7 +266,7 @@ fn not_registered() -> Error {
     )
 }
 
-fn lost_identity(id: &str, role: Role, row: Option<&Instance>) -> Error {
+pub(crate) fn lost_identity(id: &str, role: Role, row: Option<&Instance>) -> Error {
     let by = match row {
         Some(r) if r.active => format!(
             "it is now held by another process (pid {}, registered at {})",

@@ -190,3 +190,134 @@ fn a_bus_folder_owned_by_another_user_is_refused() -> TestResult {
         .stderr(predicates::str::contains("belongs to user id 65534"));
     Ok(())
 }
+
+/// Finding 7: after a forced takeover the old master is told at once (its
+/// pane, a Claude at its prompt, is rung) and its status no longer says it
+/// is the master.
+#[tokio::test]
+async fn a_displaced_master_is_told_and_its_status_is_accurate() -> TestResult {
+    let f = Fleet::new().await?;
+    let cmd = f.fake("");
+    let out = f
+        .spawn(json!({"count": 1, "wake": false, "claude_cmd": cmd}))
+        .await?;
+    let pane = out["workers"][0]["pane"].as_str().ok_or("pane")?.to_owned();
+    // The old master runs in that pane (a Claude at its prompt).
+    let old = f.project.client_on(&f.server, Some(&pane)).await?;
+    ok(
+        &old,
+        "intercomm_register",
+        json!({"role": "master", "force": true}),
+    )
+    .await?;
+    let new = f.project.client().await?;
+    let r = ok(
+        &new,
+        "intercomm_register",
+        json!({"role": "master", "force": true}),
+    )
+    .await?;
+    assert!(
+        r["displaced_master_told"]
+            .as_str()
+            .is_some_and(|t| t.contains("was rung")),
+        "{r}"
+    );
+    assert!(
+        submitted(&f.log("worker-1"))
+            .iter()
+            .any(|t| t.contains("no longer the master")),
+        "the old master's pane was not rung"
+    );
+    let status = call(&old, "intercomm_status", json!({})).await?;
+    let page = text(&status);
+    assert!(!page.contains("You are: master"), "{page}");
+    assert!(page.contains("no longer holds"), "{page}");
+    let sc = status.structured_content.ok_or("no structuredContent")?;
+    assert_eq!(sc["you"], serde_json::Value::Null, "{sc}");
+    Ok(())
+}
+
+/// Finding 8: a read and the Stop hook are bounded by bytes, not only by
+/// count; a message larger than a page is shown in part, with the way to
+/// the rest, and nothing is lost or skipped.
+#[tokio::test]
+async fn reads_are_bounded_by_bytes_and_big_messages_come_in_parts() -> TestResult {
+    let project = Project::plain()?;
+    let (master, worker) = master_and_worker(&project).await?;
+    let big: Vec<String> = (0..3).map(|i| format!("{i}é").repeat(300_000)).collect();
+    for content in &big {
+        ok(
+            &master,
+            "intercomm_send",
+            json!({"to": "worker-1", "message": content}),
+        )
+        .await?;
+    }
+    // The Stop hook hands over one bounded page.
+    let out = project
+        .cli()
+        .args(["hook", "Stop"])
+        .env("INTERCOMM_WORKER_ID", "worker-1")
+        .env_remove("TMUX_PANE")
+        .env_remove("INTERCOMM_HOOK_MAIL")
+        .write_stdin(r#"{"session_id":"s","hook_event_name":"Stop","stop_hook_active":false}"#)
+        .assert()
+        .success();
+    assert!(
+        out.get_output().stdout.len() < 256 * 1024,
+        "Stop hook answer of {} bytes",
+        out.get_output().stdout.len()
+    );
+    // What the hook delivered is read; read the rest of its message, then
+    // the next ones through intercomm_read.
+    let mut got = vec![String::new(); 3];
+    let first: serde_json::Value =
+        serde_json::from_slice(&out.get_output().stdout).unwrap_or_default();
+    assert!(
+        first["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("offset: ")),
+        "no way to the rest in the hook's mail"
+    );
+    let mut pending: Vec<serde_json::Value> = Vec::new();
+    let all = ok(
+        &worker,
+        "intercomm_read",
+        json!({"all": true, "limit": 500}),
+    )
+    .await?;
+    // Re-reading from the start pages too: one message per page here.
+    assert_eq!(all["count"], 1, "{}", all["remaining"]);
+    assert_eq!(all["remaining"], 2);
+    pending.push(all["messages"][0].clone());
+    for _ in 0..2 {
+        let page = call(&worker, "intercomm_read", json!({})).await?;
+        assert!(text(&page).len() < 256 * 1024);
+        let sc = page.structured_content.ok_or("no structuredContent")?;
+        assert_eq!(sc["count"], 1, "one big message per page");
+        pending.push(sc["messages"][0].clone());
+    }
+    for (i, m) in pending.iter().enumerate() {
+        let id = m["id"].as_str().ok_or("id")?;
+        let mut part = m.clone();
+        loop {
+            got[i].push_str(part["content"].as_str().ok_or("content")?);
+            let end = part["partial"]["end"].as_u64().ok_or("not partial")?;
+            if end == part["partial"]["total"].as_u64().ok_or("total")? {
+                break;
+            }
+            let r = ok(
+                &worker,
+                "intercomm_read",
+                json!({"message_id": id, "offset": end}),
+            )
+            .await?;
+            part = r["messages"][0].clone();
+        }
+    }
+    assert_eq!(got, big, "the parts put together are the messages");
+    let none = ok(&worker, "intercomm_read", json!({})).await?;
+    assert_eq!(none["count"], 0);
+    Ok(())
+}
