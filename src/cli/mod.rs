@@ -12,8 +12,8 @@ mod claude_setup;
 mod doctor;
 mod output;
 mod tool_names;
-mod work;
 mod view;
+mod work;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
