@@ -191,7 +191,7 @@ async fn aimfp_round_tasks_in_branches_merged_through_the_bridge() {
     let master = world.master(&[]).await;
     let aimfp_main = world.aimfp_client(&python, &world.repo).await;
     let ids = ["worker-1", "worker-2"];
-    let worktree = |id: &str| -> PathBuf { world.dir.join(".intercomm-worktrees").join(id) };
+    let worktree = |id: &str| -> PathBuf { world.dir.join(".intercomm-worktrees/repo").join(id) };
 
     // §2 master preflight, and the protocol's names checked against both
     // real tools/lists: every `name(` it tells a model to call exists.
