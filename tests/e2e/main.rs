@@ -14,6 +14,7 @@
 
 mod harness;
 
+mod aimfp_round;
 mod ask;
 mod bypass;
 mod escalation;

@@ -33,6 +33,7 @@
 //! `mcp` (MCP clients and tool calls), `findings` (checks, notes,
 //! diagnostics) and `checks` (what several scenarios check alike).
 
+mod aimfp;
 mod checks;
 mod findings;
 mod host;
@@ -46,6 +47,7 @@ mod tmux;
 mod world;
 
 // Scenarios use `crate::harness::*`: every public item of every part.
+pub use aimfp::*;
 pub use checks::*;
 pub use host::*;
 pub use mcp::*;
