@@ -22,7 +22,6 @@
 //!   server merely starting (S4): see [`Bus::open_existing`];
 //! - the folder is 0700, the database and its `-wal`/`-shm` files 0600 (S3).
 
-pub mod change;
 mod checkpoint;
 pub mod hooks;
 pub mod instances;
