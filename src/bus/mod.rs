@@ -24,7 +24,6 @@
 //! - neither is ever a symbolic link, and both belong to this user; the
 //!   folder is writable by no one else (refused otherwise, by `guard`).
 
-pub mod change;
 mod checkpoint;
 mod guard;
 pub mod hooks;

@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use rusqlite::{Connection, OpenFlags};
+
 use super::model::{Model, Seen};
 use super::snapshot::Snapshot;
-use crate::bus::change::Changes;
+use crate::bus::watch::Changes;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::fleet::scan;
@@ -25,9 +27,14 @@ pub const SCAN_IDLE: Duration = Duration::from_secs(5);
 pub const GIT_EVERY: Duration = Duration::from_secs(2);
 /// Time between git progress counts while the bus does not change.
 pub const GIT_IDLE: Duration = Duration::from_secs(15);
+/// The longest pause between two looks at the bus's `data_version`: a
+/// change shows within it (the target is 200 ms).
+pub const MAX_PAUSE: Duration = Duration::from_millis(100);
 
 /// A source of models for one bus.
 pub struct Feed {
+    /// A read-only connection: the view never writes to what it watches.
+    conn: Connection,
     changes: Changes,
     ctx: Mutex<Ctx>,
     prefix: String,
@@ -54,9 +61,15 @@ impl Feed {
             );
         };
         let path: PathBuf = bus.path().to_path_buf();
-        let changes = Changes::open(&path).map_err(db)?;
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db)?;
+        conn.busy_timeout(crate::bus::BUSY_TIMEOUT).map_err(db)?;
         Ok(Self {
-            changes,
+            conn,
+            changes: Changes::new(MAX_PAUSE),
             ctx: Mutex::new(ctx),
             prefix: prefix.to_owned(),
             snap: Snapshot::default(),
@@ -82,8 +95,9 @@ impl Feed {
         model
     }
 
-    /// How long to wait before the next [`Feed::step`].
-    pub fn pause(&self) -> Duration {
+    /// How long to wait before the next [`Feed::step`] (growing by half
+    /// while nothing changes, up to [`MAX_PAUSE`]).
+    pub fn pause(&mut self) -> Duration {
         self.changes.pause()
     }
 
@@ -99,8 +113,8 @@ impl Feed {
     /// due. Returns whether anything shown may have changed.
     pub async fn step(&mut self) -> Result<bool> {
         let mut changed = false;
-        if self.changes.changed().map_err(db)? {
-            self.snap = Snapshot::load(self.changes.conn()).map_err(db)?;
+        if self.changes.changed(&self.conn).map_err(db)? {
+            self.snap = Snapshot::load(&self.conn).map_err(db)?;
             self.dirty_scan = true;
             self.dirty_git = true;
             changed = true;
@@ -139,12 +153,18 @@ impl Feed {
                 s.panes
                     .into_iter()
                     .map(|p| {
+                        // A request waiting on the bus names its tool and
+                        // input; the screen's dialog is the same request.
+                        let (tool, detail) = match &p.permission {
+                            Some(r) => (Some(r.tool.clone()), Some(input_line(&r.input))),
+                            None => (p.tool, p.detail),
+                        };
                         (
                             p.id,
                             Seen {
                                 state: p.state,
-                                tool: p.tool,
-                                detail: p.detail,
+                                tool,
+                                detail,
                             },
                         )
                     })
@@ -175,4 +195,13 @@ impl Feed {
         }
         out
     }
+}
+
+/// A tool input in one line: a command or a file path as it is, anything
+/// else as compact JSON.
+fn input_line(input: &serde_json::Value) -> String {
+    ["command", "file_path", "path", "url", "pattern"]
+        .iter()
+        .find_map(|k| input.get(k).and_then(|v| v.as_str()))
+        .map_or_else(|| input.to_string(), str::to_owned)
 }

@@ -8,8 +8,8 @@
 //!  keys ─► input (pure) ─► Action ─► actions (approve, reply, wake, diff, attach, teardown)
 //! ```
 //!
-//! Both wake on a bus change through [`crate::bus::change`] (SQLite's
-//! `data_version`, checked every 10–100 ms, no table read while nothing
+//! Both wake on a bus change through [`crate::bus::watch`] (SQLite's
+//! `data_version`, checked every 20–100 ms, no table read while nothing
 //! changes). The fleet scan, which runs tmux, runs after a bus change at
 //! most once per [`feed::SCAN_EVERY`] and otherwise every
 //! [`feed::SCAN_IDLE`]; git progress at most every [`feed::GIT_EVERY`].

@@ -209,7 +209,9 @@ fn state_of(m: &Member, seen: Option<&Seen>, now_ms: i64) -> (Kind, String) {
         };
         return match s.state {
             None => (Kind::Gone, "gone: pane closed".to_owned()),
-            Some(PaneState::Blocked) => (Kind::Blocked, format!("blocked: {}", what())),
+            Some(PaneState::Blocked | PaneState::Waiting) => {
+                (Kind::Blocked, format!("blocked: {}", what()))
+            }
             Some(PaneState::Ready) => (Kind::Ready, "ready".to_owned()),
             Some(PaneState::Running) => (
                 Kind::Running,

@@ -98,36 +98,7 @@ fn perform(
         Action::Approve { worker, choice } => rt
             .block_on(scan::approve(ctx, &worker, choice, 5, None, None))
             .map(|a| a.text()),
-        Action::Deny { worker, reason } if !reason.is_empty() => {
-            // Through the worker's hook the reason is the tool's denial
-            // itself; a dialog answered with keys gets it as a message.
-            match rt.block_on(scan::approve(
-                ctx,
-                &worker,
-                Choice::No,
-                5,
-                None,
-                Some(&reason),
-            )) {
-                Ok(a) => Ok(a.text()),
-                Err(_) => rt
-                    .block_on(scan::approve(ctx, &worker, Choice::No, 5, None, None))
-                    .and_then(|a| {
-                        let what = match (&a.tool, &a.detail) {
-                            (Some(t), Some(d)) => format!("{t} `{d}`"),
-                            _ => "your permission request".to_owned(),
-                        };
-                        let text = format!("The master answered no to {what}: {reason}");
-                        with_ctx(ctx, |c| {
-                            messaging::send(c, &worker, &text, MessageType::Answer)
-                        })?;
-                        Ok(format!("{} — reason sent to {worker}", a.text()))
-                    }),
-            }
-        }
-        Action::Deny { worker, .. } => rt
-            .block_on(scan::approve(ctx, &worker, Choice::No, 5, None, None))
-            .map(|a| a.text()),
+        Action::Deny { worker, reason } => deny(rt, ctx, &worker, &reason),
         Action::Reply { message_id, text } => with_ctx(ctx, |c| {
             threads::reply(c, &message_id, &text, MessageType::Answer).map(|r| r.text())
         }),
@@ -153,4 +124,41 @@ fn perform(
         Ok(line) => line.lines().next().unwrap_or_default().to_owned(),
         Err(e) => format!("{}: {}", e.code, e.message),
     }
+}
+
+/// Answers no. A request waiting on the bus carries the reason to the
+/// worker's model through its hook; a dialog answered with keys cannot, so
+/// the reason then follows as an `answer` message.
+fn deny(
+    rt: &tokio::runtime::Runtime,
+    ctx: &std::sync::Mutex<crate::ops::Ctx>,
+    worker: &str,
+    reason: &str,
+) -> Result<String> {
+    if reason.is_empty() {
+        return rt
+            .block_on(scan::approve(ctx, worker, Choice::No, 5, None, None))
+            .map(|a| a.text());
+    }
+    match rt.block_on(scan::approve(
+        ctx,
+        worker,
+        Choice::No,
+        5,
+        None,
+        Some(reason),
+    )) {
+        Err(e) if e.code == "invalid_argument" => {}
+        other => return other.map(|a| a.text()),
+    }
+    let a = rt.block_on(scan::approve(ctx, worker, Choice::No, 5, None, None))?;
+    let what = match (&a.tool, &a.detail) {
+        (Some(t), Some(d)) => format!("{t} `{d}`"),
+        _ => "your permission request".to_owned(),
+    };
+    let text = format!("The master answered no to {what}: {reason}");
+    with_ctx(ctx, |c| {
+        messaging::send(c, worker, &text, MessageType::Answer)
+    })?;
+    Ok(format!("{} — reason sent to {worker}", a.text()))
 }
