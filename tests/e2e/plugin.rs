@@ -374,11 +374,13 @@ fn check_stop_delivery(world: &World, worktree: &Path, captured: &Path) {
         format!("the answering turn did not start from the Stop hook's mail: {prompt:?}"),
     );
     // How the hook's text reached the model (tests/e2e/model.py): 2.1.332
-    // wraps it in a <system-reminder> with a preamble, older versions send it
-    // as a plain user message.
+    // wraps it in a <system-reminder> with a preamble, 2.1.331 with a
+    // one-line note, older versions send it as a plain user message.
     let framing = replied.and_then(|r| r["framing"].as_str()).unwrap_or("");
     let want = if version_at_least(&world.version, "2.1.332") {
         "hook-preamble"
+    } else if version_at_least(&world.version, "2.1.331") {
+        "hook-note"
     } else {
         "plain"
     };
