@@ -108,6 +108,8 @@ impl From<crate::bus::BusError> for Error {
             )
             .with_hint("upgrade intercomm (cargo install --path . in a newer checkout)"),
             BusError::Io { .. } => Self::internal("bus_io", err.to_string()),
+            BusError::BadVersion { .. } => Self::user("bus_bad_version", err.to_string())
+                .with_hint("the file is not an intercomm bus, or was edited: move .intercomm-aimfp aside (a new bus is created by the next registration)"),
             BusError::Unsafe { ref fix, .. } => {
                 let fix = fix.clone();
                 Self::user("bus_unsafe", err.to_string()).with_hint(fix)

@@ -68,6 +68,8 @@ pub enum BusError {
     },
     #[error("bus schema version {found} is newer than this intercomm (supports up to {supported})")]
     TooNew { found: i64, supported: i64 },
+    #[error("bus schema version {found} is below 0: no intercomm wrote it")]
+    BadVersion { found: i64 },
     #[error("refusing the bus at {path}: {problem}")]
     Unsafe {
         path: PathBuf,

@@ -48,6 +48,9 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), BusError> {
     loop {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version = user_version(&tx)?;
+        if version < 0 {
+            return Err(BusError::BadVersion { found: version });
+        }
         if version > SCHEMA_VERSION {
             return Err(BusError::TooNew {
                 found: version,

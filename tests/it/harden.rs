@@ -321,3 +321,19 @@ async fn reads_are_bounded_by_bytes_and_big_messages_come_in_parts() -> TestResu
     assert_eq!(none["count"], 0);
     Ok(())
 }
+
+/// Lower list: a bus whose `PRAGMA user_version` is below 0 is refused, not
+/// taken as up to date.
+#[test]
+fn a_negative_schema_version_is_refused() -> TestResult {
+    let project = Project::plain()?;
+    project.cli().arg("init").assert().success();
+    Connection::open(project.paths().db())?.pragma_update(None, "user_version", -1)?;
+    project
+        .cli()
+        .args(["register", "master"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("schema version -1"));
+    Ok(())
+}
