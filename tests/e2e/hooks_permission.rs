@@ -165,7 +165,7 @@ async fn hooks_permission_answered_through_the_hook() {
         "always: the command did not run",
     );
     // Where the rule lands: the worktree's local settings (2.1.197), or the
-    // main checkout's (as seen with 2.1.332). That the repeated command ran
+    // main checkout's (2.1.332 wrote no worktree file; not yet located). That the repeated command ran
     // without asking is checked below (three requests for four calls).
     let local: String = [
         tree1.join(".claude/settings.local.json"),
