@@ -21,8 +21,8 @@
 //! instance retires the older one (one ring, not two). It rings only while
 //! the hooks last reported the instance `ready` (a busy session gets its
 //! mail from the Stop and PreToolUse hooks), and gives up after
-//! [`WAIT_ENV`] (default [`DEFAULT_WAIT_SECS`]), or when its session's
-//! process is gone.
+//! [`WAIT_ENV`] (default [`DEFAULT_WAIT_SECS`]), or when its Claude Code
+//! is gone (its parent shell was reparented: [`Lineage`]).
 
 use std::time::{Duration, Instant};
 
@@ -87,6 +87,7 @@ pub fn wait(ctx: &mut Ctx) -> Result<Reply, Error> {
         wake_hooks::get(c, &id).map_err(db)
     })?;
     let since_requests = armed.and_then(|a| a.fired_at).unwrap_or(now);
+    let lineage = Lineage::now();
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut changes = Changes::new(MAX_PAUSE);
     loop {
@@ -117,7 +118,7 @@ pub fn wait(ctx: &mut Ctx) -> Result<Reply, Error> {
             }
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || std::os::unix::process::parent_id() == 1 {
+        if left.is_zero() || lineage.broken() {
             let now = clock::now_ms();
             ctx.bus
                 .write(|c| wake_hooks::disarm(c, &id, &token, now).map_err(db))?;
@@ -125,6 +126,38 @@ pub fn wait(ctx: &mut Ctx) -> Result<Reply, Error> {
         }
         std::thread::sleep(changes.pause().min(left));
     }
+}
+
+/// The waiter's parent and grandparent (the shell Claude Code runs the hook
+/// in, and Claude Code itself). When Claude Code is killed (teardown kills
+/// its tmux session) the shell lives on, reparented: the waiter notices the
+/// grandparent changed and gives up, instead of outliving its session.
+struct Lineage {
+    parent: u32,
+    grandparent: Option<u32>,
+}
+
+impl Lineage {
+    fn now() -> Self {
+        let parent = std::os::unix::process::parent_id();
+        Self {
+            parent,
+            grandparent: parent_of(parent),
+        }
+    }
+
+    fn broken(&self) -> bool {
+        std::os::unix::process::parent_id() != self.parent
+            || parent_of(self.parent) != self.grandparent
+    }
+}
+
+/// The parent pid of `pid` (field 4 of `/proc/<pid>/stat`, proc(5)).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// What is new for the instance since the waiter's last ring.
@@ -214,5 +247,14 @@ mod tests {
             ..Due::default()
         };
         assert!(notice("worker-1", &poke).contains("intercomm_wake"));
+    }
+
+    #[test]
+    fn the_lineage_is_read_from_proc() {
+        assert_eq!(
+            parent_of(std::process::id()),
+            Some(std::os::unix::process::parent_id())
+        );
+        assert!(!Lineage::now().broken());
     }
 }

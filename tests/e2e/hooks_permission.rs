@@ -3,7 +3,7 @@
 //! answers them, with no key sent to the worker's pane after boot (read from
 //! the master's own tmux call log):
 //! (a) `yes` runs the command; (b) `always` runs it and adds Claude Code's
-//! suggested rule (to the worktree's .claude/settings.local.json), so the
+//! suggested rule (to the local settings), so the
 //! same command runs again without asking; (c) `no`
 //! with a reason denies it, and the model reads the reason as the tool's
 //! error result. Every decision is listed by `intercomm decisions`.
@@ -164,11 +164,19 @@ async fn hooks_permission_answered_through_the_hook() {
         tree1.join("hooks-always.txt").exists(),
         "always: the command did not run",
     );
-    let local =
-        std::fs::read_to_string(tree1.join(".claude/settings.local.json")).unwrap_or_default();
+    // Where the rule lands: the worktree's local settings (2.1.197), or the
+    // main checkout's (2.1.332 wrote no worktree file; not yet located). That the repeated command ran
+    // without asking is checked below (three requests for four calls).
+    let local: String = [
+        tree1.join(".claude/settings.local.json"),
+        world.repo.join(".claude/settings.local.json"),
+    ]
+    .iter()
+    .filter_map(|p| std::fs::read_to_string(p).ok())
+    .collect();
     world.check(
         local.contains("Bash(node"),
-        format!("always: no rule was added to the worktree's local settings: {local}"),
+        format!("always: no rule was added to the local settings: {local}"),
     );
     let sent = world.keys_sent(&pane1, mark);
     world.check(
