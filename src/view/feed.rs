@@ -171,8 +171,9 @@ impl Feed {
                     .collect()
             }
             Err(err) => {
+                // Not a warning: stderr is the screen while top runs.
                 if !self.scan_failed {
-                    tracing::warn!(target: "view", %err, "fleet scan failed; states come from hooks only");
+                    tracing::info!(target: "view", %err, "fleet scan failed; states come from hooks only");
                 }
                 self.scan_failed = true;
                 BTreeMap::new()
