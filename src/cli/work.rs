@@ -61,7 +61,7 @@ pub enum WorktreeCommand {
         /// Commit-ish it starts from.
         #[arg(long, default_value = "main")]
         base: String,
-        /// Folder (default <root>/../.intercomm-worktrees/<worker_id>).
+        /// Folder (default <root>/../.intercomm-worktrees/<project folder name>/<worker_id>).
         #[arg(long)]
         path: Option<PathBuf>,
         /// Create and check out this new branch instead of a detached HEAD.
