@@ -13,16 +13,7 @@ fn json_out(out: &assert_cmd::assert::Assert) -> Value {
 #[test]
 fn worktree_commands_and_assign_drive_the_loop() -> TestResult {
     let project = Project::git()?;
-    project
-        .cli()
-        .args(["register", "master"])
-        .assert()
-        .success();
-    project
-        .cli()
-        .args(["register", "--id", "worker-1"])
-        .assert()
-        .success();
+    project.register_master_and_worker();
 
     let added = project
         .cli()

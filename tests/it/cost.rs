@@ -15,16 +15,7 @@ fn fixture() -> PathBuf {
 
 fn setup() -> TestResult<(Project, PathBuf)> {
     let project = Project::plain()?;
-    project
-        .cli()
-        .args(["register", "master"])
-        .assert()
-        .success();
-    project
-        .cli()
-        .args(["register", "--id", "worker-1"])
-        .assert()
-        .success();
+    project.register_master_and_worker();
     // A copy, so that the test can append to it.
     let transcript = project.root.join("session.jsonl");
     std::fs::copy(fixture(), &transcript)?;

@@ -52,16 +52,7 @@ fn assert_one_entry(page: &str, id: &str) {
 
 fn setup() -> TestResult<Project> {
     let project = Project::plain()?;
-    project
-        .cli()
-        .args(["register", "master"])
-        .assert()
-        .success();
-    project
-        .cli()
-        .args(["register", "--id", "worker-1"])
-        .assert()
-        .success();
+    project.register_master_and_worker();
     Ok(project)
 }
 

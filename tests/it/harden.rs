@@ -43,16 +43,7 @@ async fn a_spawned_workers_name_and_contract_wait_for_it() -> TestResult {
 #[test]
 fn a_stuck_reader_does_not_stall_writers() -> TestResult {
     let project = Project::plain()?;
-    project
-        .cli()
-        .args(["register", "master"])
-        .assert()
-        .success();
-    project
-        .cli()
-        .args(["register", "--id", "worker-1"])
-        .assert()
-        .success();
+    project.register_master_and_worker();
     let db = project.paths().db();
     let reader = Connection::open(&db)?;
     reader.execute_batch("BEGIN")?;

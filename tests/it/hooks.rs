@@ -59,16 +59,7 @@ fn hook_state(project: &Project, id: &str) -> TestResult<(String, String, String
 
 fn setup() -> TestResult<Project> {
     let project = Project::plain()?;
-    project
-        .cli()
-        .args(["register", "master"])
-        .assert()
-        .success();
-    project
-        .cli()
-        .args(["register", "--id", "worker-1"])
-        .assert()
-        .success();
+    project.register_master_and_worker();
     Ok(project)
 }
 

@@ -92,6 +92,16 @@ impl Project {
             .env_remove("INTERCOMM_DB_ROOT");
         cmd
     }
+
+    /// Registers `master` and `worker-1` through the CLI (each lives as
+    /// long as the test process, the CLI's calling shell).
+    pub fn register_master_and_worker(&self) {
+        self.cli().args(["register", "master"]).assert().success();
+        self.cli()
+            .args(["register", "--id", "worker-1"])
+            .assert()
+            .success();
+    }
 }
 
 /// The binary under test.
