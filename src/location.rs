@@ -40,6 +40,9 @@ pub const WORKTREES_DIR: &str = ".intercomm-worktrees";
 pub struct BusPaths {
     /// The project root (absolute).
     pub root: PathBuf,
+    /// A PostgreSQL bus (`INTERCOMM_BUS`, `--bus`) in place of the file
+    /// under the root; the root still places worktrees.
+    pub url: Option<crate::bus::BusUrl>,
 }
 
 impl BusPaths {
@@ -47,7 +50,14 @@ impl BusPaths {
     pub fn new(root: &Path, cwd: &Path) -> Self {
         Self {
             root: absolute(root, cwd),
+            url: None,
         }
+    }
+
+    /// The same paths with the bus at `url` (PostgreSQL).
+    pub fn with_bus(mut self, url: Option<crate::bus::BusUrl>) -> Self {
+        self.url = url;
+        self
     }
 
     /// `<root>/.intercomm-aimfp`
@@ -84,7 +94,7 @@ impl BusPaths {
 pub fn discover(cwd: &Path) -> BusPaths {
     let env_root = crate::env::get(crate::env::DB_ROOT);
     let root = resolve_root(cwd, env_root.as_deref(), || git_main_workdir(cwd));
-    BusPaths { root }
+    BusPaths { root, url: None }
 }
 
 /// The pure rule: `env_root` (trimmed, non-empty) wins, then the git main

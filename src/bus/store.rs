@@ -22,11 +22,15 @@
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
+use super::pg::{PgConn, Value};
+
 /// The SQL dialect behind a [`Conn`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     /// The project's SQLite file (the default).
     Sqlite,
+    /// A PostgreSQL bus (`INTERCOMM_BUS=postgres://…`).
+    Postgres,
 }
 
 /// Failures of one statement.
@@ -35,6 +39,12 @@ pub enum StoreError {
     /// SQLite's own error (its code says busy, full, read-only, …).
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL's error (`SQLSTATE: message`), or the connection's.
+    #[error("PostgreSQL bus: {0}")]
+    Pg(String),
+    /// A column held something the bus does not read there.
+    #[error("bus column {index}: {problem}")]
+    Column { index: usize, problem: String },
 }
 
 /// The result of a store call.
@@ -121,6 +131,7 @@ pub use crate::bus_args as args;
 /// One result row, read by column index.
 pub enum Row<'r> {
     Sqlite(&'r rusqlite::Row<'r>),
+    Pg(&'r [Value]),
 }
 
 impl Row<'_> {
@@ -129,6 +140,16 @@ impl Row<'_> {
     pub fn get<T: Col>(&self, index: usize) -> Result<T> {
         match self {
             Self::Sqlite(row) => T::from_sqlite(row, index).map_err(StoreError::from),
+            Self::Pg(values) => {
+                let value = values.get(index).ok_or_else(|| StoreError::Column {
+                    index,
+                    problem: "no such column".to_owned(),
+                })?;
+                T::from_value(value).ok_or_else(|| StoreError::Column {
+                    index,
+                    problem: format!("unexpected value {value:?}"),
+                })
+            }
         }
     }
 }
@@ -137,11 +158,19 @@ impl Row<'_> {
 pub trait Col: Sized {
     /// Reads column `index` of a SQLite row.
     fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self>;
+    /// Reads a PostgreSQL value; `None` when it is of another type.
+    fn from_value(value: &Value) -> Option<Self>;
 }
 
 impl Col for i64 {
     fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
         row.get(index)
+    }
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Int(v) => Some(*v),
+            _ => None,
+        }
     }
 }
 
@@ -149,17 +178,29 @@ impl Col for u32 {
     fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
         row.get(index)
     }
+    fn from_value(value: &Value) -> Option<Self> {
+        i64::from_value(value).and_then(|v| u32::try_from(v).ok())
+    }
 }
 
 impl Col for bool {
     fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
         Ok(row.get::<_, i64>(index)? != 0)
     }
+    fn from_value(value: &Value) -> Option<Self> {
+        i64::from_value(value).map(|v| v != 0)
+    }
 }
 
 impl Col for String {
     fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
         row.get(index)
+    }
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Text(s) => Some(s.clone()),
+            _ => None,
+        }
     }
 }
 
@@ -170,6 +211,12 @@ impl<T: Col> Col for Option<T> {
         }
         T::from_sqlite(row, index).map(Some)
     }
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Null => Some(None),
+            v => T::from_value(v).map(Some),
+        }
+    }
 }
 
 /// A connection to the bus, on either engine. Statements outside
@@ -177,6 +224,7 @@ impl<T: Col> Col for Option<T> {
 #[derive(Debug)]
 pub enum Conn {
     Sqlite(rusqlite::Connection),
+    Pg(PgConn),
 }
 
 impl Conn {
@@ -184,6 +232,7 @@ impl Conn {
     pub fn dialect(&self) -> Dialect {
         match self {
             Self::Sqlite(_) => Dialect::Sqlite,
+            Self::Pg(_) => Dialect::Postgres,
         }
     }
 
@@ -192,6 +241,15 @@ impl Conn {
     pub fn sqlite(&self) -> Option<&rusqlite::Connection> {
         match self {
             Self::Sqlite(c) => Some(c),
+            Self::Pg(_) => None,
+        }
+    }
+
+    /// The PostgreSQL connection, for PostgreSQL-only statements.
+    pub fn pg(&self) -> Option<&PgConn> {
+        match self {
+            Self::Sqlite(_) => None,
+            Self::Pg(c) => Some(c),
         }
     }
 
@@ -201,6 +259,7 @@ impl Conn {
             Self::Sqlite(c) => Ok(c
                 .prepare_cached(sql)?
                 .execute(rusqlite::params_from_iter(args))?),
+            Self::Pg(c) => c.execute(sql, args),
         }
     }
 
@@ -221,6 +280,7 @@ impl Conn {
                 }
                 Ok(out)
             }
+            Self::Pg(c) => c.query(sql, args)?.iter().map(|r| f(&Row::Pg(r))).collect(),
         }
     }
 
@@ -240,6 +300,10 @@ impl Conn {
                     None => Ok(None),
                 }
             }
+            Self::Pg(c) => match c.query(sql, args)?.first() {
+                Some(row) => f(&Row::Pg(row)).map(Some),
+                None => Ok(None),
+            },
         }
     }
 
@@ -259,6 +323,10 @@ impl Conn {
                     None => Err(rusqlite::Error::QueryReturnedNoRows.into()),
                 }
             }
+            Self::Pg(c) => match c.query(sql, args)?.first() {
+                Some(row) => f(&Row::Pg(row)),
+                None => Err(StoreError::Pg("a query returned no row".to_owned())),
+            },
         }
     }
 
@@ -267,5 +335,14 @@ impl Conn {
         Ok(self
             .query_opt(sql, args, |r| r.get::<Option<i64>>(0))?
             .flatten())
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        Self::Pg(match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => e.to_string(),
+        })
     }
 }
