@@ -13,6 +13,7 @@ mod forged;
 mod harden;
 mod hooks;
 mod mcp;
+mod pg;
 mod processes;
 mod props;
 mod radar;
