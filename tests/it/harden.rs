@@ -328,3 +328,170 @@ fn a_negative_schema_version_is_refused() -> TestResult {
         .stderr(predicates::str::contains("schema version -1"));
     Ok(())
 }
+
+/// The recorded Stop payload of Claude Code 2.1.197, with
+/// `stop_hook_active` set as given.
+fn stop_payload(active: bool) -> TestResult<String> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hooks/Stop.json");
+    let mut p: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    p["stop_hook_active"] = json!(active);
+    Ok(p.to_string())
+}
+
+/// Runs `intercomm hook EVENT` from this test process, claiming `id`.
+fn hook_as(project: &Project, id: &str, event: &str, input: &str) -> std::process::Output {
+    project
+        .cli()
+        .args(["hook", event])
+        .env("INTERCOMM_WORKER_ID", id)
+        .env("INTERCOMM_REWAKE_WAIT", "5")
+        .env_remove("TMUX_PANE")
+        .env_remove("INTERCOMM_HOOK_MAIL")
+        .write_stdin(input.to_owned())
+        .output()
+        .unwrap_or_else(|e| panic!("intercomm hook {event}: {e}"))
+}
+
+/// A shell of its own (not this test's descendant nor ancestor) that
+/// registered as the master through the CLI and lives on; killed on drop.
+struct OtherShell(std::process::Child);
+
+impl OtherShell {
+    fn master(project: &Project) -> TestResult<Self> {
+        let child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("\"$0\" --root \"$1\" register master >/dev/null && exec sleep 600")
+            .arg(bin())
+            .arg(&project.root)
+            .env_remove("INTERCOMM_DB_ROOT")
+            .env_remove("TMUX_PANE")
+            .spawn()?;
+        let holder = Self(child);
+        let pid = holder.0.id();
+        let db = project.paths().db();
+        for _ in 0..600 {
+            if let Ok(conn) = Connection::open(&db)
+                && conn
+                    .query_row("SELECT pid FROM instances WHERE id = 'master'", [], |r| {
+                        r.get::<_, u32>(0)
+                    })
+                    .is_ok_and(|p| p == pid)
+            {
+                return Ok(holder);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Err("the other shell did not register the master".into())
+    }
+}
+
+impl Drop for OtherShell {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Finding 3: a hook run with `INTERCOMM_WORKER_ID=master` from a process
+/// that is not the live master's (here: this test, while another shell
+/// holds the master id) takes none of its mail and records no state for
+/// it; the holder's own line still can.
+#[test]
+fn a_hook_acts_only_for_its_own_instance() -> TestResult {
+    let project = Project::plain()?;
+    project
+        .cli()
+        .args(["register", "--id", "worker-1"])
+        .assert()
+        .success();
+    let _master = OtherShell::master(&project)?;
+    project
+        .cli()
+        .args([
+            "send", "--from", "worker-1", "--type", "question", "master", "secret?",
+        ])
+        .assert()
+        .success();
+    let stop = hook_as(&project, "master", "Stop", &stop_payload(false)?);
+    assert!(stop.status.success());
+    let out = String::from_utf8_lossy(&stop.stdout);
+    assert!(
+        !out.contains("secret?"),
+        "a foreign hook took the master's mail: {out}"
+    );
+    assert!(
+        String::from_utf8_lossy(&stop.stderr).contains("not this hook's"),
+        "{stop:?}"
+    );
+    let submit = hook_as(&project, "master", "UserPromptSubmit", "{}");
+    assert!(submit.status.success());
+    let conn = Connection::open(project.paths().db())?;
+    let states: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM hook_states WHERE id = 'master'",
+        [],
+        |r| r.get(0),
+    )?;
+    assert_eq!(states, 0, "a foreign hook recorded the master's state");
+    project
+        .cli()
+        .args(["read", "--id", "master"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("secret?"));
+    // The hook of this test's own instance still works.
+    project
+        .cli()
+        .args([
+            "send", "--from", "master", "--type", "answer", "worker-1", "mine",
+        ])
+        .assert()
+        .success();
+    let own = hook_as(&project, "worker-1", "Stop", &stop_payload(false)?);
+    assert!(
+        String::from_utf8_lossy(&own.stdout).contains("mine"),
+        "{own:?}"
+    );
+    Ok(())
+}
+
+/// Lower finding: a Stop ending a turn that a Stop hook continued
+/// (`stop_hook_active`) delivers nothing, so a sender writing at each stop
+/// cannot keep the turn going; the wake waiter armed at that Stop rings
+/// for the mail once the session is idle instead.
+#[test]
+fn stop_hook_active_ends_the_turn_and_the_waiter_rings() -> TestResult {
+    let project = Project::plain()?;
+    project.register_master_and_worker();
+    project
+        .cli()
+        .args([
+            "send", "--from", "master", "--type", "question", "worker-1", "again",
+        ])
+        .assert()
+        .success();
+    let stop = hook_as(&project, "worker-1", "Stop", &stop_payload(true)?);
+    assert!(stop.status.success());
+    assert!(
+        stop.stdout.is_empty(),
+        "a continued turn was continued again: {}",
+        String::from_utf8_lossy(&stop.stdout)
+    );
+    let rewake = hook_as(&project, "worker-1", "Rewake", &stop_payload(true)?);
+    assert_eq!(
+        rewake.status.code(),
+        Some(2),
+        "the waiter did not ring: {rewake:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&rewake.stderr).contains("master (question)"),
+        "{rewake:?}"
+    );
+    project
+        .cli()
+        .args(["read", "--id", "worker-1"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("again"));
+    Ok(())
+}
