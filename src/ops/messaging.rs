@@ -147,8 +147,17 @@ pub fn broadcast(ctx: &mut Ctx, content: &str, kind: MessageType) -> Result<Sent
     check_content("message", content)?;
     let id = new_message_id();
     let now = clock::now_ms();
+    let limit = max_backlog();
     let seq = ctx.write_acting(|tx, me| {
         check_type(me, kind, content)?;
+        // A broadcast lands in every inbox: refused while any live
+        // recipient is at the bound (a dead one's inbox waits for its
+        // return, and is pruned with the rest of the bus).
+        for r in instances::list(tx).map_err(db)? {
+            if r.id != me.id && r.is_alive(now) {
+                check_backlog(tx, &r.id, limit)?;
+            }
+        }
         messages::insert(
             tx,
             &NewMessage {
@@ -177,7 +186,7 @@ pub fn broadcast(ctx: &mut Ctx, content: &str, kind: MessageType) -> Result<Sent
 /// and is O(1) unless the recipient is that far behind: unread mail lies
 /// between its cursor and the last seq, so the capped count is needed only
 /// when that gap is large.
-fn check_backlog(conn: &rusqlite::Connection, to: &str, limit: i64) -> Result<()> {
+pub(super) fn check_backlog(conn: &rusqlite::Connection, to: &str, limit: i64) -> Result<()> {
     let cursor = messages::cursor(conn, to).map_err(db)?;
     if messages::last_seq(conn).map_err(db)? - cursor < limit {
         return Ok(());
@@ -619,7 +628,9 @@ pub fn escalate(
     let content = format!("[escalation kind={kind_word}{flag}] {text}");
     let now = clock::now_ms();
     let id = new_message_id();
+    let limit = max_backlog();
     let master = bus.write(|tx| -> Result<_> {
+        check_backlog(tx, MASTER_ID, limit)?;
         messages::insert(
             tx,
             &NewMessage {

@@ -495,3 +495,59 @@ fn stop_hook_active_ends_the_turn_and_the_waiter_rings() -> TestResult {
         .stdout(predicates::str::contains("again"));
     Ok(())
 }
+
+/// Lower finding: the backlog bound holds for broadcast, escalate and
+/// reply as it does for send: a master with a full inbox (bound 3 here)
+/// gets no more mail by any of them.
+#[tokio::test]
+async fn the_backlog_bound_holds_for_every_way_to_send() -> TestResult {
+    let project = Project::plain()?;
+    let master = project.client().await?;
+    register(&master, "master").await?;
+    let mut cmd = tokio::process::Command::new(bin());
+    cmd.arg("mcp")
+        .env("INTERCOMM_DB_ROOT", &project.root)
+        .env("INTERCOMM_MAX_BACKLOG", "3")
+        .env(
+            "INTERCOMM_TMUX_SOCKET",
+            project.root.with_extension("no-tmux.sock"),
+        )
+        .env_remove("INTERCOMM_WORKER_ID");
+    let worker: Client =
+        rmcp::ServiceExt::serve((), rmcp::transport::TokioChildProcess::new(cmd)?).await?;
+    register(&worker, "worker").await?;
+    let asked = ok(
+        &master,
+        "intercomm_send",
+        json!({"to": "worker-1", "type": "question", "message": "which base?"}),
+    )
+    .await?;
+    let asked_id = asked["message_id"].as_str().ok_or("message_id")?.to_owned();
+    for n in 0..3 {
+        ok(
+            &worker,
+            "intercomm_send",
+            json!({"to": "master", "message": format!("m{n}")}),
+        )
+        .await?;
+    }
+    for (tool, args) in [
+        ("intercomm_broadcast", json!({"message": "to all"})),
+        ("intercomm_escalate", json!({"message": "help?"})),
+        (
+            "intercomm_reply",
+            json!({"message_id": asked_id, "message": "main"}),
+        ),
+    ] {
+        let e = err(&worker, tool, args).await?;
+        assert_eq!(e["code"], "backlog_full", "{tool}: {e}");
+    }
+    ok(&master, "intercomm_read", json!({})).await?;
+    ok(
+        &worker,
+        "intercomm_broadcast",
+        json!({"message": "room again"}),
+    )
+    .await?;
+    Ok(())
+}
