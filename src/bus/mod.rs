@@ -159,6 +159,10 @@ impl Bus {
     }
 
     fn open_path(path: &Path) -> Result<Self, BusError> {
+        Self::open_path_rw(path).map_err(|err| read_only_cause(path, err))
+    }
+
+    fn open_path_rw(path: &Path) -> Result<Self, BusError> {
         for suffix in ["", "-wal", "-shm"] {
             guard::check_file(Path::new(&format!("{}{suffix}", path.display())))?;
         }
@@ -231,6 +235,29 @@ impl Bus {
             tracing::warn!(target: "bus", %err, "rollback failed");
         }
         outcome
+    }
+}
+
+/// SQLite answers "unable to open database file" when a WAL bus on a
+/// read-only filesystem cannot create its `-shm` file (the file itself
+/// opens read-only): this names the cause, when that is it.
+fn read_only_cause(path: &Path, err: BusError) -> BusError {
+    let BusError::Sqlite(ref e) = err else {
+        return err;
+    };
+    if !matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+    ) {
+        return err;
+    }
+    match fs::OpenOptions::new().append(true).open(path) {
+        Err(source) if source.kind() == std::io::ErrorKind::ReadOnlyFilesystem => BusError::Io {
+            what: "the bus is on a read-only filesystem:",
+            path: path.to_path_buf(),
+            source,
+        },
+        _ => err,
     }
 }
 
