@@ -25,6 +25,7 @@
 //!   folder is writable by no one else (refused otherwise, by `guard`).
 
 mod checkpoint;
+mod create;
 mod guard;
 pub mod hooks;
 pub mod instances;
@@ -41,7 +42,7 @@ pub mod worktrees;
 
 use std::cell::Cell;
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -133,27 +134,13 @@ impl Bus {
             }
         }
         let path = paths.db();
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let file = PathBuf::from(format!("{}{suffix}", path.display()));
-                    guard::check_file(&file)?;
-                    restrict(&file, 0o600);
-                }
-            }
-            Err(source) => {
-                return Err(BusError::Io {
-                    what: "cannot create bus file",
-                    path,
-                    source,
-                });
-            }
+        if fs::symlink_metadata(&path).is_err() {
+            create::publish(&path)?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            guard::check_file(&file)?;
+            restrict(&file, 0o600);
         }
         Self::open_path(&path)
     }
