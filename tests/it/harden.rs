@@ -551,3 +551,55 @@ async fn the_backlog_bound_holds_for_every_way_to_send() -> TestResult {
     .await?;
     Ok(())
 }
+
+/// Lower finding: a project folder whose name ends in a space is the same
+/// root through `INTERCOMM_DB_ROOT` (what spawn gives each worker) as
+/// through `--root`: a worker finds the master's bus.
+#[test]
+fn a_root_with_a_trailing_space_is_one_root_everywhere() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("proj ");
+    std::fs::create_dir(&root)?;
+    assert_cmd::Command::new(bin())
+        .args(["register", "master"])
+        .env("INTERCOMM_DB_ROOT", &root)
+        .current_dir(dir.path())
+        .assert()
+        .success();
+    assert_cmd::Command::new(bin())
+        .arg("--root")
+        .arg(&root)
+        .arg("status")
+        .env_remove("INTERCOMM_DB_ROOT")
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("master [master]"));
+    assert!(!dir.path().join("proj").exists(), "a second root was made");
+    Ok(())
+}
+
+/// Lower finding: a spawn prefix whose ids (`<prefix>-N`) would be longer
+/// than an id may be is refused up front, naming the prefix; the longest
+/// prefix that leaves room is accepted as an id by every other command.
+#[tokio::test]
+async fn a_spawn_prefix_never_makes_ids_other_commands_refuse() -> TestResult {
+    let project = Project::git()?;
+    let master = project.client().await?;
+    register(&master, "master").await?;
+    let long = "p".repeat(intercomm::names::MAX_ID_LEN);
+    let e = err(
+        &master,
+        "intercomm_spawn",
+        json!({"count": 1, "prefix": long, "claude_cmd": "true"}),
+    )
+    .await?;
+    assert_eq!(e["code"], "invalid_argument", "{e}");
+    assert!(
+        e["message"].as_str().unwrap_or_default().contains("prefix"),
+        "{e}"
+    );
+    let room = intercomm::names::MAX_ID_LEN - 1 - intercomm::names::PREFIX_NUMBER_DIGITS;
+    let id = format!("{}-9999", "p".repeat(room));
+    assert!(intercomm::names::check_id("to", &id).is_ok());
+    Ok(())
+}
