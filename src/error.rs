@@ -146,6 +146,7 @@ impl From<crate::git::GitError> for Error {
             GitError::BadRevision { .. }
             | GitError::NoBranch { .. }
             | GitError::PathExists { .. }
+            | GitError::InsideGitDir { .. }
             | GitError::BranchExists { .. }
             | GitError::WorktreeExists { .. } => Self::user("git_refused", err.to_string()),
             GitError::Dirty { .. } => Self::user("worktree_dirty", err.to_string())

@@ -603,3 +603,58 @@ async fn a_spawn_prefix_never_makes_ids_other_commands_refuse() -> TestResult {
     assert!(intercomm::names::check_id("to", &id).is_ok());
     Ok(())
 }
+
+/// Lower finding: `worktree add` refuses a folder inside `.git`, and when
+/// libgit2 refuses a folder (a name too long for the filesystem) nothing is
+/// left behind: no admin folder under `.git/worktrees`, no branch.
+#[test]
+fn worktree_add_refuses_git_folders_and_leaves_nothing_when_git_refuses() -> TestResult {
+    let project = Project::git()?;
+    project
+        .cli()
+        .args(["register", "master"])
+        .assert()
+        .success();
+    let inside = project.root.join(".git").join("inside");
+    project
+        .cli()
+        .args(["worktree", "add", "w1", "--path"])
+        .arg(&inside)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("inside a git folder"));
+    assert!(!inside.exists());
+    let too_long = project
+        .root
+        .parent()
+        .ok_or("no parent")?
+        .join("x".repeat(300));
+    for (id, branch) in [("w2", Some("b2")), ("w3", None)] {
+        let mut cmd = project.cli();
+        cmd.args(["worktree", "add", id, "--path"]).arg(&too_long);
+        if let Some(b) = branch {
+            cmd.args(["--branch", b]);
+        }
+        cmd.assert().failure();
+    }
+    let repo = git2::Repository::open(&project.root)?;
+    assert!(
+        repo.worktrees()?.is_empty(),
+        "git admin data left behind: {:?}",
+        repo.worktrees()?.iter().collect::<Vec<_>>()
+    );
+    let branches: Vec<String> = repo
+        .branches(Some(git2::BranchType::Local))?
+        .filter_map(|b| b.ok()?.0.name().ok().flatten().map(str::to_owned))
+        .collect();
+    assert_eq!(branches, vec!["main".to_owned()]);
+    assert!(
+        !project
+            .root
+            .join(".git")
+            .join("worktrees")
+            .join("w2")
+            .exists()
+    );
+    Ok(())
+}
