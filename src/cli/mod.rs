@@ -10,6 +10,7 @@
 
 mod claude_setup;
 mod doctor;
+mod host;
 mod output;
 mod tool_names;
 mod view;
@@ -105,6 +106,8 @@ pub enum Command {
     Attach(view::AttachArgs),
     /// List workers' permission requests and the decisions made on them.
     Decisions(DecisionsArgs),
+    /// Manage the hosts workers can run on over SSH: add, list, remove.
+    Host(host::HostArgs),
 }
 
 #[derive(Debug, Args)]
@@ -579,6 +582,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Watch(a) => view::watch(cli.root, a),
         Command::Diff(a) => view::diff(cli.root, a),
         Command::Attach(a) => view::attach(cli.root, a),
+        Command::Host(a) => host::host(cli.root, a, json),
         Command::Decisions(a) => {
             let mut ctx = cli_ctx(cli.root)?;
             output::outcome(
