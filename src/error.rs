@@ -18,7 +18,7 @@ use std::fmt;
 use serde::Serialize;
 
 /// Who can fix the error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The caller: bad input, wrong role, a state that forbids the call.

@@ -53,3 +53,17 @@ pub fn host(root: Option<PathBuf>, args: HostArgs, json: bool) -> Result<ExitCod
         }
     }
 }
+
+#[derive(Debug, Args)]
+pub struct HostAgentArgs {
+    /// Serve the host protocol on stdin/stdout (the only mode; what the
+    /// master's ssh runs).
+    #[arg(long, required = true)]
+    pub stdio: bool,
+}
+
+/// Runs `intercomm host-agent --stdio` until its stdin closes.
+pub fn agent(_args: HostAgentArgs) -> Result<ExitCode> {
+    super::block_on(crate::host::agent::serve_stdio())??;
+    Ok(ExitCode::SUCCESS)
+}

@@ -18,6 +18,9 @@
 //! shell sees is the fixed command line [`link::REMOTE_COMMAND`]; every
 //! argument travels as JSON and is used as argv on the host.
 
+pub mod agent;
+pub mod link;
+pub mod protocol;
 pub mod records;
 mod url;
 

@@ -247,6 +247,7 @@ impl IntercommServer {
             ready_timeout_secs: p.ready_timeout,
             wake: p.wake,
             accept_api_key: p.accept_api_key,
+            host: p.host,
         };
         let Some(token) = context.meta.get_progress_token() else {
             return Ok(respond(spawn::spawn(&self.ctx, req, None).await));
