@@ -200,13 +200,13 @@ fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
     Ok(members.into_values().collect())
 }
 
-fn wake_armed(conn: &rusqlite::Connection, id: &str, now: i64) -> Result<bool> {
+fn wake_armed(conn: &crate::bus::Conn, id: &str, now: i64) -> Result<bool> {
     Ok(crate::bus::wake_hooks::get(conn, id)
         .map_err(db)?
         .is_some_and(|a| super::hook_wake::is_armed(&a, now)))
 }
 
-fn first_pending(conn: &rusqlite::Connection, id: &str, now: i64) -> Result<Option<Request>> {
+fn first_pending(conn: &crate::bus::Conn, id: &str, now: i64) -> Result<Option<Request>> {
     Ok(permissions::pending(conn, Some(id), now)
         .map_err(db)?
         .into_iter()

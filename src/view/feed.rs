@@ -3,11 +3,8 @@
 //! a view shows changed. Shared by `top` and `watch`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use rusqlite::{Connection, OpenFlags};
 
 use super::model::{Model, Seen};
 use super::snapshot::Snapshot;
@@ -34,7 +31,7 @@ pub const MAX_PAUSE: Duration = Duration::from_millis(100);
 /// A source of models for one bus.
 pub struct Feed {
     /// A read-only connection: the view never writes to what it watches.
-    conn: Connection,
+    conn: crate::bus::Conn,
     changes: Changes,
     ctx: Mutex<Ctx>,
     prefix: String,
@@ -60,13 +57,7 @@ impl Feed {
                 ),
             );
         };
-        let path: PathBuf = bus.path().to_path_buf();
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(db)?;
-        conn.busy_timeout(crate::bus::BUSY_TIMEOUT).map_err(db)?;
+        let conn = bus.reader()?;
         Ok(Self {
             conn,
             changes: Changes::new(MAX_PAUSE),
