@@ -6,7 +6,9 @@
 //! The URL is stored as the user gave it, after [`crate::host::HostUrl`]
 //! validated it; it is parsed again whenever it is used.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::Transaction;
+
+use super::store::{Conn, Result, Row, args};
 use serde::Serialize;
 
 /// One recorded host.
@@ -21,7 +23,7 @@ pub struct HostRow {
 }
 
 impl HostRow {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+    fn from_row(row: &Row<'_>) -> Result<Self> {
         Ok(Self {
             name: row.get(0)?,
             url: row.get(1)?,
@@ -30,7 +32,8 @@ impl HostRow {
     }
 }
 
-/// Schema 10 → 11: the two tables (see the module doc).
+/// Schema 10 → 11: the two tables (see the module doc), in SQL both
+/// engines run.
 pub(super) fn migration(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch(
         "CREATE TABLE hosts (
@@ -46,69 +49,65 @@ pub(super) fn migration(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 }
 
 /// Records a host; `false` when the name is taken (nothing changed).
-pub fn add(conn: &Connection, row: &HostRow) -> rusqlite::Result<bool> {
-    let n = conn
-        .prepare_cached(
-            "INSERT INTO hosts (name, url, added_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (name) DO NOTHING",
-        )?
-        .execute(params![row.name, row.url, row.added_at_ms])?;
+pub fn add(conn: &Conn, row: &HostRow) -> Result<bool> {
+    let n = conn.execute(
+        "INSERT INTO hosts (name, url, added_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO NOTHING",
+        args![row.name, row.url, row.added_at_ms],
+    )?;
     Ok(n == 1)
 }
 
 /// The host named `name`, if recorded.
-pub fn get(conn: &Connection, name: &str) -> rusqlite::Result<Option<HostRow>> {
-    conn.prepare_cached("SELECT name, url, added_at FROM hosts WHERE name = ?1")?
-        .query_row([name], HostRow::from_row)
-        .optional()
+pub fn get(conn: &Conn, name: &str) -> Result<Option<HostRow>> {
+    conn.query_opt(
+        "SELECT name, url, added_at FROM hosts WHERE name = ?1",
+        args![name],
+        HostRow::from_row,
+    )
 }
 
 /// Every host, by name.
-pub fn list(conn: &Connection) -> rusqlite::Result<Vec<HostRow>> {
-    let mut stmt = conn.prepare_cached("SELECT name, url, added_at FROM hosts ORDER BY name")?;
-    let rows = stmt.query_map([], HostRow::from_row)?;
-    rows.collect()
+pub fn list(conn: &Conn) -> Result<Vec<HostRow>> {
+    conn.query(
+        "SELECT name, url, added_at FROM hosts ORDER BY name",
+        &[],
+        HostRow::from_row,
+    )
 }
 
 /// Removes a host; `false` when there was none of that name.
-pub fn remove(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
-    let n = conn
-        .prepare_cached("DELETE FROM hosts WHERE name = ?1")?
-        .execute([name])?;
-    Ok(n == 1)
+pub fn remove(conn: &Conn, name: &str) -> Result<bool> {
+    Ok(conn.execute("DELETE FROM hosts WHERE name = ?1", args![name])? == 1)
 }
 
 /// Records the host a session runs on; `None` (this machine) clears it.
-pub fn set_session_host(
-    conn: &Connection,
-    session: &str,
-    host: Option<&str>,
-) -> rusqlite::Result<()> {
+pub fn set_session_host(conn: &Conn, session: &str, host: Option<&str>) -> Result<()> {
     match host {
-        Some(h) => conn
-            .prepare_cached(
-                "INSERT INTO session_hosts (name, host) VALUES (?1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET host = excluded.host",
-            )?
-            .execute(params![session, h])?,
-        None => conn
-            .prepare_cached("DELETE FROM session_hosts WHERE name = ?1")?
-            .execute([session])?,
+        Some(h) => conn.execute(
+            "INSERT INTO session_hosts (name, host) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET host = excluded.host",
+            args![session, h],
+        )?,
+        None => conn.execute("DELETE FROM session_hosts WHERE name = ?1", args![session])?,
     };
     Ok(())
 }
 
 /// The host a session runs on; `None` for this machine.
-pub fn session_host(conn: &Connection, session: &str) -> rusqlite::Result<Option<String>> {
-    conn.prepare_cached("SELECT host FROM session_hosts WHERE name = ?1")?
-        .query_row([session], |r| r.get(0))
-        .optional()
+pub fn session_host(conn: &Conn, session: &str) -> Result<Option<String>> {
+    conn.query_opt(
+        "SELECT host FROM session_hosts WHERE name = ?1",
+        args![session],
+        |r| r.get(0),
+    )
 }
 
 /// Sessions recorded on `host`.
-pub fn sessions_on(conn: &Connection, host: &str) -> rusqlite::Result<Vec<String>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT name FROM session_hosts WHERE host = ?1 ORDER BY name")?;
-    let rows = stmt.query_map([host], |r| r.get(0))?;
-    rows.collect()
+pub fn sessions_on(conn: &Conn, host: &str) -> Result<Vec<String>> {
+    conn.query(
+        "SELECT name FROM session_hosts WHERE host = ?1 ORDER BY name",
+        args![host],
+        |r| r.get(0),
+    )
 }

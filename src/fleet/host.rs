@@ -52,7 +52,7 @@ pub enum Host {
 impl Host {
     /// The recorded host `name` (`"local"` is this machine). Errors:
     /// `unknown_host`.
-    pub fn named(conn: &rusqlite::Connection, name: &str) -> Result<Self> {
+    pub fn named(conn: &crate::bus::Conn, name: &str) -> Result<Self> {
         if name == crate::host::LOCAL {
             return Ok(Self::Local);
         }
@@ -72,7 +72,7 @@ impl Host {
 
     /// The host session `name` was spawned on. A session recorded on a host
     /// that was since removed is an error (`unknown_host`).
-    pub fn of_session(conn: &rusqlite::Connection, name: &str) -> Result<Self> {
+    pub fn of_session(conn: &crate::bus::Conn, name: &str) -> Result<Self> {
         match hosts::session_host(conn, name).map_err(db)? {
             Some(h) => Self::named(conn, &h),
             None => Ok(Self::Local),
