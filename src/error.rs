@@ -140,7 +140,8 @@ impl From<crate::git::GitError> for Error {
             | GitError::NoBranch { .. }
             | GitError::PathExists { .. }
             | GitError::BranchExists { .. }
-            | GitError::WorktreeExists { .. } => Self::user("git_refused", err.to_string()),
+            | GitError::WorktreeExists { .. }
+            | GitError::Command { .. } => Self::user("git_refused", err.to_string()),
             GitError::Dirty { .. } => Self::user("worktree_dirty", err.to_string())
                 .with_hint("commit or stash the changes, or pass force=true to discard them"),
             GitError::Io { .. } | GitError::Git { .. } => Self::internal("git", err.to_string()),

@@ -433,6 +433,19 @@ pub async fn serve(request: Request, home: &Tmux) -> Result<serde_json::Value> {
         Request::Kill { socket, sessions } => {
             json(&kill(&Host::Local, home, &socket, &sessions).await?)
         }
+        Request::WorktreeAdd {
+            repo,
+            name,
+            commit,
+            bundle,
+        } => json(&super::transfer::add_here(&repo, &name, &commit, &bundle)?),
+        Request::BranchBack { repo, branch, base } => {
+            json(&super::transfer::branch_here(&repo, &branch, &base)?)
+        }
+        Request::WorktreeRemove { repo, name, force } => {
+            super::transfer::remove_here(&repo, &name, force)?;
+            Ok(serde_json::Value::Bool(true))
+        }
     }
 }
 

@@ -19,6 +19,7 @@ pub mod scan;
 pub mod spawn;
 pub mod takeover;
 pub mod teardown;
+pub mod transfer;
 pub mod wake;
 
 use std::sync::Mutex;

@@ -273,10 +273,17 @@ pub async fn spawn(
             error: None,
         };
         if req.worktrees && on != Host::Local {
-            plan.error = Some(
-                "worktree: worktrees on another host are not supported yet; spawn there without worktrees"
-                    .to_owned(),
-            );
+            match super::transfer::add_worktree(ctx, &on, name, &req.worktree_base).await {
+                Ok(path) => {
+                    note(format!(
+                        "{name}: worktree {path} on {}",
+                        on.name().unwrap_or("?")
+                    ));
+                    plan.dir = PathBuf::from(&path);
+                    plan.worktree = Some(path);
+                }
+                Err(e) => plan.error = Some(format!("worktree: {}", e.message)),
+            }
         } else if on != Host::Local {
             // The host's own folder for the session (its agent's working
             // folder, the login's home), not a path of this machine.

@@ -121,7 +121,7 @@ pub async fn teardown(
             Err(e) => return Err(e),
         }
     }
-    for ((s, _), outcome) in ours.into_iter().zip(killed) {
+    for ((s, on), outcome) in ours.into_iter().zip(killed) {
         match outcome {
             Ok(true) => report.killed.push(s.name.clone()),
             Ok(false) => report.already_gone.push(s.name.clone()),
@@ -142,7 +142,7 @@ pub async fn teardown(
             Ok(())
         })?;
         if remove_worktrees && !s.worktree.is_empty() {
-            remove_one(ctx, &s.name, &s.worktree, force, &mut report);
+            remove_one(ctx, &on, &s.name, &s.worktree, force, &mut report).await;
         }
     }
     if remove_worktrees {
@@ -161,27 +161,46 @@ pub async fn teardown(
                 && row.status != worktrees::WorktreeStatus::Removed
                 && !handled
             {
-                remove_one(ctx, &row.worker_id, &row.path, force, &mut report);
+                let on = with_ctx(ctx, |c| match c.existing_bus()? {
+                    Some(bus) => Host::of_session(bus.conn(), &row.worker_id),
+                    None => Ok(Host::Local),
+                })?;
+                remove_one(ctx, &on, &row.worker_id, &row.path, force, &mut report).await;
             }
         }
     }
     Ok(report)
 }
 
-/// Removes worker `id`'s worktree at `path` and marks its row removed;
-/// reports it removed, or kept with git's reason.
-fn remove_one(ctx: &Mutex<Ctx>, id: &str, path: &str, force: bool, report: &mut TornDown) {
-    let removed = with_ctx(ctx, |c| {
-        let repo = Repo::open(&c.paths.root)?;
-        repo.remove_worktree(id, std::path::Path::new(path), force)?;
-        worktrees::set_status(
-            c.bus()?.conn(),
-            id,
-            worktrees::WorktreeStatus::Removed,
-            None,
-            clock::now_ms(),
-        )
-        .map_err(db)
+/// Removes worker `id`'s worktree at `path` (on its host `on`) and marks
+/// its row removed; reports it removed, or kept with git's reason.
+async fn remove_one(
+    ctx: &Mutex<Ctx>,
+    on: &Host,
+    id: &str,
+    path: &str,
+    force: bool,
+    report: &mut TornDown,
+) {
+    let there = match on {
+        Host::Local => Ok(()),
+        Host::Remote { .. } => super::transfer::remove_worktree(ctx, on, id, force).await,
+    };
+    let removed = there.and_then(|()| {
+        with_ctx(ctx, |c| {
+            if *on == Host::Local {
+                let repo = Repo::open(&c.paths.root)?;
+                repo.remove_worktree(id, std::path::Path::new(path), force)?;
+            }
+            worktrees::set_status(
+                c.bus()?.conn(),
+                id,
+                worktrees::WorktreeStatus::Removed,
+                None,
+                clock::now_ms(),
+            )
+            .map_err(db)
+        })
     });
     match removed {
         Ok(()) => report.worktrees_removed.push(id.to_owned()),

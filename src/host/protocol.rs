@@ -31,8 +31,8 @@ pub const PROTOCOL: u32 = 1;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Longest request or answer line accepted, in bytes (a 16-pane capture of
-/// 200×50 panes is ~200 KiB).
-pub const MAX_LINE: usize = 8 << 20;
+/// 200×50 panes is ~200 KiB; a git bundle in base64 is the big one).
+pub const MAX_LINE: usize = 64 << 20;
 
 /// A pane on the agent's host: its id and, for a spawned session, the tmux
 /// session id it must still belong to.
@@ -106,6 +106,30 @@ pub enum Request {
         socket: String,
         sessions: Vec<(String, String)>,
     },
+    /// Makes worktree `name` of the host's copy `repo` of the master's
+    /// repository, detached at `commit`, after fetching the base64 git
+    /// `bundle` (which holds `refs/intercomm/base/<name>`). Answer: the
+    /// worktree's path on the host.
+    WorktreeAdd {
+        repo: String,
+        name: String,
+        commit: String,
+        bundle: String,
+    },
+    /// Bundles `refs/heads/<branch>` of the host's copy `repo`, without the
+    /// commits `base` reaches (the master has them). Answer: [`BranchBundle`].
+    BranchBack {
+        repo: String,
+        branch: String,
+        base: String,
+    },
+    /// Removes worktree `name` of `repo` (refusing changes unless `force`).
+    /// Answer: `true`. (No answer is ever `null`: that reads as empty.)
+    WorktreeRemove {
+        repo: String,
+        name: String,
+        force: bool,
+    },
 }
 
 impl Request {
@@ -119,6 +143,9 @@ impl Request {
             Self::Wake { .. } => "wake",
             Self::Approve { .. } => "approve",
             Self::Kill { .. } => "kill",
+            Self::WorktreeAdd { .. } => "worktree_add",
+            Self::BranchBack { .. } => "branch_back",
+            Self::WorktreeRemove { .. } => "worktree_remove",
         }
     }
 }
@@ -163,7 +190,7 @@ impl From<&Error> for WireError {
 
 /// Error codes the host side may send that keep their meaning at the
 /// master; any other code arrives as `host_failed`.
-const KNOWN_CODES: [&str; 10] = [
+const KNOWN_CODES: [&str; 12] = [
     "pane_gone",
     "wake_refused",
     "no_such_option",
@@ -172,6 +199,8 @@ const KNOWN_CODES: [&str; 10] = [
     "tmux_missing",
     "invalid_argument",
     "git_failed",
+    "git_refused",
+    "worktree_dirty",
     "version_mismatch",
     "bad_request",
 ];
@@ -212,6 +241,28 @@ pub struct Panes {
 /// Answer of [`Request::Launch`], one per session in order: its pane, or
 /// what tmux said on failure.
 pub type Launched = Vec<Result<PaneInfo, String>>;
+
+/// Answer of [`Request::BranchBack`]: the branch's commit, and the base64
+/// bundle holding `refs/heads/<branch>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BranchBundle {
+    pub commit: String,
+    pub bundle: String,
+}
+
+/// Bytes as base64 text, for the JSON lines.
+pub fn encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Base64 text back to bytes. Errors: `bad_request` naming `field`.
+pub fn decode(field: &str, text: &str) -> Result<Vec<u8>, Error> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| Error::user("bad_request", format!("`{field}` is not base64: {e}")))
+}
 
 /// One worker's boot outcome ([`Request::Boot`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -206,9 +206,20 @@ impl IntercommServer {
         input_schema = input_schema::<WorktreeSetStatusParams>()
     )]
     async fn intercomm_worktree_set_status(&self, args: JsonObject) -> ToolResult {
-        Ok(self.call(args, |ctx, p: WorktreeSetStatusParams| {
-            worktree::set_status(ctx, &p.worker_id, p.status, p.branch.as_deref())
-        }))
+        let p: WorktreeSetStatusParams = match parse(args) {
+            Ok(p) => p,
+            Err(e) => return Ok(failure(&e)),
+        };
+        // A worker on another host: its branch is fetched back first.
+        Ok(respond(
+            crate::fleet::transfer::set_status(
+                &self.ctx,
+                &p.worker_id,
+                p.status,
+                p.branch.as_deref(),
+            )
+            .await,
+        ))
     }
 
     #[tool(

@@ -29,11 +29,12 @@ async fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
-async fn spawn_on(lab: &Lab, master: usize, host: &str) -> TestResult<Value> {
+async fn spawn_on(lab: &Lab, master: usize, host: &str, worktrees: bool) -> TestResult<Value> {
     let out = ok(
         lab.client(master),
         "intercomm_spawn",
-        json!({"count": 1, "host": host, "claude_cmd": lab.fake_cmd(), "ready_timeout": 60}),
+        json!({"count": 1, "host": host, "claude_cmd": lab.fake_cmd(), "ready_timeout": 60,
+               "worktrees": worktrees}),
     )
     .await?;
     let ws = workers(&out);
@@ -50,13 +51,20 @@ async fn round(lab: &mut Lab) -> TestResult {
     lab.cli_ok(&["host", "add", "h2", &lab.url(1)])?;
 
     // Spawn: one worker on each host, each booted and woken there.
-    let w1 = spawn_on(lab, m, "h1").await?;
-    let w2 = spawn_on(lab, m, "h2").await?;
+    let w1 = spawn_on(lab, m, "h1", true).await?;
+    let w2 = spawn_on(lab, m, "h2", false).await?;
     let (id1, id2) = (
         w1["id"].as_str().unwrap_or_default().to_owned(),
         w2["id"].as_str().unwrap_or_default().to_owned(),
     );
     assert_ne!(id1, id2);
+    // h1's worker works in a worktree of h1's own copy of the repository,
+    // made from the master's main over the link.
+    let tree = w1["worktree"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        tree.starts_with(&lab.home.join(".intercomm/hosts").display().to_string()),
+        "{w1}"
+    );
     assert_eq!(lab.sessions_on(0), std::slice::from_ref(&id1), "h1 tmux");
     assert_eq!(lab.sessions_on(1), std::slice::from_ref(&id2), "h2 tmux");
     for id in [&id1, &id2] {
@@ -99,12 +107,19 @@ async fn round(lab: &mut Lab) -> TestResult {
         lab.events(&id2)
     );
 
-    // Approve: a Bash permission prompt on h1, answered with keys there.
-    let marker = lab.dir.join("approved-on-h1");
+    // Approve: a Bash permission prompt on h1, answered with keys there;
+    // the command commits on a branch in the worker's worktree on h1.
+    let marker = lab.dir.join("committed-on-h1");
+    let work = format!(
+        "RUNBASH git checkout -q -b w1-work && echo from-h1 > work.txt && git add work.txt \
+         && git -c user.name=w -c user.email=w@example.invalid commit -q -m work-on-h1 \
+         && touch {}",
+        marker.display()
+    );
     ok(
         lab.client(m),
         "intercomm_wake",
-        json!({"worker": id1, "message": format!("RUNBASH touch {}", marker.display())}),
+        json!({"worker": id1, "message": work}),
     )
     .await?;
     let mut blocked = false;
@@ -133,8 +148,43 @@ async fn round(lab: &mut Lab) -> TestResult {
         "the approved command never ran on h1"
     );
 
+    // The worker's branch is fetched back to the master before it is recorded.
+    let set = ok(
+        lab.client(m),
+        "intercomm_worktree_set_status",
+        json!({"worker_id": id1, "status": "done", "branch": "w1-work"}),
+    )
+    .await?;
+    // As root, in a repository the lab's user owns: safe.directory.
+    let shown = std::process::Command::new("git")
+        .args(["-c", "safe.directory=*", "-C"])
+        .arg(&lab.project)
+        .args(["show", "w1-work:work.txt"])
+        .output()?;
+    assert_eq!(String::from_utf8_lossy(&shown.stdout), "from-h1\n", "{set}");
+    let head = std::process::Command::new("git")
+        .args(["-c", "safe.directory=*", "-C"])
+        .arg(&lab.project)
+        .args(["rev-parse", "w1-work"])
+        .output()?;
+    assert_eq!(
+        set["commit"].as_str(),
+        Some(String::from_utf8_lossy(&head.stdout).trim()),
+        "{set}"
+    );
+
     // Teardown: both sessions killed on their hosts.
-    let torn = ok(lab.client(m), "intercomm_teardown", json!({})).await?;
+    let torn = ok(
+        lab.client(m),
+        "intercomm_teardown",
+        json!({"worktrees": true}),
+    )
+    .await?;
+    assert_eq!(torn["worktrees_removed"], json!([id1]), "{torn}");
+    assert!(
+        !std::path::Path::new(&tree).exists(),
+        "{tree} is still there"
+    );
     let mut killed: Vec<String> = torn["killed"]
         .as_array()
         .map(|a| {
@@ -151,7 +201,9 @@ async fn round(lab: &mut Lab) -> TestResult {
     Ok(())
 }
 
-/// Spawn on two hosts, scan, wake, approve, teardown.
+/// Spawn on two hosts (one with a worktree made there from the master's
+/// repository), scan, wake, approve, the worker's branch fetched back,
+/// teardown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_on_two_hosts() -> TestResult {
     let mut lab = Lab::new(2)?;
@@ -166,7 +218,7 @@ async fn cut_off(lab: &mut Lab) -> TestResult {
     lab.wait_for_sshd()?;
     let m = lab.master().await?;
     lab.cli_ok(&["host", "add", "h1", &lab.url(0)])?;
-    let w = spawn_on(lab, m, "h1").await?;
+    let w = spawn_on(lab, m, "h1", false).await?;
     let id = w["id"].as_str().unwrap_or_default().to_owned();
     ok(
         lab.client(m),
