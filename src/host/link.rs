@@ -78,6 +78,30 @@ pub fn ssh_argv(url: &HostUrl, config: Option<&str>) -> Vec<OsString> {
     argv
 }
 
+/// What a fresh link to a host found: the agent's intercomm version and
+/// how long the connection and handshake took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub version: String,
+    pub millis: u64,
+}
+
+/// Opens a new link to host `name` at `url` (not the kept one), shakes
+/// hands and closes it. Errors: `host_unreachable` with ssh's words or the
+/// version mismatch.
+pub async fn probe(name: &str, url: &str) -> Result<Probe> {
+    let parsed = HostUrl::parse(url)?;
+    let started = std::time::Instant::now();
+    let link = Link::open(&parsed)
+        .await
+        .map_err(|why| unreachable(name, &why))?;
+    drop(link);
+    Ok(Probe {
+        version: protocol::VERSION.to_owned(),
+        millis: started.elapsed().as_millis() as u64,
+    })
+}
+
 /// One open channel to a host agent.
 struct Link {
     _child: Child,

@@ -232,6 +232,8 @@ async fn cut_off(lab: &mut Lab) -> TestResult {
         "{scan}"
     );
 
+    assert_eq!(doctor_on_hosts(lab)?, [("ok".to_owned(), true)]);
+
     lab.cut(0)?;
     let cut_at = Instant::now();
     let scan = ok(lab.client(m), "intercomm_scan", json!({})).await?;
@@ -254,7 +256,31 @@ async fn cut_off(lab: &mut Lab) -> TestResult {
     // A new link cannot be made either: the next scan says so too.
     let again = ok(lab.client(m), "intercomm_scan", json!({})).await?;
     assert_eq!(again["unreachable"][0][0], "h1", "{again}");
+    // doctor says so too.
+    assert_eq!(doctor_on_hosts(lab)?, [("fail".to_owned(), false)]);
     Ok(())
+}
+
+/// doctor's host checks: (verdict, whether it names this intercomm's
+/// version), one per host.
+fn doctor_on_hosts(lab: &Lab) -> TestResult<Vec<(String, bool)>> {
+    let (_, out, _) = lab.cli(&["--json", "doctor"])?;
+    let report: Value = serde_json::from_str(&out)?;
+    let version = format!("intercomm {}", env!("CARGO_PKG_VERSION"));
+    Ok(report["checks"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|c| c["name"] == "host")
+                .map(|c| {
+                    (
+                        c["verdict"].as_str().unwrap_or_default().to_owned(),
+                        c["detail"].as_str().is_some_and(|d| d.contains(&version)),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// The messages to `id` past its read cursor, read from the bus file.
