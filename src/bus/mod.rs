@@ -13,6 +13,8 @@
 //! transcripts   path PK → instance id, counted token usage (cost)
 //! permission_requests  id PK → worker, tool, input, suggestions, status, decision, who, when
 //! wake_hooks    id PK → the armed asyncRewake waiter (token, pid, expiry, seq rung for)
+//! hosts         name PK → ssh destination (`ssh://user@host[:port]`): where workers may run
+//! session_hosts name PK → host: the host of a session spawn started elsewhere
 //! ```
 //!
 //! Invariants:
@@ -28,6 +30,7 @@ mod checkpoint;
 mod create;
 mod guard;
 pub mod hooks;
+pub mod hosts;
 pub mod instances;
 pub mod messages;
 pub mod permissions;
