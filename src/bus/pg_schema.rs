@@ -1,5 +1,5 @@
 //! The bus schema on PostgreSQL: the tables of the SQLite bus at its
-//! version 10, in one schema per project, versioned in a `schema_version`
+//! version 11, in one schema per project, versioned in a `schema_version`
 //! table (in place of SQLite's `PRAGMA user_version`) and migrated by
 //! append-only steps, each in a transaction that holds the bus's migration
 //! lock and re-reads the version first, so two processes opening a new bus
@@ -7,7 +7,7 @@
 //!
 //! | version | what |
 //! |---------|------|
-//! | 1       | the SQLite bus's tables at its version 10, plus `instances.lock_key` (liveness), the `bus_changes` counter, and `messages.ts` from the server clock |
+//! | 1       | the SQLite bus's tables at its version 11, plus `instances.lock_key` (liveness), the `bus_changes` counter, and `messages.ts` from the server clock |
 //!
 //! Types: every integer is `BIGINT`, every text `TEXT`, so that both stores
 //! read the same columns as `i64` and `String`.
@@ -135,6 +135,15 @@ CREATE TABLE wake_hooks (
     fired_at BIGINT,
     poke TEXT,
     poked_at BIGINT
+);
+CREATE TABLE hosts (
+    name TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    added_at BIGINT NOT NULL
+);
+CREATE TABLE session_hosts (
+    name TEXT PRIMARY KEY,
+    host TEXT NOT NULL
 );
 CREATE SEQUENCE bus_changes;
 ";

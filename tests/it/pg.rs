@@ -436,3 +436,49 @@ async fn a_second_master_waits_for_the_first_masters_connection() -> TestResult 
     );
     Ok(())
 }
+
+/// The two stores keep the same tables and columns: a table or column added
+/// to the SQLite schema and not to PostgreSQL's (or the reverse) fails here,
+/// before an operation finds it missing. PostgreSQL's own additions are
+/// listed.
+#[test]
+fn both_stores_have_the_same_tables_and_columns() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let project = Project::plain()?;
+    project.register_master_and_worker();
+    let sqlite_dir = tempfile::tempdir()?;
+    let sqlite_paths = BusPaths::new(sqlite_dir.path(), sqlite_dir.path());
+    let sqlite = Bus::open_or_create(&sqlite_paths)?;
+    let lite = sqlite.conn().sqlite().ok_or("not SQLite")?;
+    let mut want = BTreeSet::new();
+    let tables: Vec<String> = sqlite.conn().query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        &[],
+        |r| r.get(0),
+    )?;
+    for t in tables {
+        let mut stmt = lite.prepare(&format!("PRAGMA table_info({t})"))?;
+        let cols = stmt.query_map([], |r| r.get::<_, String>(1))?;
+        for c in cols {
+            want.insert(format!("{t}.{}", c?));
+        }
+    }
+    let pg = project.bus()?;
+    let mut have: BTreeSet<String> = pg
+        .conn()
+        .query(
+            "SELECT table_name, column_name FROM information_schema.columns
+              WHERE table_schema = current_schema()",
+            &[],
+            |r| Ok(format!("{}.{}", r.get::<String>(0)?, r.get::<String>(1)?)),
+        )?
+        .into_iter()
+        .collect();
+    for own in ["instances.lock_key", "schema_version.version"] {
+        assert!(have.remove(own), "{own} missing on PostgreSQL");
+    }
+    assert_eq!(have, want);
+    Ok(())
+}
