@@ -190,11 +190,11 @@ pub fn put(conn: &Conn, inst: &Instance) -> Result<()> {
             args![inst.id],
             |r| r.get::<i64>(0),
         )?;
-        let class = i64::from(pg.url().lock_class());
-        conn.execute(
-            "SELECT pg_advisory_lock(CAST(?1 AS INTEGER), CAST(?2 AS INTEGER))",
-            args![class, key],
-        )?;
+        let key = i32::try_from(key).map_err(|_| super::StoreError::Column {
+            index: 0,
+            problem: format!("lock key {key} is not a 32-bit integer"),
+        })?;
+        pg.hold_lock(pg.url().lock_class(), key)?;
     }
     Ok(())
 }

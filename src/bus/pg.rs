@@ -347,9 +347,40 @@ pub fn placeholders(sql: &str) -> String {
 struct Session {
     client: Client,
     statements: HashMap<String, Statement>,
+    config: postgres::Config,
+    /// Session locks this connection holds `(class, key)`, taken again
+    /// after a reconnect.
+    held: Vec<(i32, i32)>,
 }
 
 impl Session {
+    /// After the server went away (a restart, a dropped link), a new
+    /// connection with the same session locks; only between transactions,
+    /// so no transaction's statements are ever split across two.
+    fn reconnect_if_closed(&mut self) {
+        if !self.client.is_closed() {
+            return;
+        }
+        match self.config.connect(postgres::NoTls) {
+            Ok(client) => {
+                self.client = client;
+                self.statements.clear();
+                for (class, key) in self.held.clone() {
+                    if let Err(err) = self
+                        .client
+                        .batch_execute(&format!("SELECT pg_advisory_lock({class}, {key})"))
+                    {
+                        tracing::warn!(target: "bus", %err, "cannot take the liveness lock again");
+                    }
+                }
+                tracing::info!(target: "bus", "reconnected to the PostgreSQL bus");
+            }
+            Err(err) => {
+                tracing::warn!(target: "bus", %err, "cannot reconnect to the PostgreSQL bus")
+            }
+        }
+    }
+
     fn statement(&mut self, sql: &str) -> std::result::Result<Statement, postgres::Error> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
@@ -447,6 +478,8 @@ impl PgConn {
                 let mut session = Session {
                     client,
                     statements: HashMap::new(),
+                    config,
+                    held: Vec::new(),
                 };
                 while let Ok(job) = rx.recv() {
                     job(&mut session);
@@ -484,8 +517,12 @@ impl PgConn {
         f: impl FnOnce(&mut Session) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = mpsc::sync_channel(1);
+        let between = !self.in_tx();
         self.jobs
             .send(Box::new(move |s: &mut Session| {
+                if between {
+                    s.reconnect_if_closed();
+                }
                 let _ = tx.send(f(s));
             }))
             .map_err(|_| StoreError::Pg("the bus connection's thread ended".to_owned()))?;
@@ -511,6 +548,17 @@ impl PgConn {
                 s.client.batch_execute(BUMP)?;
             }
             Ok(n)
+        })
+    }
+
+    /// Takes the session advisory lock `(class, key)` on this connection
+    /// for its life (taken again if it has to reconnect).
+    pub fn hold_lock(&self, class: i32, key: i32) -> Result<()> {
+        self.run(move |s| {
+            s.client
+                .batch_execute(&format!("SELECT pg_advisory_lock({class}, {key})"))?;
+            s.held.push((class, key));
+            Ok(())
         })
     }
 

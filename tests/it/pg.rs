@@ -482,3 +482,42 @@ fn both_stores_have_the_same_tables_and_columns() -> TestResult {
     assert_eq!(have, want);
     Ok(())
 }
+
+/// A long-lived process's connection survives a server restart: its next
+/// call may fail (the old connection is found closed), the one after runs on
+/// a new connection, and its liveness lock is held again, so its instance
+/// reads as alive from another connection.
+#[test]
+fn a_connection_comes_back_after_a_restart_with_its_liveness_lock() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let cluster = OwnCluster::start()?;
+    let dir = tempfile::tempdir()?;
+    let url = BusUrl::parse(&format!("{}?schema=again", cluster.url))?;
+    let paths = BusPaths::new(dir.path(), dir.path()).with_bus(Some(url));
+    let mut ctx = intercomm::ops::Ctx::new(
+        paths.clone(),
+        intercomm::process::ProcessId::current(),
+        None,
+    );
+    // As if on another host, so only the lock can say it is alive.
+    ctx.process.host = "elsewhere".to_owned();
+    intercomm::ops::identity::register(&mut ctx, Default::default())?;
+    let alive = || -> TestResult<bool> {
+        let other = Bus::open_existing(&paths)?.ok_or("no bus")?;
+        let row = intercomm::bus::instances::get(other.conn(), "worker-1")?.ok_or("no row")?;
+        Ok(row.is_alive(intercomm::clock::now_ms()))
+    };
+    assert!(alive()?, "alive by its lock before the restart");
+    cluster.restart_immediate()?;
+    assert!(!alive()?, "the restart dropped every session lock");
+    let bus = ctx.bus()?;
+    let mut calls = 0;
+    while messages::count(bus.conn()).is_err() {
+        calls += 1;
+        assert!(calls < 3, "the connection never came back");
+    }
+    assert!(alive()?, "the lock is held again after the reconnect");
+    Ok(())
+}
