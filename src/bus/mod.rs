@@ -58,7 +58,7 @@ use crate::location::BusPaths;
 
 pub use pg::BusUrl;
 pub use schema::SCHEMA_VERSION;
-pub use store::{Conn, Dialect, StoreError};
+pub use store::{Conn, StoreError};
 
 /// How long a statement waits for another process's write lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -324,7 +324,7 @@ impl ToSql for PgArg {
 
 /// `?N` placeholders (SQLite's numbered form) rewritten as `$N`, outside
 /// quoted literals and identifiers.
-pub fn placeholders(sql: &str) -> String {
+fn placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut quote: Option<char> = None;
     for c in sql.chars() {

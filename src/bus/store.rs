@@ -6,8 +6,8 @@
 //! [`Conn::query`], [`Conn::query_opt`] and [`Conn::query_one`]; arguments
 //! are [`Arg`]s and columns come back through [`Row::get`] as `i64`,
 //! `String`, `bool` or their `Option`s. The few statements whose dialects
-//! differ (the message sequence, the change counter, JSON in prune) branch
-//! on [`Conn::dialect`] inside the table module, so ops, fleet, view, cost
+//! differ (the message sequence, the change counter, JSON in prune) match
+//! on the [`Conn`] variant inside the table module, so ops, fleet, view, cost
 //! and hooks call the same functions whatever the engine.
 //!
 //! Why a thin portable executor rather than a trait with one method per
@@ -23,15 +23,6 @@
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
 use super::pg::{PgConn, Value};
-
-/// The SQL dialect behind a [`Conn`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// The project's SQLite file (the default).
-    Sqlite,
-    /// A PostgreSQL bus (`INTERCOMM_BUS=postgres://…`).
-    Postgres,
-}
 
 /// Failures of one statement.
 #[derive(Debug, thiserror::Error)]
@@ -228,14 +219,6 @@ pub enum Conn {
 }
 
 impl Conn {
-    /// Which engine this is.
-    pub fn dialect(&self) -> Dialect {
-        match self {
-            Self::Sqlite(_) => Dialect::Sqlite,
-            Self::Pg(_) => Dialect::Postgres,
-        }
-    }
-
     /// The SQLite connection, for SQLite-only statements (`None` on another
     /// engine).
     pub fn sqlite(&self) -> Option<&rusqlite::Connection> {
