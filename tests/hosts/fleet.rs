@@ -107,6 +107,17 @@ async fn round(lab: &mut Lab) -> TestResult {
         lab.events(&id2)
     );
 
+    // Respawn on h2: its Claude dies; respawn starts it again there, booted
+    // and woken by h2's agent.
+    lab.kill_claude(1, &id2)?;
+    assert!(
+        eventually(10, || lab.sessions_on(1).is_empty()).await,
+        "{id2}'s session outlived its Claude"
+    );
+    let again = ok(lab.client(m), "intercomm_respawn", json!({"worker": id2})).await?;
+    assert_eq!(again["woken"], json!(true), "{again}");
+    assert_eq!(lab.sessions_on(1), std::slice::from_ref(&id2), "h2 tmux");
+
     // Approve: a Bash permission prompt on h1, answered with keys there;
     // the command commits on a branch in the worker's worktree on h1.
     let marker = lab.dir.join("committed-on-h1");
@@ -202,8 +213,8 @@ async fn round(lab: &mut Lab) -> TestResult {
 }
 
 /// Spawn on two hosts (one with a worktree made there from the master's
-/// repository), scan, wake, approve, the worker's branch fetched back,
-/// teardown.
+/// repository), scan, wake, respawn, approve, the worker's branch fetched
+/// back, teardown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_on_two_hosts() -> TestResult {
     let mut lab = Lab::new(2)?;
