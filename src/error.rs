@@ -107,6 +107,13 @@ impl From<crate::bus::BusError> for Error {
                 ),
             )
             .with_hint("upgrade intercomm (cargo install --path . in a newer checkout)"),
+            BusError::Io { ref source, .. }
+                if source.kind() == std::io::ErrorKind::ReadOnlyFilesystem =>
+            {
+                Self::internal("bus_read_only", err.to_string()).with_hint(
+                    "remount that filesystem read-write, or keep the project (INTERCOMM_DB_ROOT) on a writable one: even reading mail writes to the bus",
+                )
+            }
             BusError::Io { .. } => Self::internal("bus_io", err.to_string()),
             BusError::BadVersion { .. } => Self::user("bus_bad_version", err.to_string())
                 .with_hint("the file is not an intercomm bus, or was edited: move .intercomm-aimfp aside (a new bus is created by the next registration)"),
@@ -139,6 +146,7 @@ impl From<crate::git::GitError> for Error {
             GitError::BadRevision { .. }
             | GitError::NoBranch { .. }
             | GitError::PathExists { .. }
+            | GitError::InsideGitDir { .. }
             | GitError::BranchExists { .. }
             | GitError::WorktreeExists { .. }
             | GitError::Command { .. } => Self::user("git_refused", err.to_string()),

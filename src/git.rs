@@ -33,6 +33,8 @@ pub enum GitError {
     BranchExists { name: String },
     #[error("{path} already exists and is not empty")]
     PathExists { path: PathBuf },
+    #[error("{path} is inside a git folder ({git_dir}); a worktree there would be git's own data")]
+    InsideGitDir { path: PathBuf, git_dir: PathBuf },
     #[error("a git worktree named {name:?} is already registered at {path}")]
     WorktreeExists { name: String, path: PathBuf },
     #[error("worktree {path} has {count} uncommitted change(s), e.g. {sample}")]
@@ -56,6 +58,25 @@ pub enum GitError {
     },
     #[error("git {op} failed: {message}")]
     Command { op: &'static str, message: String },
+}
+
+/// `path` with its longest existing ancestor resolved (links followed) and
+/// the rest appended as given.
+fn resolve_existing(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut head = path;
+    loop {
+        if let Ok(real) = std::fs::canonicalize(head) {
+            return rest.iter().rev().fold(real, |p, part| p.join(part));
+        }
+        match (head.parent(), head.file_name()) {
+            (Some(parent), Some(part)) => {
+                rest.push(part.to_owned());
+                head = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
 }
 
 fn git(op: &'static str) -> impl FnOnce(git2::Error) -> GitError {
@@ -140,6 +161,7 @@ impl Repo {
                 path: path.to_path_buf(),
             });
         }
+        self.refuse_git_dir(path)?;
         self.clear_stale_admin(name)?;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| GitError::Io {
@@ -164,8 +186,11 @@ impl Repo {
         let mut opts = WorktreeAddOptions::new();
         opts.reference(Some(new_branch.get()));
         let added = self.repo.worktree(name, path, Some(&opts));
+        if let Err(err) = added {
+            self.undo_add(name, &branch_name);
+            return Err(git("worktree add")(err));
+        }
         if branch.is_some() {
-            added.map_err(git("worktree add"))?;
             return Ok(AddedWorktree {
                 path: path.to_path_buf(),
                 commit: commit.id().to_string(),
@@ -189,6 +214,51 @@ impl Repo {
             commit: commit.id().to_string(),
             branch: None,
         })
+    }
+
+    /// Refuses a worktree folder inside a `.git` folder: this repository's
+    /// (its own or its common git dir, links resolved) or any other.
+    fn refuse_git_dir(&self, path: &Path) -> Result<(), GitError> {
+        let resolved = resolve_existing(path);
+        for git_dir in [self.repo.path(), self.repo.commondir()] {
+            let git_dir = std::fs::canonicalize(git_dir).unwrap_or_else(|_| git_dir.to_path_buf());
+            if resolved.starts_with(&git_dir) {
+                return Err(GitError::InsideGitDir {
+                    path: path.to_path_buf(),
+                    git_dir,
+                });
+            }
+        }
+        let mut so_far = PathBuf::new();
+        for part in resolved.components() {
+            so_far.push(part);
+            if part.as_os_str().eq_ignore_ascii_case(".git") {
+                return Err(GitError::InsideGitDir {
+                    path: path.to_path_buf(),
+                    git_dir: so_far,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// After libgit2 refused to add worktree `name` (e.g. a folder name too
+    /// long for the filesystem), removes what it had made by then: the
+    /// admin folder `<git dir>/worktrees/<name>` (none of that name was
+    /// valid before: [`Self::clear_stale_admin`]) and the branch made for
+    /// it, so nothing is left behind.
+    fn undo_add(&self, name: &str, branch: &str) {
+        let admin = self.repo.commondir().join("worktrees").join(name);
+        if let Err(err) = std::fs::remove_dir_all(&admin)
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(target: "git", %err, admin = %admin.display(), "cannot remove a failed worktree's admin folder");
+        }
+        if let Ok(mut b) = self.repo.find_branch(branch, BranchType::Local)
+            && let Err(err) = b.delete()
+        {
+            tracing::warn!(target: "git", %err, %branch, "cannot delete a failed worktree's branch");
+        }
     }
 
     /// A registered worktree whose folder is gone is pruned; a live one is an error.

@@ -107,6 +107,9 @@ impl Outcome for Scanned {
             if let Some(a) = &p.attention {
                 out.push_str(&format!("  <- {a}"));
             }
+            if let Some(d) = &p.disagreement {
+                out.push_str(&format!("  (disagree: {d})"));
+            }
         }
         out.push_str(&format!(
             "\n{} of {} need attention.",
@@ -587,5 +590,62 @@ mod tests {
         assert_eq!(combine(Some(Trust), Some(&hook("ready"))).0, Some(Trust));
         assert_eq!(combine(Some(Exited), None), (Some(Exited), None));
         assert_eq!(combine(None, Some(&hook("ready"))).0, None);
+    }
+
+    /// Issue #13 point 3: a disagreement names both witnesses.
+    #[test]
+    fn a_disagreement_names_both_sides() {
+        use PaneState::*;
+        assert_eq!(
+            combine(Some(Ready), Some(&hook("running"))).1.as_deref(),
+            Some("hooks say running, the screen shows ready")
+        );
+        assert_eq!(
+            combine(Some(Trust), Some(&hook("ready"))).1.as_deref(),
+            Some("hooks say ready, the screen shows trust")
+        );
+        assert_eq!(
+            combine(None, Some(&hook("running"))).1.as_deref(),
+            Some("hooks say running, but the pane is gone")
+        );
+        assert_eq!(combine(Some(Ready), Some(&hook("ready"))).1, None);
+        assert_eq!(combine(Some(Ready), None).1, None);
+
+        let request = Request {
+            id: "r1".into(),
+            worker: "worker-1".into(),
+            tool: "Bash".into(),
+            input: serde_json::json!({"command": "rm -rf build"}),
+            suggestions: serde_json::Value::Null,
+            claude_session: String::new(),
+            asked_at: 0,
+            deadline: 1,
+            status: "pending".into(),
+            decision: None,
+            reason: None,
+            decided_by: None,
+            decided_at: None,
+            delivered_at: None,
+        };
+        // The dialog on screen is the same request: waiting, no note.
+        assert_eq!(
+            with_request((Some(Blocked), None), Some(Blocked), Some(&request)),
+            (Some(Waiting), None)
+        );
+        // The screen shows something else: waiting, both sides said.
+        assert_eq!(
+            with_request((Some(Running), None), Some(Running), Some(&request)),
+            (
+                Some(Waiting),
+                Some(
+                    "the bus holds worker-1's pending request for Bash, the screen shows running"
+                        .to_owned()
+                )
+            )
+        );
+        assert_eq!(
+            with_request((Some(Ready), None), Some(Ready), None),
+            (Some(Ready), None)
+        );
     }
 }

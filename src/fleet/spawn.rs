@@ -181,7 +181,7 @@ pub async fn spawn(
     if !(1..=600).contains(&req.ready_timeout_secs) {
         return Err(Error::invalid("ready_timeout", "must be 1 to 600 seconds"));
     }
-    names::check_id("prefix", &req.prefix)?;
+    names::check_prefix("prefix", &req.prefix)?;
     let mut argv = shell_words::split(&req.claude_cmd)
         .map_err(|e| Error::invalid("claude_cmd", format!("cannot split into words: {e}")))?;
     if argv.is_empty() {

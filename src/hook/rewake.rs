@@ -61,6 +61,16 @@ pub fn wait(ctx: &mut Ctx) -> Result<Reply, Error> {
     if !ctx.caller.mail {
         return Ok(Reply::default());
     }
+    if super::features::running_has("asyncRewake") == Some(false) {
+        // This Claude Code would run the waiter in the background (the hook
+        // is also `async`) but never wake on its exit 2: left unarmed, the
+        // sender sees no waiter and types the doorbell at once.
+        tracing::info!(
+            "wake hook not armed: this Claude Code ({}) has no asyncRewake",
+            crate::env::get(super::features::AGENT_ENV).unwrap_or_default()
+        );
+        return Ok(Reply::default());
+    }
     let secs = crate::env::get(WAIT_ENV)
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(DEFAULT_WAIT_SECS);
@@ -69,8 +79,16 @@ pub fn wait(ctx: &mut Ctx) -> Result<Reply, Error> {
     let token = uuid::Uuid::now_v7().to_string();
     let id = ctx.id.clone();
     // Mail already there is the Stop hook's to deliver (it runs beside
-    // this one); this waiter rings for what comes later.
+    // this one); this waiter rings for what comes later. A Stop that ends a
+    // turn a Stop hook continued (`stop_hook_active`) delivers nothing, so
+    // then this waiter rings for the unread mail too (once per message).
+    let continued = ctx.payload.stop_hook_active == Some(true);
     let armed = ctx.bus.write(|c| {
+        let rung_seq = if continued {
+            messages::cursor(c, &id).map_err(db)?
+        } else {
+            messages::last_seq(c).map_err(db)?
+        };
         let a = Armed {
             id: id.clone(),
             token: token.clone(),
@@ -78,7 +96,7 @@ pub fn wait(ctx: &mut Ctx) -> Result<Reply, Error> {
             proc_start: me.start,
             armed_at: now,
             expires_at: now + (secs as i64) * 1000,
-            rung_seq: messages::last_seq(c).map_err(db)?,
+            rung_seq,
             fired_at: None,
             poke: None,
             poked_at: None,

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::fleet::scan;
 use crate::git::{Checkout, Progress};
 use crate::ops::{Ctx, db};
+use crate::radar::Radar;
 
 /// Least time between two scans prompted by bus changes.
 pub const SCAN_EVERY: Duration = Duration::from_secs(1);
@@ -38,6 +39,7 @@ pub struct Feed {
     snap: Snapshot,
     seen: BTreeMap<String, Seen>,
     progress: BTreeMap<String, Progress>,
+    radar: Radar,
     last_scan: Option<Instant>,
     last_git: Option<Instant>,
     dirty_scan: bool,
@@ -66,6 +68,7 @@ impl Feed {
             snap: Snapshot::default(),
             seen: BTreeMap::new(),
             progress: BTreeMap::new(),
+            radar: Radar::default(),
             last_scan: None,
             last_git: None,
             dirty_scan: true,
@@ -82,6 +85,7 @@ impl Feed {
     /// What to show now.
     pub fn model(&self) -> Model {
         let mut model = Model::build(&self.snap, &self.seen, &self.progress, clock::now_ms());
+        model.radar = self.radar.clone();
         model.utc_offset_s = chrono::Local::now().offset().local_minus_utc();
         model
     }
@@ -131,6 +135,14 @@ impl Feed {
             let progress = self.count_progress();
             if progress != self.progress {
                 self.progress = progress;
+                changed = true;
+            }
+            let radar = crate::ops::radar::read(&self.conn).unwrap_or_else(|err| {
+                tracing::debug!(target: "view", %err, "no merge radar");
+                Radar::default()
+            });
+            if radar != self.radar {
+                self.radar = radar;
                 changed = true;
             }
         }
