@@ -319,3 +319,41 @@ async fn a_host_cut_off_is_reported_and_its_mail_kept() -> TestResult {
     }
     outcome
 }
+
+/// A host whose intercomm is another version is refused at the handshake:
+/// nothing is started there, and the error names both versions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_of_another_version_is_refused() -> TestResult {
+    let mut lab = Lab::new(1)?;
+    let outcome = other_version(&mut lab).await;
+    if outcome.is_err() {
+        eprintln!("{}", lab.diagnostics());
+    }
+    outcome
+}
+
+async fn other_version(lab: &mut Lab) -> TestResult {
+    lab.wait_for_sshd()?;
+    let m = lab.master().await?;
+    lab.cli_ok(&["host", "add", "h1", &lab.url(0)])?;
+    lab.fake_agent(0, "0.0.1-other")?;
+    let failed = call(
+        lab.client(m),
+        "intercomm_spawn",
+        json!({"count": 1, "host": "h1", "claude_cmd": lab.fake_cmd()}),
+    )
+    .await?;
+    assert_eq!(failed.is_error, Some(true), "{failed:?}");
+    let error = failed
+        .structured_content
+        .map(|v| v["error"].clone())
+        .unwrap_or(Value::Null);
+    assert_eq!(error["code"], "host_unreachable", "{error}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("0.0.1-other") && message.contains(env!("CARGO_PKG_VERSION")),
+        "{message}"
+    );
+    assert!(lab.sessions_on(0).is_empty());
+    Ok(())
+}

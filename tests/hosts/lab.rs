@@ -342,7 +342,9 @@ impl Lab {
         let here = format!("{}.{}", self.subnet(), 4 * i + 1);
         let addr = format!("{}.{}", self.subnet(), 4 * i + 2);
         let dir = self.dir.join(&name);
-        std::fs::create_dir_all(&dir)?;
+        // `<dir>/bin` comes first on the login's PATH: empty, unless a test
+        // puts another `intercomm` there (see [`Lab::fake_agent`]).
+        std::fs::create_dir_all(dir.join("bin"))?;
         sh("ip", &["netns", "add", &ns])?;
         self.namespaces.push(ns.clone());
         sh(
@@ -385,7 +387,7 @@ impl Lab {
              UsePAM no\n\
              StrictModes no\n\
              AllowUsers {user}\n\
-             SetEnv INTERCOMM_TMUX_SOCKET={dir}/tmux.sock PATH={bin}:/usr/bin:/bin INTERCOMM_LOG=debug\n\
+             SetEnv INTERCOMM_TMUX_SOCKET={dir}/tmux.sock PATH={dir}/bin:{bin}:/usr/bin:/bin INTERCOMM_LOG=debug\n\
              LogLevel ERROR\n",
             key = key.display(),
             dir = dir.display(),
@@ -631,6 +633,21 @@ impl Lab {
         if killed == 0 {
             return Err(format!("no stand-in of {id} runs on {}", self.hosts[i].name).into());
         }
+        Ok(())
+    }
+
+    /// Puts an `intercomm` first on host `i`'s PATH that answers the hello
+    /// as intercomm `version` would, then hangs up.
+    pub fn fake_agent(&self, i: usize, version: &str) -> TestResult {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.hosts[i].dir.join("bin").join("intercomm");
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\nread line\necho '{{\"id\":0,\"ok\":{{\"protocol\":1,\"version\":\"{version}\"}}}}'\n"
+            ),
+        )?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
         Ok(())
     }
 
