@@ -470,16 +470,16 @@ async fn launch(
 }
 
 /// How one worker's boot ended, on whichever host.
-struct BootEnd {
-    state: Option<PaneState>,
-    cleared: Vec<PaneState>,
-    mcp_connected: bool,
-    woken: Option<bool>,
-    error: Option<String>,
+pub(super) struct BootEnd {
+    pub state: Option<PaneState>,
+    pub cleared: Vec<PaneState>,
+    pub mcp_connected: bool,
+    pub woken: Option<bool>,
+    pub error: Option<String>,
 }
 
 /// Starts the sessions of `specs` on a remote host in one request.
-async fn launch_remote(
+pub(super) async fn launch_remote(
     on: &Host,
     specs: &[NewSession<'_>],
 ) -> Result<Vec<std::result::Result<crate::tmux::PaneInfo, crate::tmux::TmuxError>>> {
@@ -509,7 +509,7 @@ async fn launch_remote(
 /// Boots launched workers on their remote host: the same machines as
 /// [`boot::drive`], run there by its agent. A host lost meanwhile fails
 /// every worker with the reason.
-async fn boot_remote(
+pub(super) async fn boot_remote(
     on: &Host,
     root: &std::path::Path,
     req: &SpawnRequest,
