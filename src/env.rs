@@ -1,7 +1,8 @@
 //! Every environment variable intercomm reads, in one place.
 
-/// Pins the bus root (a directory). Trimmed; empty means unset; a relative
-/// value is made absolute against the current directory.
+/// Pins the bus root (a directory). Taken as given (a folder name may end
+/// in a space; spawn passes the root on verbatim); blank means unset; a
+/// relative value is made absolute against the current directory.
 pub const DB_ROOT: &str = "INTERCOMM_DB_ROOT";
 
 /// The id a process registers under (set by spawn for each worker, so that

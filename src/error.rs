@@ -18,7 +18,7 @@ use std::fmt;
 use serde::Serialize;
 
 /// Who can fix the error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The caller: bad input, wrong role, a state that forbids the call.
@@ -107,6 +107,13 @@ impl From<crate::bus::BusError> for Error {
                 ),
             )
             .with_hint("upgrade intercomm (cargo install --path . in a newer checkout)"),
+            BusError::Io { ref source, .. }
+                if source.kind() == std::io::ErrorKind::ReadOnlyFilesystem =>
+            {
+                Self::internal("bus_read_only", err.to_string()).with_hint(
+                    "remount that filesystem read-write, or keep the project (INTERCOMM_DB_ROOT) on a writable one: even reading mail writes to the bus",
+                )
+            }
             BusError::Io { .. } => Self::internal("bus_io", err.to_string()),
             BusError::BadVersion { .. } => Self::user("bus_bad_version", err.to_string())
                 .with_hint("the file is not an intercomm bus, or was edited: move .intercomm-aimfp aside (a new bus is created by the next registration)"),
@@ -139,8 +146,10 @@ impl From<crate::git::GitError> for Error {
             GitError::BadRevision { .. }
             | GitError::NoBranch { .. }
             | GitError::PathExists { .. }
+            | GitError::InsideGitDir { .. }
             | GitError::BranchExists { .. }
-            | GitError::WorktreeExists { .. } => Self::user("git_refused", err.to_string()),
+            | GitError::WorktreeExists { .. }
+            | GitError::Command { .. } => Self::user("git_refused", err.to_string()),
             GitError::Dirty { .. } => Self::user("worktree_dirty", err.to_string())
                 .with_hint("commit or stash the changes, or pass force=true to discard them"),
             GitError::Io { .. } | GitError::Git { .. } => Self::internal("git", err.to_string()),

@@ -20,7 +20,9 @@
 //! paths; nothing is moved.
 //!
 //! The root is, in order (reference §1.2, with B12 fixed):
-//! 1. `INTERCOMM_DB_ROOT`, trimmed, made absolute against the current directory;
+//! 1. `INTERCOMM_DB_ROOT` (as given: a folder name may end in a space, and spawn
+//!    passes the root on verbatim; blank means unset), made absolute against
+//!    the current directory;
 //! 2. the main working tree of the git repository around the current directory:
 //!    a linked worktree resolves to its main checkout (so every worker shares the
 //!    master's bus), a submodule to its own working tree (not `.git/modules`);
@@ -82,12 +84,12 @@ impl BusPaths {
 
 /// Resolves the bus root from the current directory and the environment.
 pub fn discover(cwd: &Path) -> BusPaths {
-    let env_root = crate::env::get(crate::env::DB_ROOT);
+    let env_root = std::env::var(crate::env::DB_ROOT).ok();
     let root = resolve_root(cwd, env_root.as_deref(), || git_main_workdir(cwd));
     BusPaths { root }
 }
 
-/// The pure rule: `env_root` (trimmed, non-empty) wins, then the git main
+/// The pure rule: `env_root` (as given, unless blank) wins, then the git main
 /// working tree (asked lazily), then `cwd`. The result is absolute and
 /// normalised (no `.`/`..`).
 pub fn resolve_root(
@@ -95,7 +97,7 @@ pub fn resolve_root(
     env_root: Option<&str>,
     git_workdir: impl FnOnce() -> Option<PathBuf>,
 ) -> PathBuf {
-    if let Some(env) = env_root.map(str::trim).filter(|s| !s.is_empty()) {
+    if let Some(env) = env_root.filter(|s| !s.trim().is_empty()) {
         return absolute(Path::new(env), cwd);
     }
     match git_workdir() {
@@ -143,8 +145,13 @@ mod tests {
     fn env_root_wins_and_is_made_absolute() {
         let cwd = Path::new("/s");
         assert_eq!(
-            resolve_root(cwd, Some(" rel/dir "), || None),
+            resolve_root(cwd, Some("rel/dir"), || None),
             PathBuf::from("/s/rel/dir")
+        );
+        // Verbatim: the same folder as `--root "/proj "` and spawn's value.
+        assert_eq!(
+            resolve_root(cwd, Some("/proj "), || None),
+            PathBuf::from("/proj ")
         );
         assert_eq!(
             resolve_root(cwd, Some("/pinned"), || Some("/repo".into())),

@@ -57,6 +57,27 @@ pub fn check_id(field: &str, id: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Checks a spawn prefix given as `field`: the prefix is an id, and so is
+/// every id `<prefix>-<N>` spawn makes from it (N up to [`PREFIX_NUMBER_DIGITS`]
+/// digits), so no other command refuses a spawned worker's id.
+pub fn check_prefix(field: &str, prefix: &str) -> Result<(), Error> {
+    check_id(field, prefix)?;
+    let room = MAX_ID_LEN - 1 - PREFIX_NUMBER_DIGITS;
+    if prefix.len() > room {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "is {} bytes long; the ids made from it (`{prefix}-N`) must fit in {MAX_ID_LEN} bytes, so a prefix has at most {room}",
+                prefix.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Digits of the largest worker number a spawn prefix leaves room for.
+pub const PREFIX_NUMBER_DIGITS: usize = 4;
+
 /// The number N of an id `worker-N` (N ≥ 1, as the original parses it:
 /// `worker-01` is 1), if it has that form.
 pub fn worker_number(id: &str) -> Option<u64> {

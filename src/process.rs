@@ -84,6 +84,88 @@ impl ProcessId {
     }
 }
 
+/// Whether a hook process acts for a recorded (registered) process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tie {
+    /// The recorded process is this process or one of its ancestors, or an
+    /// intercomm process whose parent is one of them.
+    Ours,
+    /// Both run here, and the recorded process is not ours.
+    Foreign,
+    /// Cannot be told from here (no `/proc`, another host, a dead process).
+    Unknown,
+}
+
+impl ProcessId {
+    /// Whether this process (a hook) belongs to the same Claude Code as the
+    /// recorded process `self`. Claude Code starts both its MCP server (an
+    /// `intercomm mcp` process, recorded at registration) and its hooks
+    /// (through `sh -c`), so a hook of the same Claude has the server's
+    /// parent among its ancestors; a CLI registration records the calling
+    /// shell, which a hook run from it has among its ancestors. A process
+    /// counts as intercomm's by its command name (`/proc/<pid>/comm`, the
+    /// executable's name, as ours). Source: proc(5); the process layout is
+    /// the one the rewake waiter's lineage check relies on (a hook's shell
+    /// is a child of Claude Code, [`crate::hook::rewake`]). An MCP server
+    /// started below another process of Claude's (the plugin launcher's
+    /// first-build bridge) is `Foreign` to its hooks.
+    pub fn tie_to_current(&self) -> Tie {
+        if self.liveness() != Liveness::Alive || !has_proc() {
+            return Tie::Unknown;
+        }
+        let ancestors = ancestors_of_current();
+        let is_ancestor = |pid: u32, start: u64| {
+            ancestors
+                .iter()
+                .any(|&(p, s)| p == pid && (start == 0 || s == start))
+        };
+        if is_ancestor(self.pid, self.start) {
+            return Tie::Ours;
+        }
+        let same_program = comm(self.pid).is_some() && comm(self.pid) == comm(std::process::id());
+        if same_program
+            && let Some((parent, _)) = stat_fields(self.pid)
+            && let Some((_, parent_start)) = stat_fields(parent)
+            && is_ancestor(parent, parent_start)
+        {
+            return Tie::Ours;
+        }
+        Tie::Foreign
+    }
+}
+
+/// This process and its ancestors, as (pid, start time), nearest first; at
+/// most 64 (a deeper chain is cut).
+fn ancestors_of_current() -> Vec<(u32, u64)> {
+    let mut chain = Vec::new();
+    let mut pid = std::process::id();
+    while pid > 0 && chain.len() < 64 {
+        let Some((parent, start)) = stat_fields(pid) else {
+            break;
+        };
+        chain.push((pid, start));
+        pid = parent;
+    }
+    chain
+}
+
+/// (parent pid, start time) of a live process, from `/proc/<pid>/stat`.
+fn stat_fields(pid: u32) -> Option<(u32, u64)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let start = parse_stat(&stat)?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // Field 4 (ppid) is the second after the command name.
+    let parent = rest.split_whitespace().nth(1)?.parse().ok()?;
+    Some((parent, start))
+}
+
+/// A process's command name (`/proc/<pid>/comm`).
+fn comm(pid: u32) -> Option<String> {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|c| c.trim_end().to_owned())
+}
+
 /// Start time of a live (non-zombie) process, from `/proc/<pid>/stat`.
 ///
 /// A process found alive stays watched through a pidfd ([`WATCHED`]), so a
@@ -254,6 +336,24 @@ mod tests {
             ..me
         };
         assert_eq!(elsewhere.liveness(), Liveness::Unknown);
+    }
+
+    #[test]
+    fn a_hook_is_tied_to_its_ancestors_only() -> std::io::Result<()> {
+        // This test process is the recorded one: a child would be tied.
+        assert_eq!(ProcessId::current().tie_to_current(), Tie::Ours);
+        if let Some(parent) = ProcessId::parent() {
+            assert_eq!(parent.tie_to_current(), Tie::Ours);
+        }
+        // A process of another line (our child) is not.
+        let mut child = std::process::Command::new("sleep").arg("30").spawn()?;
+        let tie = ProcessId::of(child.id()).map(|c| c.tie_to_current());
+        child.kill()?;
+        child.wait()?;
+        if let Some(tie) = tie {
+            assert_eq!(tie, Tie::Foreign);
+        }
+        Ok(())
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! transcripts   path PK → instance id, counted token usage (cost)
 //! permission_requests  id PK → worker, tool, input, suggestions, status, decision, who, when
 //! wake_hooks    id PK → the armed asyncRewake waiter (token, pid, expiry, seq rung for)
+//! hosts         name PK → ssh destination (`ssh://user@host[:port]`): where workers may run
+//! session_hosts name PK → host: the host of a session spawn started elsewhere
 //! ```
 //!
 //! Invariants:
@@ -25,8 +27,10 @@
 //!   folder is writable by no one else (refused otherwise, by `guard`).
 
 mod checkpoint;
+mod create;
 mod guard;
 pub mod hooks;
+pub mod hosts;
 pub mod instances;
 pub mod messages;
 pub mod permissions;
@@ -42,7 +46,7 @@ pub mod worktrees;
 
 use std::cell::Cell;
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -143,32 +147,22 @@ impl Bus {
             }
         }
         let path = paths.db();
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let file = PathBuf::from(format!("{}{suffix}", path.display()));
-                    guard::check_file(&file)?;
-                    restrict(&file, 0o600);
-                }
-            }
-            Err(source) => {
-                return Err(BusError::Io {
-                    what: "cannot create bus file",
-                    path,
-                    source,
-                });
-            }
+        if fs::symlink_metadata(&path).is_err() {
+            create::publish(&path)?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            guard::check_file(&file)?;
+            restrict(&file, 0o600);
         }
         Self::open_path(&path)
     }
 
     fn open_path(path: &Path) -> Result<Self, BusError> {
+        Self::open_path_rw(path).map_err(|err| read_only_cause(path, err))
+    }
+
+    fn open_path_rw(path: &Path) -> Result<Self, BusError> {
         for suffix in ["", "-wal", "-shm"] {
             guard::check_file(Path::new(&format!("{}{suffix}", path.display())))?;
         }
@@ -253,6 +247,29 @@ impl Bus {
             tracing::warn!(target: "bus", %err, "rollback failed");
         }
         outcome
+    }
+}
+
+/// SQLite answers "unable to open database file" when a WAL bus on a
+/// read-only filesystem cannot create its `-shm` file (the file itself
+/// opens read-only): this names the cause, when that is it.
+fn read_only_cause(path: &Path, err: BusError) -> BusError {
+    let BusError::Sqlite(ref e) = err else {
+        return err;
+    };
+    if !matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+    ) {
+        return err;
+    }
+    match fs::OpenOptions::new().append(true).open(path) {
+        Err(source) if source.kind() == std::io::ErrorKind::ReadOnlyFilesystem => BusError::Io {
+            what: "the bus is on a read-only filesystem:",
+            path: path.to_path_buf(),
+            source,
+        },
+        _ => err,
     }
 }
 

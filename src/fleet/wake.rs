@@ -98,11 +98,14 @@ impl Outcome for Rung {
     }
 }
 
-/// One line, no control characters, at most [`MAX_DOORBELL_CHARS`].
+/// One line, at most [`MAX_DOORBELL_CHARS`], with no control, bidi or
+/// zero-width characters ([`crate::render::is_hidden`]): each becomes a
+/// space, so a peer's text can neither move the cursor nor reorder or hide
+/// what the woken model and the operator see.
 pub fn doorbell(text: &str) -> String {
     let cleaned: String = text
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if crate::render::is_hidden(c) { ' ' } else { c })
         .collect();
     let words: Vec<&str> = cleaned.split_whitespace().collect();
     let mut line = words.join(" ");
@@ -283,12 +286,15 @@ pub const RING_POLL: Duration = Duration::from_millis(15);
 /// Rings `target` with `text` (cleaned by [`doorbell`]). A refused pane is a
 /// user error naming its state; nothing is typed then.
 pub async fn ring(target: &Target, text: &str) -> Result<Rung> {
+    if target.host != super::host::Host::Local {
+        return super::host::ring_remote(target, text).await;
+    }
     let started = Instant::now();
     let text = doorbell(text);
     if text.is_empty() {
         return Err(Error::invalid(
             "message",
-            "is empty after removing control characters",
+            "is empty after removing control and invisible characters",
         ));
     }
     let pane = &target.pane.pane;
@@ -577,6 +583,11 @@ mod tests {
     fn doorbells_are_one_clean_line() {
         assert_eq!(doorbell("a\nb\r\n\x1b[31mc\x07"), "a b [31mc");
         assert_eq!(doorbell("-rf"), "-rf");
+        // Bidi overrides and isolates, zero-width characters, a BOM.
+        assert_eq!(
+            doorbell("pay \u{202E}cba\u{202C} now\u{200B}!\u{2066}x\u{2069}\u{FEFF}"),
+            "pay cba now ! x"
+        );
         assert_eq!(
             doorbell(&"é".repeat(400)).chars().count(),
             MAX_DOORBELL_CHARS

@@ -1,5 +1,11 @@
 //! Who a hook runs for: the spawned worker named by its environment, else
-//! the instance registered from the hook's tmux pane.
+//! the instance registered from the hook's tmux pane; and only when the
+//! hook belongs to that instance's Claude Code: an instance held by a live
+//! process that is not the hook's (its MCP server's parent, or the shell
+//! that registered it, is not among the hook's ancestors:
+//! [`crate::process::ProcessId::tie_to_current`]) is refused, so a shell
+//! with `INTERCOMM_WORKER_ID=master` can neither take the master's mail nor
+//! record its state.
 
 use std::time::Duration;
 
@@ -7,6 +13,7 @@ use crate::bus::{Bus, instances, sessions};
 use crate::clock;
 use crate::error::Error;
 use crate::ops::PaneRef;
+use crate::process::Tie;
 
 /// Who is running the hook, from its environment.
 #[derive(Debug, Clone, Default)]
@@ -38,15 +45,27 @@ impl Caller {
 /// that registered from this pane. `None` when the bus knows neither.
 pub fn whoami(bus: &Bus, caller: &Caller) -> Result<Option<String>, Error> {
     let conn = bus.conn();
+    let now = clock::now_ms();
     if let Some(id) = &caller.worker_id {
-        let known = instances::get(conn, id).map_err(crate::ops::db)?.is_some()
-            || sessions::get(conn, id).map_err(crate::ops::db)?.is_some();
+        let row = instances::get(conn, id).map_err(crate::ops::db)?;
+        if let Some(r) = &row
+            && r.is_alive(now)
+            && r.process.tie_to_current() == Tie::Foreign
+        {
+            return Err(Error::user(
+                "not_this_session",
+                format!(
+                    "{id} is held by pid {}, which is not this hook's Claude Code; a hook acts only for its own instance",
+                    r.process.pid
+                ),
+            ));
+        }
+        let known = row.is_some() || sessions::get(conn, id).map_err(crate::ops::db)?.is_some();
         return Ok(known.then(|| id.clone()));
     }
     let Some(pane) = &caller.pane else {
         return Ok(None);
     };
-    let now = clock::now_ms();
     Ok(instances::list(conn)
         .map_err(crate::ops::db)?
         .into_iter()
@@ -55,6 +74,7 @@ pub fn whoami(bus: &Bus, caller: &Caller) -> Result<Option<String>, Error> {
                 && (r.tmux_socket.is_empty()
                     || pane.socket.is_empty()
                     || r.tmux_socket == pane.socket)
+                && !(r.is_alive(now) && r.process.tie_to_current() == Tie::Foreign)
         })
         .max_by_key(|r| (r.is_alive(now), r.registered_at))
         .map(|r| r.id))

@@ -29,8 +29,14 @@ pub fn pre_tool_use(ctx: &mut Ctx) -> Result<Reply, Error> {
 /// goes on with the mail), else `ready`. The mail is taken before the state
 /// is recorded, so a wake hook waiting for `ready` never rings for mail this
 /// hook delivers.
+///
+/// A Stop that ends a turn a Stop hook already continued
+/// (`stop_hook_active`) delivers nothing: otherwise a sender writing at each
+/// stop would keep the turn going forever. That mail stays unread, and the
+/// wake waiter armed at this Stop rings for it once the session is idle
+/// ([`super::rewake`]).
 pub fn stop(ctx: &mut Ctx) -> Result<Reply, Error> {
-    if !ctx.caller.mail {
+    if !ctx.caller.mail || ctx.payload.stop_hook_active == Some(true) {
         state::record(ctx, "ready", String::new())?;
         return Ok(Reply::default());
     }

@@ -79,8 +79,16 @@ pub fn wait(ctx: &mut Ctx) -> Result<Reply, Error> {
     let token = uuid::Uuid::now_v7().to_string();
     let id = ctx.id.clone();
     // Mail already there is the Stop hook's to deliver (it runs beside
-    // this one); this waiter rings for what comes later.
+    // this one); this waiter rings for what comes later. A Stop that ends a
+    // turn a Stop hook continued (`stop_hook_active`) delivers nothing, so
+    // then this waiter rings for the unread mail too (once per message).
+    let continued = ctx.payload.stop_hook_active == Some(true);
     let armed = ctx.bus.write(|c| {
+        let rung_seq = if continued {
+            messages::cursor(c, &id).map_err(db)?
+        } else {
+            messages::last_seq(c).map_err(db)?
+        };
         let a = Armed {
             id: id.clone(),
             token: token.clone(),
@@ -88,7 +96,7 @@ pub fn wait(ctx: &mut Ctx) -> Result<Reply, Error> {
             proc_start: me.start,
             armed_at: now,
             expires_at: now + (secs as i64) * 1000,
-            rung_seq: messages::last_seq(c).map_err(db)?,
+            rung_seq,
             fired_at: None,
             poke: None,
             poked_at: None,

@@ -147,8 +147,17 @@ pub fn broadcast(ctx: &mut Ctx, content: &str, kind: MessageType) -> Result<Sent
     check_content("message", content)?;
     let id = new_message_id();
     let now = clock::now_ms();
+    let limit = max_backlog();
     let seq = ctx.write_acting(|tx, me| {
         check_type(me, kind, content)?;
+        // A broadcast lands in every inbox: refused while any live
+        // recipient is at the bound (a dead one's inbox waits for its
+        // return, and is pruned with the rest of the bus).
+        for r in instances::list(tx).map_err(db)? {
+            if r.id != me.id && r.is_alive(now) {
+                check_backlog(tx, &r.id, limit)?;
+            }
+        }
         messages::insert(
             tx,
             &NewMessage {
@@ -177,7 +186,7 @@ pub fn broadcast(ctx: &mut Ctx, content: &str, kind: MessageType) -> Result<Sent
 /// and is O(1) unless the recipient is that far behind: unread mail lies
 /// between its cursor and the last seq, so the capped count is needed only
 /// when that gap is large.
-fn check_backlog(conn: &crate::bus::Conn, to: &str, limit: i64) -> Result<()> {
+pub(super) fn check_backlog(conn: &crate::bus::Conn, to: &str, limit: i64) -> Result<()> {
     let cursor = messages::cursor(conn, to).map_err(db)?;
     if messages::last_seq(conn).map_err(db)? - cursor < limit {
         return Ok(());
@@ -293,12 +302,23 @@ pub struct ReadResult {
     /// Unread messages left after this page (counted up to
     /// [`REMAINING_CAP`] of each kind).
     pub remaining: i64,
+    /// Asked to mark read, but the cursor could not move (the bus's disk is
+    /// full): the page was delivered anyway and comes again next time.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub not_marked_read: bool,
 }
 
 impl Outcome for ReadResult {
     fn text(&self) -> String {
         let entries: Vec<_> = self.messages.iter().map(Delivered::entry).collect();
-        crate::render::mail(&entries, self.remaining, self.remaining >= REMAINING_CAP)
+        let mut text =
+            crate::render::mail(&entries, self.remaining, self.remaining >= REMAINING_CAP);
+        if self.not_marked_read {
+            text.push_str(
+                "\n(Not marked read: the disk that holds the bus is full. These messages come again at your next read; free space on that filesystem.)",
+            );
+        }
+        text
     }
 }
 
@@ -331,7 +351,7 @@ pub fn read(ctx: &mut Ctx, all: bool, limit: i64, mark_read: bool) -> Result<Rea
     let caller_pid = ctx.process.pid;
     // The gate and the read share one write transaction (one lock, one
     // snapshot per call).
-    ctx.write_acting(|tx, me| {
+    let taken = ctx.write_acting(|tx, me| {
         if operator && mark_read {
             let now = clock::now_ms();
             if let Some(row) = instances::get(tx, &me.id).map_err(db)?
@@ -349,7 +369,27 @@ pub fn read(ctx: &mut Ctx, all: bool, limit: i64, mark_read: bool) -> Result<Rea
             }
         }
         take_unread_in(tx, &me.id, all, limit, mark_read)
-    })
+    });
+    match taken {
+        Err(e) if e.code == DISK_FULL && mark_read => read_on_full_disk(ctx, all, limit),
+        other => other,
+    }
+}
+
+/// The error code of a write refused for lack of space ([`Error`]'s
+/// conversion of SQLite's `SQLITE_FULL`).
+const DISK_FULL: &str = "bus_disk_full";
+
+/// Delivers first: on a full disk the cursor cannot move (moving it is a
+/// write), so the page is read without marking it, and says so. Nothing is
+/// written, not even the call's `last_active`.
+fn read_on_full_disk(ctx: &mut Ctx, all: bool, limit: i64) -> Result<ReadResult> {
+    ctx.last_touch_ms = clock::now_ms();
+    let (bus, me) = ctx.acting()?;
+    let mut taken = take_unread_in(bus.conn(), &me.id, all, limit, false)?;
+    taken.not_marked_read = true;
+    tracing::warn!(target: "ops", id = %me.id, "disk full: mail delivered without moving the cursor");
+    Ok(taken)
 }
 
 /// The rest of message `message_id` (addressed to the caller, directly or by
@@ -383,6 +423,7 @@ pub fn read_rest(ctx: &mut Ctx, message_id: &str, offset: usize) -> Result<ReadR
         count: 1,
         messages: vec![d],
         remaining: 0,
+        not_marked_read: false,
     })
 }
 
@@ -440,6 +481,7 @@ fn take_unread_in(
         count: messages.len(),
         messages,
         remaining,
+        not_marked_read: false,
     })
 }
 
@@ -616,7 +658,9 @@ pub fn escalate(
     let content = format!("[escalation kind={kind_word}{flag}] {text}");
     let now = clock::now_ms();
     let id = new_message_id();
+    let limit = max_backlog();
     let master = bus.write(|tx| -> Result<_> {
+        check_backlog(tx, MASTER_ID, limit)?;
         messages::insert(
             tx,
             &NewMessage {

@@ -55,6 +55,7 @@ pub fn reply(ctx: &mut Ctx, message_id: &str, content: &str, kind: MessageType) 
         ));
     }
     let id = super::messaging::new_message_id();
+    let limit = super::messaging::max_backlog();
     bus.write(|tx| {
         let Some(original) = messages::get(tx, message_id).map_err(db)? else {
             return Err(
@@ -77,6 +78,7 @@ pub fn reply(ctx: &mut Ctx, message_id: &str, content: &str, kind: MessageType) 
                 format!("the sender {:?} is no longer registered", original.from),
             ));
         }
+        super::messaging::check_backlog(tx, &original.from, limit)?;
         let seq = messages::insert(
             tx,
             &NewMessage {

@@ -322,3 +322,57 @@ fn a_full_or_read_only_bus_fails_clearly_without_corruption() -> TestResult {
     );
     Ok(())
 }
+
+/// On a full disk the model still gets its mail: `read --mark-read` (what
+/// intercomm_read does) delivers the page and says it was not marked read,
+/// instead of failing because the cursor cannot move. A reader keeps the
+/// bus's `-wal` and `-shm` files open, as a running MCP server does.
+#[test]
+fn a_full_disk_still_delivers_mail() -> TestResult {
+    let script = r#"
+        set -u
+        "$BIN" --root "$DIR" register master >/dev/null || exit 10
+        "$BIN" --root "$DIR" register --id w >/dev/null || exit 11
+        "$BIN" --root "$DIR" send --from w master "the mail must get through" >/dev/null || exit 12
+        python3 -c 'import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1]); c.execute("select count(*) from messages").fetchall(); time.sleep(30)' "$DIR/.intercomm-aimfp/intercomm.db" &
+        holder=$!
+        while [ ! -e "$DIR/.intercomm-aimfp/intercomm.db-shm" ]; do sleep 0.05; done
+        dd if=/dev/zero of="$DIR/fill" bs=1k 2>/dev/null
+        "$BIN" --root "$DIR" read --id master --mark-read; echo "read_code=$?"
+        "$BIN" --root "$DIR" read --id master | grep -c "the mail must get through" | sed 's/^/still_unread=/'
+        kill $holder
+    "#;
+    let Some(out) = in_small_tmpfs(script)? else {
+        return Ok(());
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("read_code=0"), "the read failed: {text}");
+    assert!(text.contains("│ the mail must get through"), "{text}");
+    assert!(text.contains("Not marked read"), "{text}");
+    assert!(text.contains("still_unread=1"), "{text}");
+    Ok(())
+}
+
+/// A bus on a read-only filesystem (closed cleanly, so SQLite cannot make
+/// its `-shm` file) names the cause and the fix, not SQLite's "unable to
+/// open database file".
+#[test]
+fn a_read_only_filesystem_is_named() -> TestResult {
+    let script = r#"
+        set -u
+        "$BIN" --root "$DIR" register master >/dev/null || exit 10
+        "$BIN" --root "$DIR" register --id w >/dev/null || exit 11
+        mount -o remount,ro "$DIR" || exit 12
+        "$BIN" --root "$DIR" send --from w master hello; echo "ro_code=$?"
+    "#;
+    let Some(out) = in_small_tmpfs(script)? else {
+        return Ok(());
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!text.contains("ro_code=0"), "{text}");
+    assert!(stderr.contains("read-only filesystem"), "{stderr}");
+    assert!(stderr.contains("hint: remount"), "{stderr}");
+    assert!(!stderr.contains("unable to open"), "{stderr}");
+    Ok(())
+}

@@ -328,3 +328,333 @@ fn a_negative_schema_version_is_refused() -> TestResult {
         .stderr(predicates::str::contains("schema version -1"));
     Ok(())
 }
+
+/// The recorded Stop payload of Claude Code 2.1.197, with
+/// `stop_hook_active` set as given.
+fn stop_payload(active: bool) -> TestResult<String> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hooks/Stop.json");
+    let mut p: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    p["stop_hook_active"] = json!(active);
+    Ok(p.to_string())
+}
+
+/// Runs `intercomm hook EVENT` from this test process, claiming `id`.
+fn hook_as(project: &Project, id: &str, event: &str, input: &str) -> std::process::Output {
+    project
+        .cli()
+        .args(["hook", event])
+        .env("INTERCOMM_WORKER_ID", id)
+        .env("INTERCOMM_REWAKE_WAIT", "5")
+        .env_remove("TMUX_PANE")
+        .env_remove("INTERCOMM_HOOK_MAIL")
+        .write_stdin(input.to_owned())
+        .output()
+        .unwrap_or_else(|e| panic!("intercomm hook {event}: {e}"))
+}
+
+/// A shell of its own (not this test's descendant nor ancestor) that
+/// registered as the master through the CLI and lives on; killed on drop.
+struct OtherShell(std::process::Child);
+
+impl OtherShell {
+    fn master(project: &Project) -> TestResult<Self> {
+        let child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("\"$0\" --root \"$1\" register master >/dev/null && exec sleep 600")
+            .arg(bin())
+            .arg(&project.root)
+            .env_remove("INTERCOMM_DB_ROOT")
+            .env_remove("TMUX_PANE")
+            .spawn()?;
+        let holder = Self(child);
+        let pid = holder.0.id();
+        let db = project.paths().db();
+        for _ in 0..600 {
+            if let Ok(conn) = Connection::open(&db)
+                && conn
+                    .query_row("SELECT pid FROM instances WHERE id = 'master'", [], |r| {
+                        r.get::<_, u32>(0)
+                    })
+                    .is_ok_and(|p| p == pid)
+            {
+                return Ok(holder);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Err("the other shell did not register the master".into())
+    }
+}
+
+impl Drop for OtherShell {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Finding 3: a hook run with `INTERCOMM_WORKER_ID=master` from a process
+/// that is not the live master's (here: this test, while another shell
+/// holds the master id) takes none of its mail and records no state for
+/// it; the holder's own line still can.
+#[test]
+fn a_hook_acts_only_for_its_own_instance() -> TestResult {
+    let project = Project::plain()?;
+    project
+        .cli()
+        .args(["register", "--id", "worker-1"])
+        .assert()
+        .success();
+    let _master = OtherShell::master(&project)?;
+    project
+        .cli()
+        .args([
+            "send", "--from", "worker-1", "--type", "question", "master", "secret?",
+        ])
+        .assert()
+        .success();
+    let stop = hook_as(&project, "master", "Stop", &stop_payload(false)?);
+    assert!(stop.status.success());
+    let out = String::from_utf8_lossy(&stop.stdout);
+    assert!(
+        !out.contains("secret?"),
+        "a foreign hook took the master's mail: {out}"
+    );
+    assert!(
+        String::from_utf8_lossy(&stop.stderr).contains("not this hook's"),
+        "{stop:?}"
+    );
+    let submit = hook_as(&project, "master", "UserPromptSubmit", "{}");
+    assert!(submit.status.success());
+    let conn = Connection::open(project.paths().db())?;
+    let states: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM hook_states WHERE id = 'master'",
+        [],
+        |r| r.get(0),
+    )?;
+    assert_eq!(states, 0, "a foreign hook recorded the master's state");
+    project
+        .cli()
+        .args(["read", "--id", "master"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("secret?"));
+    // The hook of this test's own instance still works.
+    project
+        .cli()
+        .args([
+            "send", "--from", "master", "--type", "answer", "worker-1", "mine",
+        ])
+        .assert()
+        .success();
+    let own = hook_as(&project, "worker-1", "Stop", &stop_payload(false)?);
+    assert!(
+        String::from_utf8_lossy(&own.stdout).contains("mine"),
+        "{own:?}"
+    );
+    Ok(())
+}
+
+/// Lower finding: a Stop ending a turn that a Stop hook continued
+/// (`stop_hook_active`) delivers nothing, so a sender writing at each stop
+/// cannot keep the turn going; the wake waiter armed at that Stop rings
+/// for the mail once the session is idle instead.
+#[test]
+fn stop_hook_active_ends_the_turn_and_the_waiter_rings() -> TestResult {
+    let project = Project::plain()?;
+    project.register_master_and_worker();
+    project
+        .cli()
+        .args([
+            "send", "--from", "master", "--type", "question", "worker-1", "again",
+        ])
+        .assert()
+        .success();
+    let stop = hook_as(&project, "worker-1", "Stop", &stop_payload(true)?);
+    assert!(stop.status.success());
+    assert!(
+        stop.stdout.is_empty(),
+        "a continued turn was continued again: {}",
+        String::from_utf8_lossy(&stop.stdout)
+    );
+    let rewake = hook_as(&project, "worker-1", "Rewake", &stop_payload(true)?);
+    assert_eq!(
+        rewake.status.code(),
+        Some(2),
+        "the waiter did not ring: {rewake:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&rewake.stderr).contains("master (question)"),
+        "{rewake:?}"
+    );
+    project
+        .cli()
+        .args(["read", "--id", "worker-1"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("again"));
+    Ok(())
+}
+
+/// Lower finding: the backlog bound holds for broadcast, escalate and
+/// reply as it does for send: a master with a full inbox (bound 3 here)
+/// gets no more mail by any of them.
+#[tokio::test]
+async fn the_backlog_bound_holds_for_every_way_to_send() -> TestResult {
+    let project = Project::plain()?;
+    let master = project.client().await?;
+    register(&master, "master").await?;
+    let mut cmd = tokio::process::Command::new(bin());
+    cmd.arg("mcp")
+        .env("INTERCOMM_DB_ROOT", &project.root)
+        .env("INTERCOMM_MAX_BACKLOG", "3")
+        .env(
+            "INTERCOMM_TMUX_SOCKET",
+            project.root.with_extension("no-tmux.sock"),
+        )
+        .env_remove("INTERCOMM_WORKER_ID");
+    let worker: Client =
+        rmcp::ServiceExt::serve((), rmcp::transport::TokioChildProcess::new(cmd)?).await?;
+    register(&worker, "worker").await?;
+    let asked = ok(
+        &master,
+        "intercomm_send",
+        json!({"to": "worker-1", "type": "question", "message": "which base?"}),
+    )
+    .await?;
+    let asked_id = asked["message_id"].as_str().ok_or("message_id")?.to_owned();
+    for n in 0..3 {
+        ok(
+            &worker,
+            "intercomm_send",
+            json!({"to": "master", "message": format!("m{n}")}),
+        )
+        .await?;
+    }
+    for (tool, args) in [
+        ("intercomm_broadcast", json!({"message": "to all"})),
+        ("intercomm_escalate", json!({"message": "help?"})),
+        (
+            "intercomm_reply",
+            json!({"message_id": asked_id, "message": "main"}),
+        ),
+    ] {
+        let e = err(&worker, tool, args).await?;
+        assert_eq!(e["code"], "backlog_full", "{tool}: {e}");
+    }
+    ok(&master, "intercomm_read", json!({})).await?;
+    ok(
+        &worker,
+        "intercomm_broadcast",
+        json!({"message": "room again"}),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Lower finding: a project folder whose name ends in a space is the same
+/// root through `INTERCOMM_DB_ROOT` (what spawn gives each worker) as
+/// through `--root`: a worker finds the master's bus.
+#[test]
+fn a_root_with_a_trailing_space_is_one_root_everywhere() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("proj ");
+    std::fs::create_dir(&root)?;
+    assert_cmd::Command::new(bin())
+        .args(["register", "master"])
+        .env("INTERCOMM_DB_ROOT", &root)
+        .current_dir(dir.path())
+        .assert()
+        .success();
+    assert_cmd::Command::new(bin())
+        .arg("--root")
+        .arg(&root)
+        .arg("status")
+        .env_remove("INTERCOMM_DB_ROOT")
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("master [master]"));
+    assert!(!dir.path().join("proj").exists(), "a second root was made");
+    Ok(())
+}
+
+/// Lower finding: a spawn prefix whose ids (`<prefix>-N`) would be longer
+/// than an id may be is refused up front, naming the prefix; the longest
+/// prefix that leaves room is accepted as an id by every other command.
+#[tokio::test]
+async fn a_spawn_prefix_never_makes_ids_other_commands_refuse() -> TestResult {
+    let project = Project::git()?;
+    let master = project.client().await?;
+    register(&master, "master").await?;
+    let long = "p".repeat(intercomm::names::MAX_ID_LEN);
+    let e = err(
+        &master,
+        "intercomm_spawn",
+        json!({"count": 1, "prefix": long, "claude_cmd": "true"}),
+    )
+    .await?;
+    assert_eq!(e["code"], "invalid_argument", "{e}");
+    assert!(
+        e["message"].as_str().unwrap_or_default().contains("prefix"),
+        "{e}"
+    );
+    let room = intercomm::names::MAX_ID_LEN - 1 - intercomm::names::PREFIX_NUMBER_DIGITS;
+    let id = format!("{}-9999", "p".repeat(room));
+    assert!(intercomm::names::check_id("to", &id).is_ok());
+    Ok(())
+}
+
+/// Lower finding: `worktree add` refuses a folder inside `.git`, and when
+/// libgit2 refuses a folder (a name too long for the filesystem) nothing is
+/// left behind: no admin folder under `.git/worktrees`, no branch.
+#[test]
+fn worktree_add_refuses_git_folders_and_leaves_nothing_when_git_refuses() -> TestResult {
+    let project = Project::git()?;
+    project
+        .cli()
+        .args(["register", "master"])
+        .assert()
+        .success();
+    let inside = project.root.join(".git").join("inside");
+    project
+        .cli()
+        .args(["worktree", "add", "w1", "--path"])
+        .arg(&inside)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("inside a git folder"));
+    assert!(!inside.exists());
+    let too_long = project
+        .root
+        .parent()
+        .ok_or("no parent")?
+        .join("x".repeat(300));
+    for (id, branch) in [("w2", Some("b2")), ("w3", None)] {
+        let mut cmd = project.cli();
+        cmd.args(["worktree", "add", id, "--path"]).arg(&too_long);
+        if let Some(b) = branch {
+            cmd.args(["--branch", b]);
+        }
+        cmd.assert().failure();
+    }
+    let repo = git2::Repository::open(&project.root)?;
+    assert!(
+        repo.worktrees()?.is_empty(),
+        "git admin data left behind: {:?}",
+        repo.worktrees()?.iter().collect::<Vec<_>>()
+    );
+    let branches: Vec<String> = repo
+        .branches(Some(git2::BranchType::Local))?
+        .filter_map(|b| b.ok()?.0.name().ok().flatten().map(str::to_owned))
+        .collect();
+    assert_eq!(branches, vec!["main".to_owned()]);
+    assert!(
+        !project
+            .root
+            .join(".git")
+            .join("worktrees")
+            .join("w2")
+            .exists()
+    );
+    Ok(())
+}
