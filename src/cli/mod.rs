@@ -429,7 +429,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 RoleArg::Master => Role::Master,
                 RoleArg::Worker => Role::Worker,
             };
-            let outcome = identity::register(
+            let mut outcome = identity::register(
                 &mut ctx,
                 RegisterRequest {
                     role,
@@ -437,6 +437,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     requested_id: args.id,
                 },
             )?;
+            // A displaced master is told at once, as intercomm_register does.
+            if let Some(pane) = outcome.displaced_master_pane.clone() {
+                let ctx = std::sync::Mutex::new(ctx);
+                outcome.displaced_master_told = Some(block_on(
+                    crate::fleet::takeover::tell_displaced(&ctx, &pane),
+                )?);
+            }
             output::outcome(&outcome, json)
         }
         Command::Send(args) => {
