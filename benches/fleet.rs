@@ -232,6 +232,7 @@ fn stand_in(python: &str, logs: &Path, flow: &str, boot_delay: f64) -> String {
 
 fn request(count: i64, claude_cmd: String, wake: bool) -> SpawnRequest {
     SpawnRequest {
+        host: None,
         count,
         prefix: PREFIX.to_owned(),
         perm_mode: PermMode::AcceptEdits,

@@ -18,7 +18,7 @@ use std::fmt;
 use serde::Serialize;
 
 /// Who can fix the error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The caller: bad input, wrong role, a state that forbids the call.
@@ -148,7 +148,8 @@ impl From<crate::git::GitError> for Error {
             | GitError::PathExists { .. }
             | GitError::InsideGitDir { .. }
             | GitError::BranchExists { .. }
-            | GitError::WorktreeExists { .. } => Self::user("git_refused", err.to_string()),
+            | GitError::WorktreeExists { .. }
+            | GitError::Command { .. } => Self::user("git_refused", err.to_string()),
             GitError::Dirty { .. } => Self::user("worktree_dirty", err.to_string())
                 .with_hint("commit or stash the changes, or pass force=true to discard them"),
             GitError::Io { .. } | GitError::Git { .. } => Self::internal("git", err.to_string()),

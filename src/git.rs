@@ -1,6 +1,8 @@
 //! Git worktrees through libgit2 (git2): the only place intercomm touches a
-//! repository. Nothing here runs a shell or the `git` binary, so no path or
-//! branch name is ever parsed by a shell.
+//! repository. Nothing here runs a shell, so no path or branch name is ever
+//! parsed by one. The `git` binary is run (argv only) for one thing git2
+//! lacks, bundles ([`bundle_create`], [`bundle_fetch`]): how commits move
+//! between the master's repository and a host's over the host's link.
 //!
 //! libgit2 quirks handled here (source: libgit2 `worktree.c`, `branch.c`):
 //! - `git_worktree_add` checks out a *branch*: with no reference it creates
@@ -54,6 +56,8 @@ pub enum GitError {
         #[source]
         source: git2::Error,
     },
+    #[error("git {op} failed: {message}")]
+    Command { op: &'static str, message: String },
 }
 
 /// `path` with its longest existing ancestor resolved (links followed) and
@@ -99,6 +103,11 @@ pub struct Repo {
 }
 
 impl Repo {
+    /// The repository's git folder (`.git`, or the bare repository itself).
+    pub fn git_dir(&self) -> &Path {
+        self.repo.path()
+    }
+
     /// Opens the repository whose working tree is `root`.
     pub fn open(root: &Path) -> Result<Self, GitError> {
         let repo = Repository::open(root).map_err(|_| GitError::NotARepo {
@@ -325,6 +334,147 @@ impl Repo {
         ))
         .map_err(git("worktree prune"))
     }
+
+    /// The full hex id of the commit `rev` names.
+    pub fn commit_of(&self, rev: &str) -> Result<String, GitError> {
+        self.repo
+            .revparse_single(rev)
+            .and_then(|o| o.peel_to_commit())
+            .map(|c| c.id().to_string())
+            .map_err(|e| GitError::BadRevision {
+                rev: rev.to_owned(),
+                message: e.message().to_owned(),
+            })
+    }
+
+    /// Points reference `name` (a full `refs/…` name) at `commit`,
+    /// replacing what it pointed at.
+    pub fn set_ref(&self, name: &str, commit: &str) -> Result<(), GitError> {
+        let oid = Oid::from_str(commit).map_err(|e| GitError::BadRevision {
+            rev: commit.to_owned(),
+            message: e.message().to_owned(),
+        })?;
+        self.repo
+            .reference(name, oid, true, "intercomm")
+            .map(drop)
+            .map_err(git("update ref"))
+    }
+
+    /// Deletes reference `name`, if it exists.
+    pub fn delete_ref(&self, name: &str) -> Result<(), GitError> {
+        match self.repo.find_reference(name) {
+            Ok(mut r) => r.delete().map_err(git("delete ref")),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Opens the bare repository at `path`, creating it first if needed.
+pub fn open_or_init_bare(path: &Path) -> Result<Repo, GitError> {
+    let repo = match Repository::open_bare(path) {
+        Ok(r) => r,
+        Err(_) => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|source| GitError::Io {
+                    what: "cannot create",
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
+            }
+            Repository::init_bare(path).map_err(git("init --bare"))?
+        }
+    };
+    Ok(Repo { repo })
+}
+
+/// Runs `git -C dir args…` (argv, no shell); its stdout.
+fn git_cli(op: &'static str, dir: &Path, args: &[&std::ffi::OsStr]) -> Result<Vec<u8>, GitError> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| GitError::Command {
+            op,
+            message: format!("cannot run git: {e}"),
+        })?;
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(GitError::Command {
+            op,
+            message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+    }
+}
+
+/// A scratch file for a bundle inside `dir`'s git folder, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(git_dir: &Path) -> Self {
+        Self(git_dir.join(format!("intercomm-{}.bundle", uuid::Uuid::new_v4())))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A bundle (`git bundle create`) of the repository at `dir` holding the
+/// full references `refs` and every commit they reach except those of
+/// `exclude` (revisions the receiver already has); its bytes. `git_dir` is
+/// where the scratch file goes (the repository's git folder).
+pub fn bundle_create(
+    dir: &Path,
+    git_dir: &Path,
+    refs: &[&str],
+    exclude: &[&str],
+) -> Result<Vec<u8>, GitError> {
+    let scratch = Scratch::new(git_dir);
+    let mut args: Vec<std::ffi::OsString> = vec!["bundle".into(), "create".into(), "-q".into()];
+    args.push(scratch.0.clone().into_os_string());
+    args.extend(refs.iter().map(|r| std::ffi::OsString::from(*r)));
+    args.extend(
+        exclude
+            .iter()
+            .map(|r| std::ffi::OsString::from(format!("^{r}"))),
+    );
+    let argv: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    git_cli("bundle create", dir, &argv)?;
+    std::fs::read(&scratch.0).map_err(|source| GitError::Io {
+        what: "cannot read",
+        path: scratch.0.clone(),
+        source,
+    })
+}
+
+/// Fetches `refspec` (e.g. `refs/heads/b:refs/heads/b`) from the bundle
+/// `bytes` into the repository at `dir` (git folder `git_dir`). Without a
+/// leading `+` an update must fast-forward.
+pub fn bundle_fetch(
+    dir: &Path,
+    git_dir: &Path,
+    bytes: &[u8],
+    refspec: &str,
+) -> Result<(), GitError> {
+    let scratch = Scratch::new(git_dir);
+    std::fs::write(&scratch.0, bytes).map_err(|source| GitError::Io {
+        what: "cannot write",
+        path: scratch.0.clone(),
+        source,
+    })?;
+    let args: [&std::ffi::OsStr; 5] = [
+        "fetch".as_ref(),
+        "-q".as_ref(),
+        "--no-tags".as_ref(),
+        scratch.0.as_os_str(),
+        refspec.as_ref(),
+    ];
+    git_cli("fetch from bundle", dir, &args).map(drop)
 }
 
 /// How far a worker's work is from its base: commits on its HEAD not in

@@ -24,6 +24,7 @@ pub mod fleet;
 pub mod fuzzing;
 pub mod git;
 pub mod hook;
+pub mod host;
 pub mod location;
 pub mod logging;
 pub mod mcp;

@@ -26,7 +26,10 @@ struct SizedBus {
 pub fn prefill(bus: &TempBus, n: usize) -> R<f64> {
     let t0 = Instant::now();
     let mut conn = Bus::open_or_create(&bus.paths())?;
-    conn.conn().pragma_update(None, "cache_size", -262_144)?;
+    conn.conn()
+        .sqlite()
+        .ok_or("not a SQLite bus")?
+        .pragma_update(None, "cache_size", -262_144)?;
     let recipients: Vec<String> = std::iter::once("all".to_owned())
         .chain((100..149).map(|i| format!("worker-{i}")))
         .collect();
@@ -60,6 +63,8 @@ pub fn prefill(bus: &TempBus, n: usize) -> R<f64> {
         start = end;
     }
     conn.conn()
+        .sqlite()
+        .ok_or("not a SQLite bus")?
         .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
     Ok(t0.elapsed().as_secs_f64())
 }

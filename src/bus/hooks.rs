@@ -1,7 +1,7 @@
 //! The `hook_states` table: what Claude Code's hooks last said about an
 //! instance (`intercomm hook`). One row per instance id, overwritten.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::store::{Conn, Result, args};
 use serde::Serialize;
 
 /// A hook report.
@@ -18,31 +18,28 @@ pub struct HookState {
 }
 
 /// Records a report, keeping a known Claude session id when this one has none.
-pub fn put(conn: &Connection, h: &HookState) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO hook_states (id, state, detail, claude_session, at) VALUES (?1, ?2, ?3, ?4, ?5)
+pub fn put(conn: &Conn, h: &HookState) -> Result<()> {
+    conn.execute("INSERT INTO hook_states (id, state, detail, claude_session, at) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (id) DO UPDATE SET state = excluded.state, detail = excluded.detail,
             claude_session = CASE WHEN excluded.claude_session = '' THEN claude_session
                                   ELSE excluded.claude_session END,
-            at = excluded.at",
-    )?
-    .execute(params![h.id, h.state, h.detail, h.claude_session, h.at_ms])?;
+            at = excluded.at", args![h.id, h.state, h.detail, h.claude_session, h.at_ms])?;
     Ok(())
 }
 
 /// The last report for `id`.
-pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<HookState>> {
-    conn.prepare_cached(
+pub fn get(conn: &Conn, id: &str) -> Result<Option<HookState>> {
+    conn.query_opt(
         "SELECT id, state, detail, claude_session, at FROM hook_states WHERE id = ?1",
-    )?
-    .query_row([id], |r| {
-        Ok(HookState {
-            id: r.get(0)?,
-            state: r.get(1)?,
-            detail: r.get(2)?,
-            claude_session: r.get(3)?,
-            at_ms: r.get(4)?,
-        })
-    })
-    .optional()
+        args![id],
+        |r| {
+            Ok(HookState {
+                id: r.get(0)?,
+                state: r.get(1)?,
+                detail: r.get(2)?,
+                claude_session: r.get(3)?,
+                at_ms: r.get(4)?,
+            })
+        },
+    )
 }

@@ -7,7 +7,7 @@
 //! holds the row, so a process whose id was taken over loses its powers at
 //! once (B3).
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::store::{Conn, Result, Row, args};
 use serde::{Deserialize, Serialize};
 
 use crate::process::{Liveness, ProcessId};
@@ -79,17 +79,17 @@ impl Instance {
         self.process.liveness() != Liveness::Dead
     }
 
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+    fn from_row(row: &Row<'_>) -> Result<Self> {
         Ok(Self {
             id: row.get(0)?,
-            role: Role::parse(&row.get::<_, String>(1)?),
-            active: row.get::<_, i64>(2)? != 0,
+            role: Role::parse(&row.get::<String>(1)?),
+            active: row.get::<i64>(2)? != 0,
             last_active: row.get(3)?,
             registered_at: row.get(4)?,
             session_id: row.get(5)?,
             process: ProcessId {
                 pid: row.get(6)?,
-                start: row.get::<_, i64>(7)?.try_into().unwrap_or(0),
+                start: row.get::<i64>(7)?.try_into().unwrap_or(0),
                 boot: row.get(8)?,
                 host: row.get(9)?,
             },
@@ -104,39 +104,42 @@ const COLUMNS: &str = "id, role, active, last_active, registered_at, session_id,
                        pid, proc_start, boot_id, host, pane, tmux_socket, summary";
 
 /// The row for `id`, if any.
-pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Instance>> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM instances WHERE id = ?1"))?
-        .query_row([id], Instance::from_row)
-        .optional()
+pub fn get(conn: &Conn, id: &str) -> Result<Option<Instance>> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM instances WHERE id = ?1"),
+        args![id],
+        Instance::from_row,
+    )
 }
 
 /// Who holds `id`: `(role, active, session_id)`; the per-call identity
 /// check, lighter than [`get`].
-pub fn holder(conn: &Connection, id: &str) -> rusqlite::Result<Option<(Role, bool, String)>> {
-    conn.prepare_cached("SELECT role, active, session_id FROM instances WHERE id = ?1")?
-        .query_row([id], |r| {
+pub fn holder(conn: &Conn, id: &str) -> Result<Option<(Role, bool, String)>> {
+    conn.query_opt(
+        "SELECT role, active, session_id FROM instances WHERE id = ?1",
+        args![id],
+        |r| {
             Ok((
-                Role::parse(&r.get::<_, String>(0)?),
-                r.get::<_, i64>(1)? != 0,
+                Role::parse(&r.get::<String>(0)?),
+                r.get::<i64>(1)? != 0,
                 r.get(2)?,
             ))
-        })
-        .optional()
+        },
+    )
 }
 
 /// Every row, oldest registration first.
-pub fn list(conn: &Connection) -> rusqlite::Result<Vec<Instance>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM instances ORDER BY registered_at, id"
-    ))?;
-    let rows = stmt.query_map([], Instance::from_row)?;
-    rows.collect()
+pub fn list(conn: &Conn) -> Result<Vec<Instance>> {
+    conn.query(
+        &format!("SELECT {COLUMNS} FROM instances ORDER BY registered_at, id"),
+        &[],
+        Instance::from_row,
+    )
 }
 
 /// Writes `inst` as the row for its id, replacing any previous holder.
-pub fn put(conn: &Connection, inst: &Instance) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO instances (id, role, active, last_active, registered_at, session_id,
+pub fn put(conn: &Conn, inst: &Instance) -> Result<()> {
+    conn.execute("INSERT INTO instances (id, role, active, last_active, registered_at, session_id,
                                 tmux_target, pid, proc_start, boot_id, host, pane, tmux_socket, summary)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT (id) DO UPDATE SET
@@ -144,49 +147,33 @@ pub fn put(conn: &Connection, inst: &Instance) -> rusqlite::Result<()> {
             registered_at = excluded.registered_at, session_id = excluded.session_id,
             tmux_target = '', pid = excluded.pid, proc_start = excluded.proc_start,
             boot_id = excluded.boot_id, host = excluded.host, pane = excluded.pane,
-            tmux_socket = excluded.tmux_socket, summary = excluded.summary",
-    )?
-    .execute(params![
-        inst.id,
-        inst.role.as_str(),
-        inst.active,
-        inst.last_active,
-        inst.registered_at,
-        inst.session_id,
-        inst.process.pid,
-        i64::try_from(inst.process.start).unwrap_or(0),
-        inst.process.boot,
-        inst.process.host,
-        inst.pane,
-        inst.tmux_socket,
-        inst.summary,
-    ])?;
+            tmux_socket = excluded.tmux_socket, summary = excluded.summary", args![inst.id, inst.role.as_str(), inst.active, inst.last_active, inst.registered_at, inst.session_id, inst.process.pid, i64::try_from(inst.process.start).unwrap_or(0), inst.process.boot, inst.process.host, inst.pane, inst.tmux_socket, inst.summary])?;
     Ok(())
 }
 
 /// Marks `id` inactive if `session_id` still holds it; returns whether it did.
-pub fn deactivate(conn: &Connection, id: &str, session_id: &str) -> rusqlite::Result<bool> {
-    let n = conn
-        .prepare_cached("UPDATE instances SET active = 0 WHERE id = ?1 AND session_id = ?2")?
-        .execute([id, session_id])?;
+pub fn deactivate(conn: &Conn, id: &str, session_id: &str) -> Result<bool> {
+    let n = conn.execute(
+        "UPDATE instances SET active = 0 WHERE id = ?1 AND session_id = ?2",
+        args![id, session_id],
+    )?;
     Ok(n > 0)
 }
 
 /// Records a call by the holder `session_id` of `id` (display staleness).
-pub fn touch(conn: &Connection, id: &str, session_id: &str, now_ms: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached("UPDATE instances SET last_active = ?3 WHERE id = ?1 AND session_id = ?2")?
-        .execute(params![id, session_id, now_ms])?;
+pub fn touch(conn: &Conn, id: &str, session_id: &str, now_ms: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE instances SET last_active = ?3 WHERE id = ?1 AND session_id = ?2",
+        args![id, session_id, now_ms],
+    )?;
     Ok(())
 }
 
 /// Sets what `id` says it is working on.
-pub fn set_summary(
-    conn: &Connection,
-    id: &str,
-    summary: &str,
-    now_ms: i64,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached("UPDATE instances SET summary = ?2, summary_at = ?3 WHERE id = ?1")?
-        .execute(params![id, summary, now_ms])?;
+pub fn set_summary(conn: &Conn, id: &str, summary: &str, now_ms: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE instances SET summary = ?2, summary_at = ?3 WHERE id = ?1",
+        args![id, summary, now_ms],
+    )?;
     Ok(())
 }

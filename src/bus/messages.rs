@@ -7,7 +7,7 @@
 //! else. Reads use the `(to_id, seq)` index, so their cost does not grow with
 //! the size of the bus.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::store::{Conn, Result, Row, args};
 use serde::{Deserialize, Serialize};
 
 use crate::names::BROADCAST;
@@ -79,7 +79,7 @@ pub struct Message {
 }
 
 impl Message {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+    fn from_row(row: &Row<'_>) -> Result<Self> {
         Ok(Self {
             seq: row.get(0)?,
             id: row.get(1)?,
@@ -106,181 +106,213 @@ pub struct NewMessage<'a> {
 }
 
 /// Stores a message; returns its seq.
-pub fn insert(conn: &Connection, m: &NewMessage<'_>) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
+pub fn insert(conn: &Conn, m: &NewMessage<'_>) -> Result<i64> {
+    conn.execute(
         "INSERT INTO messages (id, from_id, to_id, type, content, ts, in_reply_to)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        m.id,
-        m.from,
-        m.to,
-        m.kind.as_str(),
-        m.content,
-        m.sent_at_ms,
-        m.in_reply_to
-    ])?;
-    Ok(conn.last_insert_rowid())
+        args![
+            m.id,
+            m.from,
+            m.to,
+            m.kind.as_str(),
+            m.content,
+            m.sent_at_ms,
+            m.in_reply_to
+        ],
+    )?;
+    match conn {
+        Conn::Sqlite(c) => Ok(c.last_insert_rowid()),
+    }
 }
 
 /// Up to `limit` messages for `reader` with seq above `after`, in seq order.
-pub fn inbox(
-    conn: &Connection,
-    reader: &str,
-    after: i64,
-    limit: i64,
-) -> rusqlite::Result<Vec<Message>> {
-    let mut stmt = conn.prepare_cached(
+pub fn inbox(conn: &Conn, reader: &str, after: i64, limit: i64) -> Result<Vec<Message>> {
+    conn.query(
         "SELECT seq, id, from_id, to_id, type, content, ts, in_reply_to FROM messages
           WHERE to_id = ?1 AND seq > ?2 AND from_id <> ?1
          UNION ALL
          SELECT seq, id, from_id, to_id, type, content, ts, in_reply_to FROM messages
           WHERE to_id = ?3 AND seq > ?2 AND from_id <> ?1
          ORDER BY seq LIMIT ?4",
-    )?;
-    let rows = stmt.query_map(params![reader, after, BROADCAST, limit], Message::from_row)?;
-    rows.collect()
+        args![reader, after, BROADCAST, limit],
+        Message::from_row,
+    )
 }
 
 /// How many messages for `reader` lie above `after`, counting at most
 /// `cap` of each kind (direct, broadcast): a huge backlog must not make a
 /// status or read call slow.
-pub fn count_inbox(conn: &Connection, reader: &str, after: i64, cap: i64) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
+pub fn count_inbox(conn: &Conn, reader: &str, after: i64, cap: i64) -> Result<i64> {
+    conn.query_one(
         "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM messages
                   WHERE to_id = ?1 AND seq > ?2 AND from_id <> ?1 LIMIT ?4))
               + (SELECT COUNT(*) FROM (SELECT 1 FROM messages
                   WHERE to_id = ?3 AND seq > ?2 AND from_id <> ?1 LIMIT ?4))",
-    )?
-    .query_row(params![reader, after, BROADCAST, cap], |r| r.get(0))
+        args![reader, after, BROADCAST, cap],
+        |r| r.get(0),
+    )
 }
 
 /// One message by id.
-pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Message>> {
-    conn.prepare_cached(
-        "SELECT seq, id, from_id, to_id, type, content, ts, in_reply_to FROM messages WHERE id = ?1",
-    )?
-    .query_row([id], Message::from_row)
-    .optional()
+pub fn get(conn: &Conn, id: &str) -> Result<Option<Message>> {
+    conn.query_opt("SELECT seq, id, from_id, to_id, type, content, ts, in_reply_to FROM messages WHERE id = ?1", args![id], Message::from_row)
 }
 
 /// The highest seq ever handed out (0 on an empty bus). Survives deletion.
-pub fn last_seq(conn: &Connection) -> rusqlite::Result<i64> {
-    let seq: Option<i64> = conn
-        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'messages'")?
-        .query_row([], |r| r.get(0))
-        .optional()?;
+pub fn last_seq(conn: &Conn) -> Result<i64> {
+    let seq: Option<i64> = conn.query_opt(
+        "SELECT seq FROM sqlite_sequence WHERE name = 'messages'",
+        &[],
+        |r| r.get(0),
+    )?;
     Ok(seq.unwrap_or(0))
 }
 
 /// `reader`'s cursor (0 when it has none).
-pub fn cursor(conn: &Connection, reader: &str) -> rusqlite::Result<i64> {
-    let seq: Option<i64> = conn
-        .prepare_cached("SELECT last_read_seq FROM read_cursors WHERE instance_id = ?1")?
-        .query_row([reader], |r| r.get(0))
-        .optional()?;
+pub fn cursor(conn: &Conn, reader: &str) -> Result<i64> {
+    let seq: Option<i64> = conn.query_opt(
+        "SELECT last_read_seq FROM read_cursors WHERE instance_id = ?1",
+        args![reader],
+        |r| r.get(0),
+    )?;
     Ok(seq.unwrap_or(0))
 }
 
 /// Sets `reader`'s cursor.
-pub fn set_cursor(conn: &Connection, reader: &str, seq: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached(
+pub fn set_cursor(conn: &Conn, reader: &str, seq: i64) -> Result<()> {
+    conn.execute(
         "INSERT INTO read_cursors (instance_id, last_read_seq) VALUES (?1, ?2)
          ON CONFLICT (instance_id) DO UPDATE SET last_read_seq = excluded.last_read_seq",
-    )?
-    .execute(params![reader, seq])?;
+        args![reader, seq],
+    )?;
     Ok(())
 }
 
 /// Deletes every message except the newest `keep`, sparing any message that
 /// one of `protected` (reader id, cursor) has not read. Returns how many
 /// were deleted.
-pub fn prune(conn: &Connection, keep: i64, protected: &[(String, i64)]) -> rusqlite::Result<usize> {
+pub fn prune(conn: &Conn, keep: i64, protected: &[(String, i64)]) -> Result<usize> {
     let readers = serde_json::to_string(protected).unwrap_or_else(|_| "[]".to_owned());
-    conn.prepare_cached(
-        "WITH readers (id, cur) AS (
+    conn.execute("WITH readers (id, cur) AS (
             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?2))
          DELETE FROM messages
           WHERE seq NOT IN (SELECT seq FROM messages ORDER BY seq DESC LIMIT ?1)
             AND NOT EXISTS (
                 SELECT 1 FROM readers r
                  WHERE messages.seq > r.cur
-                   AND (messages.to_id = r.id OR (messages.to_id = ?3 AND messages.from_id <> r.id)))",
-    )?
-    .execute(params![keep, readers, BROADCAST])
+                   AND (messages.to_id = r.id OR (messages.to_id = ?3 AND messages.from_id <> r.id)))", args![keep, readers, BROADCAST])
 }
 
 /// Total number of stored messages.
-pub fn count(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.prepare_cached("SELECT COUNT(*) FROM messages")?
-        .query_row([], |r| r.get(0))
+pub fn count(conn: &Conn) -> Result<i64> {
+    conn.query_one("SELECT COUNT(*) FROM messages", &[], |r| r.get(0))
 }
 
 /// The first reply to message `question` sent by `from` to `to`, if any.
-pub fn reply_to(
-    conn: &Connection,
-    question: &str,
-    from: &str,
-    to: &str,
-) -> rusqlite::Result<Option<Message>> {
-    conn.prepare_cached(
+pub fn reply_to(conn: &Conn, question: &str, from: &str, to: &str) -> Result<Option<Message>> {
+    conn.query_opt(
         "SELECT seq, id, from_id, to_id, type, content, ts, in_reply_to FROM messages
           WHERE in_reply_to = ?1 AND from_id = ?2 AND to_id = ?3 ORDER BY seq LIMIT 1",
-    )?
-    .query_row([question, from, to], Message::from_row)
-    .optional()
+        args![question, from, to],
+        Message::from_row,
+    )
 }
 
 /// A number that changes whenever another connection commits to the bus
 /// (`PRAGMA data_version`): a cheap "anything new?" for waiting loops.
-pub fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("PRAGMA data_version", [], |r| r.get(0))
+pub fn data_version(conn: &Conn) -> Result<i64> {
+    match conn {
+        Conn::Sqlite(c) => Ok(c.query_row("PRAGMA data_version", [], |r| r.get(0))?),
+    }
 }
 
 /// The newest `task` message addressed to `id`.
-pub fn latest_task_for(conn: &Connection, id: &str) -> rusqlite::Result<Option<Message>> {
-    conn.prepare_cached(
+pub fn latest_task_for(conn: &Conn, id: &str) -> Result<Option<Message>> {
+    conn.query_opt(
         "SELECT seq, id, from_id, to_id, type, content, ts, in_reply_to FROM messages
           WHERE to_id = ?1 AND type = 'task' ORDER BY seq DESC LIMIT 1",
-    )?
-    .query_row([id], Message::from_row)
-    .optional()
+        args![id],
+        Message::from_row,
+    )
 }
 
 /// Deletes messages sent before `before_ms` that every one of `protected`
 /// (reader id, cursor) has read; returns how many. Cheap when nothing is
 /// that old: it first looks at the oldest message only.
 pub fn prune_read_before(
-    conn: &Connection,
+    conn: &Conn,
     before_ms: i64,
     protected: &[(String, i64)],
-) -> rusqlite::Result<usize> {
-    let oldest: Option<i64> = conn
-        .prepare_cached("SELECT ts FROM messages ORDER BY seq LIMIT 1")?
-        .query_row([], |r| r.get(0))
-        .optional()?;
+) -> Result<usize> {
+    let oldest: Option<i64> =
+        conn.query_opt("SELECT ts FROM messages ORDER BY seq LIMIT 1", &[], |r| {
+            r.get(0)
+        })?;
     if oldest.is_none_or(|ts| ts >= before_ms) {
         return Ok(0);
     }
     let readers = serde_json::to_string(protected).unwrap_or_else(|_| "[]".to_owned());
-    conn.prepare_cached(
-        "WITH readers (id, cur) AS (
+    conn.execute("WITH readers (id, cur) AS (
             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?2))
          DELETE FROM messages
           WHERE ts < ?1
             AND NOT EXISTS (
                 SELECT 1 FROM readers r
                  WHERE messages.seq > r.cur
-                   AND (messages.to_id = r.id OR (messages.to_id = ?3 AND messages.from_id <> r.id)))",
-    )?
-    .execute(params![before_ms, readers, BROADCAST])
+                   AND (messages.to_id = r.id OR (messages.to_id = ?3 AND messages.from_id <> r.id)))", args![before_ms, readers, BROADCAST])
 }
 
 /// Whether `reader` has a cursor row.
-pub fn has_cursor(conn: &Connection, reader: &str) -> rusqlite::Result<bool> {
+pub fn has_cursor(conn: &Conn, reader: &str) -> Result<bool> {
     Ok(conn
-        .prepare_cached("SELECT 1 FROM read_cursors WHERE instance_id = ?1")?
-        .query_row([reader], |_| Ok(()))
-        .optional()?
+        .query_opt(
+            "SELECT 1 FROM read_cursors WHERE instance_id = ?1",
+            args![reader],
+            |_| Ok(()),
+        )?
+        .is_some())
+}
+
+/// When `from` last sent a message (epoch ms), if it ever did.
+pub fn last_sent_at(conn: &Conn, from: &str) -> Result<Option<i64>> {
+    conn.scalar(
+        "SELECT MAX(ts) FROM messages WHERE from_id = ?1",
+        args![from],
+    )
+}
+
+/// The newest `n` messages, oldest first.
+pub fn latest(conn: &Conn, n: i64) -> Result<Vec<Message>> {
+    conn.query(
+        "SELECT seq, id, from_id, to_id, type, content, ts, in_reply_to FROM
+           (SELECT * FROM messages ORDER BY seq DESC LIMIT ?1) AS newest ORDER BY seq",
+        args![n],
+        Message::from_row,
+    )
+}
+
+/// The newest 20 questions to `to` that no message answers, oldest first.
+pub fn open_questions(conn: &Conn, to: &str) -> Result<Vec<Message>> {
+    let mut out = conn.query(
+        "SELECT seq, id, from_id, to_id, type, content, ts, in_reply_to FROM messages m
+          WHERE to_id = ?1 AND type = 'question'
+            AND NOT EXISTS (SELECT 1 FROM messages r WHERE r.in_reply_to = m.id)
+          ORDER BY seq DESC LIMIT 20",
+        args![to],
+        Message::from_row,
+    )?;
+    out.reverse();
+    Ok(out)
+}
+
+/// Whether `from` ever sent `to` a status message starting with `prefix`.
+pub fn sent_status_with_prefix(conn: &Conn, from: &str, to: &str, prefix: &str) -> Result<bool> {
+    Ok(conn
+        .query_opt(
+            "SELECT 1 FROM messages WHERE from_id = ?1 AND to_id = ?2 AND type = 'status'
+               AND substr(content, 1, length(CAST(?3 AS TEXT))) = ?3 LIMIT 1",
+            args![from, to, prefix],
+            |_| Ok(()),
+        )?
         .is_some())
 }

@@ -13,6 +13,8 @@
 //! transcripts   path PK → instance id, counted token usage (cost)
 //! permission_requests  id PK → worker, tool, input, suggestions, status, decision, who, when
 //! wake_hooks    id PK → the armed asyncRewake waiter (token, pid, expiry, seq rung for)
+//! hosts         name PK → ssh destination (`ssh://user@host[:port]`): where workers may run
+//! session_hosts name PK → host: the host of a session spawn started elsewhere
 //! ```
 //!
 //! Invariants:
@@ -28,6 +30,7 @@ mod checkpoint;
 mod create;
 mod guard;
 pub mod hooks;
+pub mod hosts;
 pub mod instances;
 pub mod messages;
 pub mod permissions;
@@ -35,6 +38,7 @@ pub mod radar;
 pub mod readers;
 mod schema;
 pub mod sessions;
+pub mod store;
 pub mod transcripts;
 pub mod wake_hooks;
 pub mod watch;
@@ -51,6 +55,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::location::BusPaths;
 
 pub use schema::SCHEMA_VERSION;
+pub use store::{Conn, Dialect, StoreError};
 
 /// How long a statement waits for another process's write lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -86,10 +91,18 @@ pub enum BusError {
     },
 }
 
+impl From<StoreError> for BusError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Sqlite(e) => Self::Sqlite(e),
+        }
+    }
+}
+
 /// An open bus connection (one per process).
 #[derive(Debug)]
 pub struct Bus {
-    conn: Connection,
+    conn: Conn,
     path: PathBuf,
 }
 
@@ -184,7 +197,7 @@ impl Bus {
         checkpoint::install(&mut conn, shm_of(path))?;
         schema::migrate(&mut conn)?;
         Ok(Self {
-            conn,
+            conn: Conn::Sqlite(conn),
             path: path.to_path_buf(),
         })
     }
@@ -194,8 +207,20 @@ impl Bus {
         &self.path
     }
 
+    /// A second, read-only connection to the same bus, for a reader that
+    /// polls on its own thread (the view): on SQLite a read-only handle with
+    /// the plain busy timeout.
+    pub fn reader(&self) -> Result<Conn, BusError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(Conn::Sqlite(conn))
+    }
+
     /// The connection, for reads outside a transaction.
-    pub fn conn(&self) -> &Connection {
+    pub fn conn(&self) -> &Conn {
         &self.conn
     }
 
@@ -205,13 +230,13 @@ impl Bus {
     /// `BEGIN IMMEDIATE` and `COMMIT` are cached statements: rusqlite's
     /// `Transaction` re-parses them on every call, which was a sixth of a
     /// send's instructions (callgrind).
-    pub fn write<T, E>(&mut self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    pub fn write<T, E>(&mut self, f: impl FnOnce(&Conn) -> Result<T, E>) -> Result<T, E>
     where
         E: From<BusError>,
     {
-        let conn = &self.conn;
+        let Conn::Sqlite(conn) = &self.conn;
         run_cached(conn, "BEGIN IMMEDIATE").map_err(BusError::from)?;
-        let outcome = f(conn).and_then(|value| match run_cached(conn, "COMMIT") {
+        let outcome = f(&self.conn).and_then(|value| match run_cached(conn, "COMMIT") {
             Ok(()) => Ok(value),
             Err(e) => Err(BusError::from(e).into()),
         });

@@ -15,7 +15,7 @@
 //! | `closed`    | the worker moved on without the hook's answer (a person answered |
 //! |             | the dialog on screen, or the session ended)                      |
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::store::{Conn, Result, Row, args};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -49,8 +49,8 @@ pub struct Request {
 const COLUMNS: &str = "id, worker, tool, input, suggestions, claude_session, asked_at, deadline, \
      status, decision, reason, decided_by, decided_at, delivered_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Request> {
-    let json = |i: usize| -> rusqlite::Result<Value> {
+fn from_row(r: &Row<'_>) -> Result<Request> {
+    let json = |i: usize| -> Result<Value> {
         let text: String = r.get(i)?;
         Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
     };
@@ -73,136 +73,125 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Request> {
 }
 
 /// Records a new pending request (`status`, decision fields ignored).
-pub fn insert(conn: &Connection, q: &Request) -> rusqlite::Result<()> {
-    conn.prepare_cached(
+pub fn insert(conn: &Conn, q: &Request) -> Result<()> {
+    conn.execute(
         "INSERT INTO permission_requests
             (id, worker, tool, input, suggestions, claude_session, asked_at, deadline, status)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
-    )?
-    .execute(params![
-        q.id,
-        q.worker,
-        q.tool,
-        q.input.to_string(),
-        q.suggestions.to_string(),
-        q.claude_session,
-        q.asked_at,
-        q.deadline
-    ])?;
+        args![
+            q.id,
+            q.worker,
+            q.tool,
+            q.input.to_string(),
+            q.suggestions.to_string(),
+            q.claude_session,
+            q.asked_at,
+            q.deadline
+        ],
+    )?;
     Ok(())
 }
 
 /// The request `id`.
-pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Request>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM permission_requests WHERE id = ?1"
-    ))?
-    .query_row([id], from_row)
-    .optional()
+pub fn get(conn: &Conn, id: &str) -> Result<Option<Request>> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM permission_requests WHERE id = ?1"),
+        args![id],
+        from_row,
+    )
 }
 
 /// Pending requests whose deadline has not passed at `now_ms`, oldest first;
 /// one worker's, or everyone's.
-pub fn pending(
-    conn: &Connection,
-    worker: Option<&str>,
-    now_ms: i64,
-) -> rusqlite::Result<Vec<Request>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM permission_requests
+pub fn pending(conn: &Conn, worker: Option<&str>, now_ms: i64) -> Result<Vec<Request>> {
+    conn.query(
+        &format!(
+            "SELECT {COLUMNS} FROM permission_requests
           WHERE status = 'pending' AND deadline > ?1 AND (?2 IS NULL OR worker = ?2)
           ORDER BY asked_at, id"
-    ))?;
-    let rows = stmt.query_map(params![now_ms, worker], from_row)?;
-    rows.collect()
+        ),
+        args![now_ms, worker],
+        from_row,
+    )
 }
 
 /// The latest requests (newest first, at most `limit`), one worker's or all.
-pub fn recent(
-    conn: &Connection,
-    worker: Option<&str>,
-    limit: i64,
-) -> rusqlite::Result<Vec<Request>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM permission_requests
+pub fn recent(conn: &Conn, worker: Option<&str>, limit: i64) -> Result<Vec<Request>> {
+    conn.query(
+        &format!(
+            "SELECT {COLUMNS} FROM permission_requests
           WHERE (?1 IS NULL OR worker = ?1) ORDER BY asked_at DESC, id DESC LIMIT ?2"
-    ))?;
-    let rows = stmt.query_map(params![worker, limit], from_row)?;
-    rows.collect()
+        ),
+        args![worker, limit],
+        from_row,
+    )
 }
 
 /// Decides a pending request; `false` if it is no longer pending.
 pub fn decide(
-    conn: &Connection,
+    conn: &Conn,
     id: &str,
     decision: &str,
     reason: Option<&str>,
     by: &str,
     now_ms: i64,
-) -> rusqlite::Result<bool> {
-    let n = conn
-        .prepare_cached(
-            "UPDATE permission_requests SET status = 'decided', decision = ?2, reason = ?3,
+) -> Result<bool> {
+    let n = conn.execute(
+        "UPDATE permission_requests SET status = 'decided', decision = ?2, reason = ?3,
                     decided_by = ?4, decided_at = ?5
               WHERE id = ?1 AND status = 'pending'",
-        )?
-        .execute(params![id, decision, reason, by, now_ms])?;
+        args![id, decision, reason, by, now_ms],
+    )?;
     Ok(n == 1)
 }
 
 /// Records that an expired request's dialog was answered with keys.
 pub fn answered_by_keys(
-    conn: &Connection,
+    conn: &Conn,
     id: &str,
     decision: &str,
     by: &str,
     now_ms: i64,
-) -> rusqlite::Result<bool> {
-    let n = conn
-        .prepare_cached(
-            "UPDATE permission_requests SET status = 'keys', decision = ?2, decided_by = ?3,
+) -> Result<bool> {
+    let n = conn.execute(
+        "UPDATE permission_requests SET status = 'keys', decision = ?2, decided_by = ?3,
                     decided_at = ?4
               WHERE id = ?1 AND status = 'expired'",
-        )?
-        .execute(params![id, decision, by, now_ms])?;
+        args![id, decision, by, now_ms],
+    )?;
     Ok(n == 1)
 }
 
 /// Moves a request from `from` to `to` (`delivered_at` set when `to` is
 /// `delivered`); `false` if it was not in `from`.
-pub fn transition(
-    conn: &Connection,
-    id: &str,
-    from: &str,
-    to: &str,
-    now_ms: i64,
-) -> rusqlite::Result<bool> {
-    let n = conn
-        .prepare_cached(
-            "UPDATE permission_requests SET status = ?3,
+pub fn transition(conn: &Conn, id: &str, from: &str, to: &str, now_ms: i64) -> Result<bool> {
+    let n = conn.execute(
+        "UPDATE permission_requests SET status = ?3,
                     delivered_at = CASE WHEN ?3 = 'delivered' THEN ?4 ELSE delivered_at END
               WHERE id = ?1 AND status = ?2",
-        )?
-        .execute(params![id, from, to, now_ms])?;
+        args![id, from, to, now_ms],
+    )?;
     Ok(n == 1)
 }
 
 /// Closes a worker's pending and undelivered requests (it moved on without
 /// the hook's answer); returns how many.
-pub fn close_open(conn: &Connection, worker: &str) -> rusqlite::Result<usize> {
-    conn.prepare_cached(
+pub fn close_open(conn: &Conn, worker: &str) -> Result<usize> {
+    conn.execute(
         "UPDATE permission_requests SET status = 'closed'
           WHERE worker = ?1 AND status IN ('pending', 'decided')",
-    )?
-    .execute([worker])
+        args![worker],
+    )
 }
 
 /// The newest expired request of `worker` (its dialog is on screen).
-pub fn last_expired(conn: &Connection, worker: &str) -> rusqlite::Result<Option<Request>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM permission_requests WHERE worker = ?1 AND status = 'expired'
+pub fn last_expired(conn: &Conn, worker: &str) -> Result<Option<Request>> {
+    conn.query_opt(
+        &format!(
+            "SELECT {COLUMNS} FROM permission_requests WHERE worker = ?1 AND status = 'expired'
           ORDER BY asked_at DESC LIMIT 1"
-    ))?
-    .query_row([worker], from_row)
-    .optional()
+        ),
+        args![worker],
+        from_row,
+    )
 }

@@ -17,6 +17,7 @@
 //! | 8       | `transcripts`: each session's transcript and its counted usage     |
 //! | 9       | the merge radar: paths workers wrote, overlaps already reported    |
 //! | 10      | permission requests answered on the bus; armed wake hooks          |
+//! | 11      | `hosts` (other machines reached over SSH), each remote session's host |
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -35,6 +36,7 @@ const MIGRATIONS: &[Migration] = &[
     transcripts,
     radar,
     hooks_first,
+    super::hosts::migration,
 ];
 
 /// The schema version this binary writes.

@@ -2,7 +2,7 @@
 //! (name = worker id = worktree key). Rows are kept after the session ends
 //! (`ended_at` set) as a record; a new spawn of the same name replaces it.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::store::{Conn, Result, Row, args};
 use serde::Serialize;
 
 /// A spawned session.
@@ -26,7 +26,7 @@ pub struct SessionRow {
 }
 
 impl SessionRow {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+    fn from_row(row: &Row<'_>) -> Result<Self> {
         Ok(Self {
             name: row.get(0)?,
             tmux_session_id: row.get(1)?,
@@ -36,7 +36,7 @@ impl SessionRow {
             perm_mode: row.get(5)?,
             spawned_at_ms: row.get(6)?,
             ended_at_ms: row.get(7)?,
-            argv: serde_json::from_str(&row.get::<_, String>(8)?).unwrap_or_default(),
+            argv: serde_json::from_str(&row.get::<String>(8)?).unwrap_or_default(),
         })
     }
 }
@@ -45,65 +45,59 @@ const COLUMNS: &str =
     "name, tmux_session_id, pane, tmux_socket, worktree, perm_mode, spawned_at, ended_at, argv";
 
 /// Records a session (replacing an ended one of the same name).
-pub fn put(conn: &Connection, s: &SessionRow) -> rusqlite::Result<()> {
-    conn.prepare_cached(&format!(
+pub fn put(conn: &Conn, s: &SessionRow) -> Result<()> {
+    conn.execute(&format!(
         "INSERT OR REPLACE INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-    ))?
-    .execute(params![
-        s.name,
-        s.tmux_session_id,
-        s.pane,
-        s.tmux_socket,
-        s.worktree,
-        s.perm_mode,
-        s.spawned_at_ms,
-        s.ended_at_ms,
-        serde_json::to_string(&s.argv).unwrap_or_else(|_| "[]".to_owned())
-    ])?;
+    ), args![s.name, s.tmux_session_id, s.pane, s.tmux_socket, s.worktree, s.perm_mode, s.spawned_at_ms, s.ended_at_ms, serde_json::to_string(&s.argv).unwrap_or_else(|_| "[]".to_owned())])?;
     Ok(())
 }
 
 /// The row for a session name.
-pub fn get(conn: &Connection, name: &str) -> rusqlite::Result<Option<SessionRow>> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM sessions WHERE name = ?1"))?
-        .query_row([name], SessionRow::from_row)
-        .optional()
+pub fn get(conn: &Conn, name: &str) -> Result<Option<SessionRow>> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM sessions WHERE name = ?1"),
+        args![name],
+        SessionRow::from_row,
+    )
 }
 
 /// Sessions not yet ended, oldest first.
-pub fn live(conn: &Connection) -> rusqlite::Result<Vec<SessionRow>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM sessions WHERE ended_at IS NULL ORDER BY spawned_at, name"
-    ))?;
-    let rows = stmt.query_map([], SessionRow::from_row)?;
-    rows.collect()
+pub fn live(conn: &Conn) -> Result<Vec<SessionRow>> {
+    conn.query(
+        &format!("SELECT {COLUMNS} FROM sessions WHERE ended_at IS NULL ORDER BY spawned_at, name"),
+        &[],
+        SessionRow::from_row,
+    )
 }
 
 /// Records that the worker of the live session `name` has its intercomm MCP
 /// server connected (see [`mcp_connected_at`]); false when no live session
 /// has that name. A new [`put`] of the name clears it.
-pub fn mark_mcp_connected(conn: &Connection, name: &str, now_ms: i64) -> rusqlite::Result<bool> {
-    let n = conn
-        .prepare_cached(
-            "UPDATE sessions SET mcp_connected_at = ?2 WHERE name = ?1 AND ended_at IS NULL",
-        )?
-        .execute(params![name, now_ms])?;
+pub fn mark_mcp_connected(conn: &Conn, name: &str, now_ms: i64) -> Result<bool> {
+    let n = conn.execute(
+        "UPDATE sessions SET mcp_connected_at = ?2 WHERE name = ?1 AND ended_at IS NULL",
+        args![name, now_ms],
+    )?;
     Ok(n > 0)
 }
 
 /// When the worker of session `name` reported its intercomm MCP server
 /// connected (ms since the epoch), if it did since the session was recorded.
-pub fn mcp_connected_at(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
+pub fn mcp_connected_at(conn: &Conn, name: &str) -> Result<Option<i64>> {
     Ok(conn
-        .prepare_cached("SELECT mcp_connected_at FROM sessions WHERE name = ?1")?
-        .query_row([name], |r| r.get::<_, Option<i64>>(0))
-        .optional()?
+        .query_opt(
+            "SELECT mcp_connected_at FROM sessions WHERE name = ?1",
+            args![name],
+            |r| r.get::<Option<i64>>(0),
+        )?
         .flatten())
 }
 
 /// Marks a session ended.
-pub fn end(conn: &Connection, name: &str, now_ms: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached("UPDATE sessions SET ended_at = ?2 WHERE name = ?1 AND ended_at IS NULL")?
-        .execute(params![name, now_ms])?;
+pub fn end(conn: &Conn, name: &str, now_ms: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE sessions SET ended_at = ?2 WHERE name = ?1 AND ended_at IS NULL",
+        args![name, now_ms],
+    )?;
     Ok(())
 }

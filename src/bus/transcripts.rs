@@ -4,7 +4,7 @@
 //! has one row per transcript: a respawned worker's new session adds a row,
 //! so its cost so far spans all of them.
 
-use rusqlite::{Connection, params};
+use super::store::{Conn, Result, args};
 
 use crate::cost::Tally;
 
@@ -22,36 +22,38 @@ pub struct TranscriptRow {
 }
 
 /// Records that `id`'s session writes `path` (keeping what was counted).
-pub fn record(conn: &Connection, id: &str, path: &str, now_ms: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached(
+pub fn record(conn: &Conn, id: &str, path: &str, now_ms: i64) -> Result<()> {
+    conn.execute(
         "INSERT INTO transcripts (path, id, tally, at) VALUES (?1, ?2, '{}', ?3)
          ON CONFLICT (path) DO UPDATE SET id = excluded.id, at = excluded.at",
-    )?
-    .execute(params![path, id, now_ms])?;
+        args![path, id, now_ms],
+    )?;
     Ok(())
 }
 
 /// Stores what has been counted of `path`.
-pub fn put_tally(conn: &Connection, path: &str, tally: &Tally) -> rusqlite::Result<()> {
+pub fn put_tally(conn: &Conn, path: &str, tally: &Tally) -> Result<()> {
     let json = serde_json::to_string(tally).unwrap_or_else(|_| "{}".to_owned());
-    conn.prepare_cached("UPDATE transcripts SET tally = ?2 WHERE path = ?1")?
-        .execute(params![path, json])?;
+    conn.execute(
+        "UPDATE transcripts SET tally = ?2 WHERE path = ?1",
+        args![path, json],
+    )?;
     Ok(())
 }
 
 /// Every transcript, oldest first; `Some(id)` limits them to one instance's.
-pub fn list(conn: &Connection, id: Option<&str>) -> rusqlite::Result<Vec<TranscriptRow>> {
-    let mut stmt = conn.prepare_cached(
+pub fn list(conn: &Conn, id: Option<&str>) -> Result<Vec<TranscriptRow>> {
+    conn.query(
         "SELECT path, id, tally, at FROM transcripts
           WHERE ?1 IS NULL OR id = ?1 ORDER BY at, path",
-    )?;
-    let rows = stmt.query_map([id], |r| {
-        Ok(TranscriptRow {
-            path: r.get(0)?,
-            id: r.get(1)?,
-            tally: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
-            at_ms: r.get(3)?,
-        })
-    })?;
-    rows.collect()
+        args![id],
+        |r| {
+            Ok(TranscriptRow {
+                path: r.get(0)?,
+                id: r.get(1)?,
+                tally: serde_json::from_str(&r.get::<String>(2)?).unwrap_or_default(),
+                at_ms: r.get(3)?,
+            })
+        },
+    )
 }

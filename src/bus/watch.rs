@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use rusqlite::Connection;
+use crate::bus::Conn;
 
 /// The first pause after a look that found nothing new.
 pub const FIRST_PAUSE: Duration = Duration::from_millis(20);
@@ -41,7 +41,7 @@ impl Changes {
 
     /// `true` on the first call and whenever another connection committed
     /// since the previous call (then the next pause starts short again).
-    pub fn changed(&mut self, conn: &Connection) -> rusqlite::Result<bool> {
+    pub fn changed(&mut self, conn: &Conn) -> crate::bus::store::Result<bool> {
         let version = crate::bus::messages::data_version(conn)?;
         if self.seen == Some(version) {
             return Ok(false);

@@ -2,7 +2,7 @@
 //! the worker's id (the same id as its instance and its tmux session, B6).
 //! Rows are kept after removal (status `removed`) as a record.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::store::{Conn, Result, Row, args};
 use serde::{Deserialize, Serialize};
 
 /// A worktree's place in the merge lifecycle: `active` (editing), `done`
@@ -76,14 +76,14 @@ pub struct WorktreeRow {
 }
 
 impl WorktreeRow {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+    fn from_row(row: &Row<'_>) -> Result<Self> {
         Ok(Self {
             worker_id: row.get(0)?,
             branch: row.get(1)?,
             head_commit: row.get(2)?,
             path: row.get(3)?,
             base: row.get(4)?,
-            status: WorktreeStatus::parse(&row.get::<_, String>(5)?),
+            status: WorktreeStatus::parse(&row.get::<String>(5)?),
             created_at_ms: row.get(6)?,
             updated_at_ms: row.get(7)?,
         })
@@ -93,64 +93,62 @@ impl WorktreeRow {
 const COLUMNS: &str = "worker_id, branch, head_commit, path, base, status, created_at, updated_at";
 
 /// The row for `worker_id`, if any.
-pub fn get(conn: &Connection, worker_id: &str) -> rusqlite::Result<Option<WorktreeRow>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM worktrees WHERE worker_id = ?1"
-    ))?
-    .query_row([worker_id], WorktreeRow::from_row)
-    .optional()
+pub fn get(conn: &Conn, worker_id: &str) -> Result<Option<WorktreeRow>> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM worktrees WHERE worker_id = ?1"),
+        args![worker_id],
+        WorktreeRow::from_row,
+    )
 }
 
 /// Every row, oldest first.
-pub fn list(conn: &Connection) -> rusqlite::Result<Vec<WorktreeRow>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM worktrees ORDER BY created_at, worker_id"
-    ))?;
-    let rows = stmt.query_map([], WorktreeRow::from_row)?;
-    rows.collect()
+pub fn list(conn: &Conn) -> Result<Vec<WorktreeRow>> {
+    conn.query(
+        &format!("SELECT {COLUMNS} FROM worktrees ORDER BY created_at, worker_id"),
+        &[],
+        WorktreeRow::from_row,
+    )
 }
 
 /// Records a freshly added worktree. A re-added id starts a new lifecycle:
 /// branch, commit and creation time are reset, not inherited (B8).
-pub fn put_new(conn: &Connection, row: &WorktreeRow) -> rusqlite::Result<()> {
-    conn.prepare_cached(
+pub fn put_new(conn: &Conn, row: &WorktreeRow) -> Result<()> {
+    conn.execute(
         "INSERT OR REPLACE INTO worktrees
             (worker_id, branch, head_commit, path, base, status, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        row.worker_id,
-        row.branch,
-        row.head_commit,
-        row.path,
-        row.base,
-        row.status.as_str(),
-        row.created_at_ms,
-        row.updated_at_ms
-    ])?;
+        args![
+            row.worker_id,
+            row.branch,
+            row.head_commit,
+            row.path,
+            row.base,
+            row.status.as_str(),
+            row.created_at_ms,
+            row.updated_at_ms
+        ],
+    )?;
     Ok(())
 }
 
 /// Sets a status, and the branch and its commit when given.
 pub fn set_status(
-    conn: &Connection,
+    conn: &Conn,
     worker_id: &str,
     status: WorktreeStatus,
     branch: Option<(&str, &str)>,
     now_ms: i64,
-) -> rusqlite::Result<()> {
+) -> Result<()> {
     match branch {
-        Some((name, commit)) => conn
-            .prepare_cached(
-                "UPDATE worktrees SET status = ?2, branch = ?3, head_commit = ?4, updated_at = ?5
+        Some((name, commit)) => conn.execute(
+            "UPDATE worktrees SET status = ?2, branch = ?3, head_commit = ?4, updated_at = ?5
                   WHERE worker_id = ?1",
-            )?
-            .execute(params![worker_id, status.as_str(), name, commit, now_ms])?,
-        None => conn
-            .prepare_cached(
-                "UPDATE worktrees SET status = ?2, updated_at = ?3 WHERE worker_id = ?1",
-            )?
-            .execute(params![worker_id, status.as_str(), now_ms])?,
+            args![worker_id, status.as_str(), name, commit, now_ms],
+        )?,
+        None => conn.execute(
+            "UPDATE worktrees SET status = ?2, updated_at = ?3 WHERE worker_id = ?1",
+            args![worker_id, status.as_str(), now_ms],
+        )?,
     };
     Ok(())
 }

@@ -12,6 +12,7 @@ use crate::location::{self, BusPaths};
 use crate::ops::Outcome;
 
 mod claude_range;
+mod hosts;
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -230,6 +231,7 @@ pub fn run(paths: &BusPaths) -> Report {
             ),
         }
     });
+    checks.extend(hosts::run(paths));
     Report { checks }
 }
 

@@ -10,6 +10,7 @@
 
 mod claude_setup;
 mod doctor;
+mod host;
 mod output;
 mod tool_names;
 mod view;
@@ -105,6 +106,10 @@ pub enum Command {
     Attach(view::AttachArgs),
     /// List workers' permission requests and the decisions made on them.
     Decisions(DecisionsArgs),
+    /// Manage the hosts workers can run on over SSH: add, list, remove.
+    Host(host::HostArgs),
+    /// Serve a master's requests for this host over SSH (run by the master's ssh).
+    HostAgent(host::HostAgentArgs),
 }
 
 #[derive(Debug, Args)]
@@ -212,6 +217,9 @@ pub struct SpawnArgs {
     /// Answer yes to Claude's custom API key dialog.
     #[arg(long)]
     pub accept_api_key: bool,
+    /// Start them on this host (from `intercomm host add`; default: this machine).
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
     #[command(flatten)]
     pub master: AsMaster,
 }
@@ -495,6 +503,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 ready_timeout_secs: a.ready_timeout,
                 wake: !a.no_wake,
                 accept_api_key: a.accept_api_key,
+                host: a.host,
             };
             let ctx = master_ctx(cli.root, &a.master)?;
             let spawned = block_on(async {
@@ -586,6 +595,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Watch(a) => view::watch(cli.root, a),
         Command::Diff(a) => view::diff(cli.root, a),
         Command::Attach(a) => view::attach(cli.root, a),
+        Command::Host(a) => host::host(cli.root, a, json),
+        Command::HostAgent(a) => host::agent(a),
         Command::Decisions(a) => {
             let mut ctx = cli_ctx(cli.root)?;
             output::outcome(

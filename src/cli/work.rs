@@ -146,8 +146,13 @@ pub fn worktree(root: Option<PathBuf>, a: WorktreeArgs, json: bool) -> Result<Ex
             master,
         } => {
             let status = enum_arg::<WorktreeStatus>("status", &status)?;
-            let mut ctx = acting(root, &master)?;
-            let set = worktree::set_status(&mut ctx, &worker_id, status, branch.as_deref())?;
+            let ctx = std::sync::Mutex::new(acting(root, &master)?);
+            let set = super::block_on(crate::fleet::transfer::set_status(
+                &ctx,
+                &worker_id,
+                status,
+                branch.as_deref(),
+            ))??;
             output::outcome(&set, json)
         }
         WorktreeCommand::Remove {

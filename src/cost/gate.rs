@@ -10,14 +10,13 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Value, json};
 
 use super::caps::Caps;
 use super::{Spend, refresh, spend_by_instance, total};
 use crate::bus::instances::{self, Role};
 use crate::bus::messages::{self, MessageType, NewMessage};
-use crate::bus::{Bus, sessions, transcripts};
+use crate::bus::{Bus, Conn, sessions, transcripts};
 use crate::clock;
 use crate::error::Result;
 use crate::names::MASTER_ID;
@@ -89,27 +88,18 @@ pub fn on_hook(
     }))
 }
 
-fn fleet_spend(conn: &Connection) -> Result<Spend> {
+fn fleet_spend(conn: &Conn) -> Result<Spend> {
     Ok(total(spend_by_instance(conn).map_err(db)?.values()))
 }
 
 /// Workers are capped; the master is not.
-fn is_worker(conn: &Connection, id: &str) -> Result<bool> {
+fn is_worker(conn: &Conn, id: &str) -> Result<bool> {
     Ok(match instances::get(conn, id).map_err(db)? {
         Some(row) => row.role == Role::Worker,
         None => sessions::get(conn, id).map_err(db)?.is_some(),
     })
 }
 
-fn already_told(conn: &Connection, id: &str) -> Result<bool> {
-    let found: Option<i64> = conn
-        .prepare_cached(
-            "SELECT 1 FROM messages WHERE from_id = ?1 AND to_id = ?2 AND type = 'status'
-               AND substr(content, 1, length(?3)) = ?3 LIMIT 1",
-        )
-        .map_err(db)?
-        .query_row(rusqlite::params![id, MASTER_ID, NOTICE], |r| r.get(0))
-        .optional()
-        .map_err(db)?;
-    Ok(found.is_some())
+fn already_told(conn: &Conn, id: &str) -> Result<bool> {
+    messages::sent_status_with_prefix(conn, id, MASTER_ID, NOTICE).map_err(db)
 }

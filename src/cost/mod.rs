@@ -16,7 +16,7 @@ pub mod transcript;
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 
-use rusqlite::Connection;
+use crate::bus::Conn;
 use serde::Serialize;
 
 use crate::bus::transcripts::{self, TranscriptRow};
@@ -108,7 +108,7 @@ pub fn caught_up(row: &TranscriptRow) -> Tally {
 }
 
 /// What every instance has spent, by id, counted without writing.
-pub fn spend_by_instance(conn: &Connection) -> rusqlite::Result<BTreeMap<String, Spend>> {
+pub fn spend_by_instance(conn: &Conn) -> crate::bus::store::Result<BTreeMap<String, Spend>> {
     let mut out: BTreeMap<String, Spend> = BTreeMap::new();
     for row in transcripts::list(conn, None)? {
         out.entry(row.id.clone())
@@ -120,7 +120,7 @@ pub fn spend_by_instance(conn: &Connection) -> rusqlite::Result<BTreeMap<String,
 
 /// What `id` has spent, counting its transcripts' new lines and storing
 /// the counts (the hooks' path; call inside a write transaction).
-pub fn refresh(conn: &Connection, id: &str) -> rusqlite::Result<Spend> {
+pub fn refresh(conn: &Conn, id: &str) -> crate::bus::store::Result<Spend> {
     let mut spend = Spend::default();
     for row in transcripts::list(conn, Some(id))? {
         let tally = caught_up(&row);

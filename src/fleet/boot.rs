@@ -93,6 +93,12 @@ impl Boot {
         }
     }
 
+    /// The target and the wake prompt, for a boot that runs elsewhere
+    /// (on the target's host, [`super::host`]).
+    pub fn into_parts(self) -> (Target, Option<String>) {
+        (self.target, self.wake)
+    }
+
     pub fn done(&self) -> bool {
         matches!(self.phase, Phase::Done)
     }

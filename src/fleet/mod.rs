@@ -13,11 +13,13 @@ mod boot;
 pub mod decide;
 pub mod dialog;
 pub mod hook_wake;
+pub mod host;
 pub mod respawn;
 pub mod scan;
 pub mod spawn;
 pub mod takeover;
 pub mod teardown;
+pub mod transfer;
 pub mod wake;
 
 use std::sync::Mutex;
@@ -27,7 +29,7 @@ use crate::bus::{instances, sessions};
 use crate::error::{Error, Result};
 use crate::names;
 use crate::ops::{Acting, Ctx, db};
-use crate::screen::{self, Screen};
+use crate::screen::Screen;
 use crate::tmux::{PaneInfo, Tmux, TmuxError};
 
 /// How often wait loops re-capture a pane.
@@ -63,32 +65,40 @@ impl From<TmuxError> for Error {
 pub struct Target {
     /// The instance id (= session name for spawned workers).
     pub id: String,
+    /// This machine's client of the pane's server (for a pane on this
+    /// machine; a remote pane is reached through [`Target::host`]).
     pub tmux: Tmux,
     pub pane: PaneInfo,
+    /// Where the pane lives.
+    pub host: host::Host,
 }
 
 impl Target {
-    /// Captures and classifies the pane.
+    /// Captures and classifies the pane (on its host).
     pub async fn look(&self) -> Result<Screen> {
-        Ok(screen::classify(&self.tmux.capture(&self.pane.pane).await?))
+        host::look(self).await
     }
 }
 
-/// Where the bus says an id's pane is: the session spawn recorded, else the
-/// pane the instance registered from. `(socket, pane, session id if spawned)`.
-fn recorded_pane(ctx: &mut Ctx, id: &str) -> Result<Option<(String, String, Option<String>)>> {
+/// Where the bus says an id's pane is: the session spawn recorded (and its
+/// host), else the pane the instance registered from (on this machine).
+/// `(host, socket, pane, session id if spawned)`.
+type Recorded = (host::Host, String, String, Option<String>);
+
+fn recorded_pane(ctx: &mut Ctx, id: &str) -> Result<Option<Recorded>> {
     let Some(bus) = ctx.existing_bus()? else {
         return Ok(None);
     };
     if let Some(s) = sessions::get(bus.conn(), id).map_err(db)?
         && s.ended_at_ms.is_none()
     {
-        return Ok(Some((s.tmux_socket, s.pane, Some(s.tmux_session_id))));
+        let on = host::Host::of_session(bus.conn(), id)?;
+        return Ok(Some((on, s.tmux_socket, s.pane, Some(s.tmux_session_id))));
     }
     Ok(instances::get(bus.conn(), id)
         .map_err(db)?
         .filter(|r| !r.pane.is_empty())
-        .map(|r| (r.tmux_socket, r.pane, None)))
+        .map(|r| (host::Host::Local, r.tmux_socket, r.pane, None)))
 }
 
 /// Resolves an instance id to its live pane. Only ids are accepted (never a
@@ -97,24 +107,19 @@ fn recorded_pane(ctx: &mut Ctx, id: &str) -> Result<Option<(String, String, Opti
 pub async fn resolve(ctx: &Mutex<Ctx>, field: &str, id: &str) -> Result<Target> {
     names::check_id(field, id)?;
     let (home, recorded) = with_ctx(ctx, |c| Ok((c.tmux.clone(), recorded_pane(c, id)?)))?;
-    let Some((socket, pane, session_id)) = recorded else {
+    let Some((on, socket, pane, session_id)) = recorded else {
         return Err(Error::user(
             "no_pane",
             format!("{id:?} has no known tmux pane (not spawned by this bus, and not registered from tmux)"),
         )
         .with_hint("intercomm_status lists instances and their panes"));
     };
-    let tmux = home.at(&socket);
-    let panes = tmux.list_panes().await?;
+    let panes = on.panes(&home, &socket, &[]).await?.panes;
     let found = panes
         .into_iter()
         .find(|p| p.pane == pane && session_id.as_ref().is_none_or(|s| *s == p.session_id));
     match found {
-        Some(pane) => Ok(Target {
-            id: id.to_owned(),
-            tmux,
-            pane,
-        }),
+        Some(pane) => Ok(host::target(on, &home, id, pane)),
         None => Err(Error::user(
             "pane_gone",
             format!("the pane of {id:?} ({pane}) no longer exists"),

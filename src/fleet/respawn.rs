@@ -69,6 +69,13 @@ pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
         let session = sessions::get(conn, worker)
             .map_err(db)?
             .ok_or_else(|| not_spawned(worker))?;
+        if let Some(host) = super::host::Host::of_session(conn, worker)?.name() {
+            return Err(Error::user(
+                "remote_respawn",
+                format!("{worker} runs on host {host}; respawn there is not supported yet"),
+            )
+            .with_hint("intercomm teardown, then intercomm spawn with the same host"));
+        }
         let alive = instances::get(conn, worker)
             .map_err(db)?
             .filter(|r| r.is_alive(clock::now_ms()))
@@ -96,6 +103,7 @@ pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
             id: worker.to_owned(),
             tmux: tmux.clone(),
             pane: old.clone(),
+            host: super::host::Host::Local,
         };
         let screen = target.look().await?;
         if !matches!(screen.state, PaneState::Exited | PaneState::Unknown) {
@@ -172,6 +180,7 @@ pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
         id: worker.to_owned(),
         tmux: tmux.at(&pane.socket),
         pane,
+        host: super::host::Host::Local,
     };
     let req = SpawnRequest {
         count: 1,
@@ -185,6 +194,7 @@ pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
         ready_timeout_secs: 30,
         wake: true,
         accept_api_key: false,
+        host: None,
     };
     // Booted like a spawned worker: dialogs answered, and the wake typed only
     // once its new intercomm MCP server is connected.

@@ -11,13 +11,15 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::dialog::{self, Choice};
+use super::dialog::Choice;
+use super::host::Host;
 use super::{master, resolve, with_ctx};
 use crate::bus::hooks::HookState;
 use crate::bus::permissions::{self, Request};
 use crate::bus::{hooks, instances, sessions, worktrees};
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::host::protocol::PaneAt;
 use crate::ops::{Ctx, Outcome, db};
 use crate::screen::{self, MenuOption, PaneState};
 
@@ -25,6 +27,9 @@ use crate::screen::{self, MenuOption, PaneState};
 #[derive(Debug, Clone, Serialize)]
 pub struct PaneView {
     pub id: String,
+    /// The host it runs on; absent for this machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub pane: String,
     /// The session name, when the pane still exists.
     pub session: Option<String>,
@@ -74,6 +79,10 @@ pub struct Scanned {
     pub millis: u64,
     /// The merge radar over the workers' worktrees.
     pub radar: crate::radar::Radar,
+    /// Hosts that could not be read, with why: their panes show as gone
+    /// and their workers' mail waits on the bus.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreachable: Vec<(String, String)>,
 }
 
 impl Outcome for Scanned {
@@ -89,11 +98,17 @@ impl Outcome for Scanned {
                 p.pane,
                 p.state.map_or("gone", |s| s.as_str())
             ));
+            if let Some(h) = &p.host {
+                out.push_str(&format!("  on {h}"));
+            }
             if let Some(s) = &p.summary {
                 out.push_str(&format!("  [{s}]"));
             }
             if let Some(a) = &p.attention {
                 out.push_str(&format!("  <- {a}"));
+            }
+            if let Some(d) = &p.disagreement {
+                out.push_str(&format!("  (disagree: {d})"));
             }
         }
         out.push_str(&format!(
@@ -101,6 +116,9 @@ impl Outcome for Scanned {
             self.need_attention,
             self.panes.len()
         ));
+        for (_, why) in &self.unreachable {
+            out.push_str(&format!("\n{why}"));
+        }
         out.push_str(&crate::ops::radar::text(&self.radar));
         out
     }
@@ -108,6 +126,7 @@ impl Outcome for Scanned {
 
 struct Member {
     id: String,
+    host: Host,
     socket: String,
     pane: String,
     session_id: Option<String>,
@@ -141,6 +160,7 @@ fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
             members.insert(
                 s.name.clone(),
                 Member {
+                    host: Host::of_session(conn, &s.name)?,
                     alive: alive(&s.name),
                     hook: hooks::get(conn, &s.name).map_err(db)?,
                     permission: first_pending(conn, &s.name, now)?,
@@ -165,6 +185,7 @@ fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
             members.insert(
                 r.id.clone(),
                 Member {
+                    host: Host::Local,
                     hook: hooks::get(conn, &r.id).map_err(db)?,
                     permission: first_pending(conn, &r.id, now)?,
                     wake_hook: wake_armed(conn, &r.id, now)?,
@@ -182,13 +203,13 @@ fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
     Ok(members.into_values().collect())
 }
 
-fn wake_armed(conn: &rusqlite::Connection, id: &str, now: i64) -> Result<bool> {
+fn wake_armed(conn: &crate::bus::Conn, id: &str, now: i64) -> Result<bool> {
     Ok(crate::bus::wake_hooks::get(conn, id)
         .map_err(db)?
         .is_some_and(|a| super::hook_wake::is_armed(&a, now)))
 }
 
-fn first_pending(conn: &rusqlite::Connection, id: &str, now: i64) -> Result<Option<Request>> {
+fn first_pending(conn: &crate::bus::Conn, id: &str, now: i64) -> Result<Option<Request>> {
     Ok(permissions::pending(conn, Some(id), now)
         .map_err(db)?
         .into_iter()
@@ -281,30 +302,44 @@ pub async fn scan(ctx: &Mutex<Ctx>, prefix: &str) -> Result<Scanned> {
     crate::names::check_id("prefix", prefix)?;
     master(ctx)?;
     let (home, members) = with_ctx(ctx, |c| Ok((c.tmux.clone(), fleet(c, prefix)?)))?;
-    let mut by_socket: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut by_place: BTreeMap<(Option<String>, String), Vec<usize>> = BTreeMap::new();
     for (i, m) in members.iter().enumerate() {
-        by_socket.entry(m.socket.clone()).or_default().push(i);
+        by_place
+            .entry((m.host.name().map(str::to_owned), m.socket.clone()))
+            .or_default()
+            .push(i);
     }
     let mut views: Vec<Option<PaneView>> = members.iter().map(|_| None).collect();
+    let mut unreachable: Vec<(String, String)> = Vec::new();
     let now = clock::now_ms();
-    for (socket, idx) in by_socket {
-        let tmux = home.at(&socket);
-        let panes = tmux.list_panes().await?;
-        let live: Vec<usize> = idx
+    // One request per host and server, all hosts at once.
+    let reads = by_place.iter().map(|((_, socket), idx)| {
+        let on = members[idx[0]].host.clone();
+        let wanted: Vec<PaneAt> = idx
             .iter()
-            .copied()
-            .filter(|&i| {
-                let m = &members[i];
-                panes.iter().any(|p| {
-                    p.pane == m.pane && m.session_id.as_ref().is_none_or(|s| *s == p.session_id)
-                })
+            .map(|&i| PaneAt {
+                pane: members[i].pane.clone(),
+                session_id: members[i].session_id.clone(),
             })
             .collect();
-        let ids: Vec<String> = live.iter().map(|&i| members[i].pane.clone()).collect();
-        let captures = tmux.capture_many(&ids).await?;
+        let home = home.clone();
+        async move { on.panes(&home, socket, &wanted).await }
+    });
+    let results = futures::future::join_all(reads).await;
+    for (((host_name, _), idx), read) in by_place.into_iter().zip(results) {
+        let (panes, captures, lost) = match (read, &host_name) {
+            (Ok(p), _) => (p.panes, p.captures, None),
+            (Err(e), None) => return Err(e),
+            (Err(e), Some(h)) => {
+                if !unreachable.iter().any(|(n, _)| n == h) {
+                    unreachable.push((h.clone(), e.message.clone()));
+                }
+                (Vec::new(), vec![None; idx.len()], Some(e.message))
+            }
+        };
         for &i in &idx {
             let m = &members[i];
-            let capture = live
+            let capture = idx
                 .iter()
                 .position(|&j| j == i)
                 .and_then(|k| captures.get(k).cloned().flatten());
@@ -322,6 +357,7 @@ pub async fn scan(ctx: &Mutex<Ctx>, prefix: &str) -> Result<Scanned> {
             );
             views[i] = Some(PaneView {
                 id: m.id.clone(),
+                host: m.host.name().map(str::to_owned),
                 pane: m.pane.clone(),
                 session: session.filter(|_| state.is_some()),
                 state,
@@ -338,6 +374,10 @@ pub async fn scan(ctx: &Mutex<Ctx>, prefix: &str) -> Result<Scanned> {
                 worktree: m.worktree.clone(),
                 summary: m.summary.clone(),
                 attention: match (state, &m.permission) {
+                    (None, _) if lost.is_some() => Some(format!(
+                        "{} (its mail waits on the bus)",
+                        lost.as_deref().unwrap_or_default()
+                    )),
                     (None, _) => Some("pane gone (teardown cleans up)".to_owned()),
                     (Some(_), Some(r)) => Some(format!(
                         "waiting: {} {} (intercomm_approve decides through its hook)",
@@ -369,6 +409,7 @@ pub async fn scan(ctx: &Mutex<Ctx>, prefix: &str) -> Result<Scanned> {
         panes,
         millis,
         radar,
+        unreachable,
     })
 }
 
@@ -491,52 +532,25 @@ pub async fn approve(
         ));
     }
     let target = resolve(ctx, "worker", worker).await?;
-    let before = target.look().await?;
-    let mut outcome = Approved {
-        worker: worker.to_owned(),
-        pane: target.pane.pane.clone(),
-        before: before.state,
-        after: before.state,
-        choice,
-        option: None,
-        tool: before.tool.clone(),
-        detail: before.detail.clone(),
-        cleared: false,
-        via: "none",
-        request_id: None,
-        input: None,
-    };
-    if !before.state.is_dialog() {
-        return Ok(outcome);
-    }
-    let Some(option) = dialog::option_for(&before, choice).cloned() else {
-        let labels: Vec<&str> = before.options.iter().map(|o| o.label.as_str()).collect();
-        return Err(Error::user(
-            "no_such_option",
-            format!(
-                "the {} dialog offers no option for choice {:?} (options: {})",
-                before.state.as_str(),
-                choice,
-                labels.join(" | ")
-            ),
-        ));
-    };
-    let answered = dialog::answer(
-        &target,
-        &before,
-        &option,
-        Duration::from_secs(timeout_secs as u64),
-    )
-    .await?;
-    outcome.after = answered.screen.state;
-    // Cleared means the dialog went: a moved cursor alone is not an answer.
-    outcome.cleared = answered.answered || answered.screen.state != before.state;
-    outcome.option = Some(option.label);
-    outcome.via = "keys";
-    if outcome.cleared && before.state == PaneState::Blocked {
+    let keys = super::host::answer_with_keys(&target, choice, timeout_secs).await?;
+    let answered = keys.option.is_some();
+    if keys.cleared && keys.before == PaneState::Blocked {
         super::decide::record_keys(ctx, &me.id, worker, choice)?;
     }
-    Ok(outcome)
+    Ok(Approved {
+        worker: worker.to_owned(),
+        pane: target.pane.pane.clone(),
+        before: keys.before,
+        after: keys.after,
+        choice,
+        option: keys.option,
+        tool: keys.tool,
+        detail: keys.detail,
+        cleared: keys.cleared,
+        via: if answered { "keys" } else { "none" },
+        request_id: None,
+        input: None,
+    })
 }
 
 #[cfg(test)]
@@ -576,5 +590,62 @@ mod tests {
         assert_eq!(combine(Some(Trust), Some(&hook("ready"))).0, Some(Trust));
         assert_eq!(combine(Some(Exited), None), (Some(Exited), None));
         assert_eq!(combine(None, Some(&hook("ready"))).0, None);
+    }
+
+    /// Issue #13 point 3: a disagreement names both witnesses.
+    #[test]
+    fn a_disagreement_names_both_sides() {
+        use PaneState::*;
+        assert_eq!(
+            combine(Some(Ready), Some(&hook("running"))).1.as_deref(),
+            Some("hooks say running, the screen shows ready")
+        );
+        assert_eq!(
+            combine(Some(Trust), Some(&hook("ready"))).1.as_deref(),
+            Some("hooks say ready, the screen shows trust")
+        );
+        assert_eq!(
+            combine(None, Some(&hook("running"))).1.as_deref(),
+            Some("hooks say running, but the pane is gone")
+        );
+        assert_eq!(combine(Some(Ready), Some(&hook("ready"))).1, None);
+        assert_eq!(combine(Some(Ready), None).1, None);
+
+        let request = Request {
+            id: "r1".into(),
+            worker: "worker-1".into(),
+            tool: "Bash".into(),
+            input: serde_json::json!({"command": "rm -rf build"}),
+            suggestions: serde_json::Value::Null,
+            claude_session: String::new(),
+            asked_at: 0,
+            deadline: 1,
+            status: "pending".into(),
+            decision: None,
+            reason: None,
+            decided_by: None,
+            decided_at: None,
+            delivered_at: None,
+        };
+        // The dialog on screen is the same request: waiting, no note.
+        assert_eq!(
+            with_request((Some(Blocked), None), Some(Blocked), Some(&request)),
+            (Some(Waiting), None)
+        );
+        // The screen shows something else: waiting, both sides said.
+        assert_eq!(
+            with_request((Some(Running), None), Some(Running), Some(&request)),
+            (
+                Some(Waiting),
+                Some(
+                    "the bus holds worker-1's pending request for Bash, the screen shows running"
+                        .to_owned()
+                )
+            )
+        );
+        assert_eq!(
+            with_request((Some(Ready), None), Some(Ready), None),
+            (Some(Ready), None)
+        );
     }
 }

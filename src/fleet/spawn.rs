@@ -20,13 +20,15 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::boot::{self, Boot};
 use super::dialog::{self, Choice};
-use super::{Target, master, with_ctx};
+use super::host::Host;
+use super::{master, with_ctx};
 use crate::bus::sessions::{self, SessionRow};
 use crate::bus::worktrees::{self, WorktreeRow, WorktreeStatus};
 use crate::bus::{instances, messages};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::git::Repo;
+use crate::host::protocol::{BootSpec, Booted, LaunchSpec, RemotePane, Request};
 use crate::names;
 use crate::ops::{Ctx, Outcome, db};
 use crate::screen::PaneState;
@@ -87,6 +89,8 @@ pub struct SpawnRequest {
     pub wake: bool,
     /// Answer "Yes" on the custom API key dialog (default: leave it).
     pub accept_api_key: bool,
+    /// The recorded host to start them on; `None` or `local`: this machine.
+    pub host: Option<String>,
 }
 
 /// One worker's outcome.
@@ -193,8 +197,20 @@ pub async fn spawn(
         .map(str::trim)
         .filter(|b| !b.is_empty());
     master(ctx)?;
-    // A relative path runs in each worker's folder: only tmux can tell.
-    if (!argv[0].contains('/') || argv[0].starts_with('/'))
+    let on = match req.host.as_deref() {
+        None => Host::Local,
+        Some(name) => with_ctx(ctx, |c| Host::named(c.bus()?.conn(), name))?,
+    };
+    if on != Host::Local && bootstrap.is_some() {
+        return Err(Error::invalid(
+            "bootstrap",
+            "runs on this machine only; on a host, put it in the worker's task",
+        ));
+    }
+    // A relative path runs in each worker's folder: only tmux can tell. On
+    // another host, its agent's tmux finds the program (or reports it gone).
+    if on == Host::Local
+        && (!argv[0].contains('/') || argv[0].starts_with('/'))
         && crate::env::find_program(&argv[0]).is_none()
     {
         return Err(Error::user(
@@ -211,9 +227,10 @@ pub async fn spawn(
     }
 
     let tmux = with_ctx(ctx, |c| Ok(c.tmux.clone()))?;
-    let taken_in_tmux: Vec<String> = tmux
-        .list_panes()
+    let taken_in_tmux: Vec<String> = on
+        .panes(&tmux, "", &[])
         .await?
+        .panes
         .into_iter()
         .map(|p| p.session_name)
         .collect();
@@ -255,7 +272,23 @@ pub async fn spawn(
             worktree: None,
             error: None,
         };
-        if req.worktrees {
+        if req.worktrees && on != Host::Local {
+            match super::transfer::add_worktree(ctx, &on, name, &req.worktree_base).await {
+                Ok(path) => {
+                    note(format!(
+                        "{name}: worktree {path} on {}",
+                        on.name().unwrap_or("?")
+                    ));
+                    plan.dir = PathBuf::from(&path);
+                    plan.worktree = Some(path);
+                }
+                Err(e) => plan.error = Some(format!("worktree: {}", e.message)),
+            }
+        } else if on != Host::Local {
+            // The host's own folder for the session (its agent's working
+            // folder, the login's home), not a path of this machine.
+            plan.dir = PathBuf::new();
+        } else if req.worktrees {
             let path = paths.worktree_path(name);
             match add_worktree(ctx, name, &path, &req.worktree_base) {
                 Ok(()) => {
@@ -270,7 +303,7 @@ pub async fn spawn(
     }
 
     bootstrap_all(&mut plans, bootstrap).await;
-    let workers = launch(ctx, &tmux, &req, &argv, &paths.root, plans, &note).await?;
+    let workers = launch(ctx, &on, &tmux, &req, &argv, &paths.root, plans, &note).await?;
     Ok(Spawned {
         root: paths.root.display().to_string(),
         worktrees_dir: req
@@ -334,8 +367,10 @@ async fn bootstrap_all(plans: &mut [Plan], bootstrap: Option<&str>) {
 /// Launches every plan without an error in one tmux call, records their
 /// sessions, then boots, clears and wakes them together ([`boot::drive`]).
 /// Failures end up in each worker's `error`, never aborting the others.
+#[allow(clippy::too_many_arguments)]
 async fn launch(
     ctx: &Mutex<Ctx>,
+    on: &Host,
     tmux: &Tmux,
     req: &SpawnRequest,
     argv: &[String],
@@ -375,7 +410,10 @@ async fn launch(
             argv,
         })
         .collect();
-    let panes = tmux.new_sessions(&specs).await;
+    let panes = match on {
+        Host::Local => tmux.new_sessions(&specs).await,
+        Host::Remote { .. } => launch_remote(on, &specs).await?,
+    };
     let deadline = Instant::now() + Duration::from_secs(req.ready_timeout_secs as u64);
     let mut boots = Vec::new();
     let mut booted = Vec::new();
@@ -384,11 +422,7 @@ async fn launch(
             Ok(pane) => {
                 note(format!("{}: launched in {}", plans[i].id, pane.pane));
                 workers[i].pane = Some(pane.pane.clone());
-                let target = Target {
-                    id: plans[i].id.clone(),
-                    tmux: tmux.at(&pane.socket),
-                    pane,
-                };
+                let target = super::host::target(on.clone(), tmux, &plans[i].id, pane);
                 let wake = req.wake.then(|| wake_prompt(&plans[i].id));
                 boots.push(Boot::new(target, deadline, wake));
                 booted.push(i);
@@ -396,16 +430,31 @@ async fn launch(
             Err(e) => workers[i].error = Some(format!("tmux: {e}")),
         }
     }
-    record_sessions(ctx, req, argv, &plans, &booted, &boots)?;
-    boot::drive(Some(ctx), tmux, &mut boots, req, note).await;
-    for (i, boot) in booted.into_iter().zip(boots) {
+    record_sessions(ctx, on, req, argv, &plans, &booted, &boots)?;
+    let ends: Vec<BootEnd> = match on {
+        Host::Local => {
+            boot::drive(Some(ctx), tmux, &mut boots, req, note).await;
+            boots
+                .into_iter()
+                .map(|b| BootEnd {
+                    state: b.state,
+                    cleared: b.cleared,
+                    mcp_connected: b.mcp_connected,
+                    woken: b.woken,
+                    error: b.error.map(|e| e.message),
+                })
+                .collect()
+        }
+        Host::Remote { .. } => boot_remote(on, root, req, boots).await,
+    };
+    for (i, boot) in booted.into_iter().zip(ends) {
         let w = &mut workers[i];
         w.state = boot.state;
         w.dialogs_cleared = boot.cleared;
         w.mcp_connected = boot.mcp_connected;
         w.woken = boot.woken == Some(true);
         w.error = match (boot.error, w.state) {
-            (Some(e), _) => Some(e.message),
+            (Some(e), _) => Some(e),
             (None, _) if boot.woken == Some(false) => {
                 Some("wake typed but not seen submitted".to_owned())
             }
@@ -417,6 +466,97 @@ async fn launch(
         };
     }
     Ok(workers)
+}
+
+/// How one worker's boot ended, on whichever host.
+struct BootEnd {
+    state: Option<PaneState>,
+    cleared: Vec<PaneState>,
+    mcp_connected: bool,
+    woken: Option<bool>,
+    error: Option<String>,
+}
+
+/// Starts the sessions of `specs` on a remote host in one request.
+async fn launch_remote(
+    on: &Host,
+    specs: &[NewSession<'_>],
+) -> Result<Vec<std::result::Result<crate::tmux::PaneInfo, crate::tmux::TmuxError>>> {
+    let sessions = specs
+        .iter()
+        .map(|s| LaunchSpec {
+            name: s.name.to_owned(),
+            dir: s.dir.display().to_string(),
+            env: s.env.to_vec(),
+            argv: s.argv.to_vec(),
+        })
+        .collect();
+    let launched: crate::host::protocol::Launched = on
+        .call(Request::Launch { sessions }, super::host::LOOK_TIMEOUT)
+        .await?;
+    Ok(launched
+        .into_iter()
+        .map(|r| {
+            r.map_err(|stderr| crate::tmux::TmuxError::Failed {
+                command: "new-session".to_owned(),
+                stderr,
+            })
+        })
+        .collect())
+}
+
+/// Boots launched workers on their remote host: the same machines as
+/// [`boot::drive`], run there by its agent. A host lost meanwhile fails
+/// every worker with the reason.
+async fn boot_remote(
+    on: &Host,
+    root: &std::path::Path,
+    req: &SpawnRequest,
+    boots: Vec<Boot>,
+) -> Vec<BootEnd> {
+    let count = boots.len();
+    let workers = boots
+        .into_iter()
+        .map(|b| {
+            let (target, wake) = b.into_parts();
+            BootSpec {
+                target: RemotePane {
+                    id: target.id,
+                    pane: target.pane,
+                },
+                wake,
+            }
+        })
+        .collect();
+    let request = Request::Boot {
+        bus_root: root.display().to_string(),
+        perm_mode: req.perm_mode,
+        accept_api_key: req.accept_api_key,
+        ready_timeout_secs: req.ready_timeout_secs,
+        workers,
+    };
+    let timeout = Duration::from_secs(req.ready_timeout_secs as u64) + super::host::MARGIN;
+    match on.call::<Vec<Booted>>(request, timeout).await {
+        Ok(ends) => ends
+            .into_iter()
+            .map(|b| BootEnd {
+                state: b.state,
+                cleared: b.cleared,
+                mcp_connected: b.mcp_connected,
+                woken: b.woken,
+                error: b.error.map(|e| e.message),
+            })
+            .collect(),
+        Err(e) => (0..count)
+            .map(|_| BootEnd {
+                state: None,
+                cleared: Vec::new(),
+                mcp_connected: false,
+                woken: None,
+                error: Some(format!("boot: {}", e.message)),
+            })
+            .collect(),
+    }
 }
 
 /// The environment of a worker's session: the bus root and its id (and
@@ -442,6 +582,7 @@ fn session_env(req: &SpawnRequest, root: &std::path::Path, id: &str) -> Vec<(Str
 /// a worker counts from now: a reused name inherits nothing (B8).
 fn record_sessions(
     ctx: &Mutex<Ctx>,
+    on: &Host,
     req: &SpawnRequest,
     argv: &[String],
     plans: &[Plan],
@@ -454,6 +595,7 @@ fn record_sessions(
         for (&i, boot) in booted.iter().zip(boots) {
             let pane = &boot.target.pane;
             messages::set_cursor(conn, &plans[i].id, last).map_err(db)?;
+            crate::bus::hosts::set_session_host(conn, &plans[i].id, on.name()).map_err(db)?;
             sessions::put(
                 conn,
                 &SessionRow {

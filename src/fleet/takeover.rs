@@ -30,6 +30,7 @@ pub async fn tell_displaced(ctx: &Mutex<Ctx>, pane: &PaneRef) -> String {
         id: "the previous master".to_owned(),
         tmux,
         pane: info,
+        host: super::host::Host::Local,
     };
     match ring(&target, DISPLACED_TEXT).await {
         Ok(r) if r.delivered => format!("its pane {} was rung", pane.pane),

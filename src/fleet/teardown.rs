@@ -3,10 +3,12 @@
 //! A worktree kept by an earlier teardown (its session already ended) is
 //! still in the registry, so a later `teardown(worktrees, force)` removes it.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use serde::Serialize;
 
+use super::host::Host;
 use super::{master, with_ctx};
 use crate::bus::{instances, sessions, worktrees};
 use crate::clock;
@@ -26,6 +28,10 @@ pub struct TornDown {
     pub worktrees_kept: Vec<(String, String)>,
     /// Instance rows marked inactive.
     pub instances_ended: Vec<String>,
+    /// Sessions on hosts that could not be reached, with why: not ended on
+    /// the bus (they may still run); teardown again once the host is back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreachable: Vec<(String, String)>,
 }
 
 impl Outcome for TornDown {
@@ -47,6 +53,9 @@ impl Outcome for TornDown {
         );
         for (id, why) in &self.worktrees_kept {
             out.push_str(&format!("\nKept worktree of {id}: {why}"));
+        }
+        for (id, why) in &self.unreachable {
+            out.push_str(&format!("\nNot torn down: {id}: {why}"));
         }
         out
     }
@@ -70,24 +79,56 @@ pub async fn teardown(
         }
     })?;
     let mut report = TornDown::default();
-    let mut panes_of: std::collections::HashMap<String, Vec<crate::tmux::PaneInfo>> =
-        Default::default();
-    for s in recorded.into_iter().filter(|s| s.name.starts_with(&wanted)) {
-        let tmux = home.at(&s.tmux_socket);
-        // One list-panes per server, not per session.
-        if !panes_of.contains_key(&s.tmux_socket) {
-            panes_of.insert(s.tmux_socket.clone(), tmux.list_panes().await?);
+    let ours: Vec<(sessions::SessionRow, Host)> = with_ctx(ctx, |c| {
+        let Some(bus) = c.existing_bus()? else {
+            return Ok(Vec::new());
+        };
+        recorded
+            .into_iter()
+            .filter(|s| s.name.starts_with(&wanted))
+            .map(|s| {
+                let on = Host::of_session(bus.conn(), &s.name)?;
+                Ok((s, on))
+            })
+            .collect()
+    })?;
+    // One kill request per host and tmux server, not per session.
+    let mut groups: BTreeMap<(Option<String>, String), Vec<usize>> = BTreeMap::new();
+    for (i, (s, on)) in ours.iter().enumerate() {
+        groups
+            .entry((on.name().map(str::to_owned), s.tmux_socket.clone()))
+            .or_default()
+            .push(i);
+    }
+    let mut killed: Vec<std::result::Result<bool, String>> = vec![Ok(false); ours.len()];
+    for ((_, socket), idx) in groups {
+        let on = &ours[idx[0]].1;
+        let pairs: Vec<(String, String)> = idx
+            .iter()
+            .map(|&i| (ours[i].0.name.clone(), ours[i].0.tmux_session_id.clone()))
+            .collect();
+        match super::host::kill(on, &home, &socket, &pairs).await {
+            Ok(done) => {
+                for (&i, k) in idx.iter().zip(done) {
+                    killed[i] = Ok(k);
+                }
+            }
+            Err(e) if *on != Host::Local => {
+                for &i in &idx {
+                    killed[i] = Err(e.message.clone());
+                }
+            }
+            Err(e) => return Err(e),
         }
-        let exists = panes_of.get(&s.tmux_socket).is_some_and(|panes| {
-            panes
-                .iter()
-                .any(|p| p.session_id == s.tmux_session_id && p.session_name == s.name)
-        });
-        // The session may end on its own meanwhile; that is not a failure.
-        if exists && tmux.kill_session(&s.tmux_session_id).await.is_ok() {
-            report.killed.push(s.name.clone());
-        } else {
-            report.already_gone.push(s.name.clone());
+    }
+    for ((s, on), outcome) in ours.into_iter().zip(killed) {
+        match outcome {
+            Ok(true) => report.killed.push(s.name.clone()),
+            Ok(false) => report.already_gone.push(s.name.clone()),
+            Err(why) => {
+                report.unreachable.push((s.name.clone(), why));
+                continue;
+            }
         }
         with_ctx(ctx, |c| {
             let bus = c.bus()?;
@@ -101,7 +142,7 @@ pub async fn teardown(
             Ok(())
         })?;
         if remove_worktrees && !s.worktree.is_empty() {
-            remove_one(ctx, &s.name, &s.worktree, force, &mut report);
+            remove_one(ctx, &on, &s.name, &s.worktree, force, &mut report).await;
         }
     }
     if remove_worktrees {
@@ -120,27 +161,46 @@ pub async fn teardown(
                 && row.status != worktrees::WorktreeStatus::Removed
                 && !handled
             {
-                remove_one(ctx, &row.worker_id, &row.path, force, &mut report);
+                let on = with_ctx(ctx, |c| match c.existing_bus()? {
+                    Some(bus) => Host::of_session(bus.conn(), &row.worker_id),
+                    None => Ok(Host::Local),
+                })?;
+                remove_one(ctx, &on, &row.worker_id, &row.path, force, &mut report).await;
             }
         }
     }
     Ok(report)
 }
 
-/// Removes worker `id`'s worktree at `path` and marks its row removed;
-/// reports it removed, or kept with git's reason.
-fn remove_one(ctx: &Mutex<Ctx>, id: &str, path: &str, force: bool, report: &mut TornDown) {
-    let removed = with_ctx(ctx, |c| {
-        let repo = Repo::open(&c.paths.root)?;
-        repo.remove_worktree(id, std::path::Path::new(path), force)?;
-        worktrees::set_status(
-            c.bus()?.conn(),
-            id,
-            worktrees::WorktreeStatus::Removed,
-            None,
-            clock::now_ms(),
-        )
-        .map_err(db)
+/// Removes worker `id`'s worktree at `path` (on its host `on`) and marks
+/// its row removed; reports it removed, or kept with git's reason.
+async fn remove_one(
+    ctx: &Mutex<Ctx>,
+    on: &Host,
+    id: &str,
+    path: &str,
+    force: bool,
+    report: &mut TornDown,
+) {
+    let there = match on {
+        Host::Local => Ok(()),
+        Host::Remote { .. } => super::transfer::remove_worktree(ctx, on, id, force).await,
+    };
+    let removed = there.and_then(|()| {
+        with_ctx(ctx, |c| {
+            if *on == Host::Local {
+                let repo = Repo::open(&c.paths.root)?;
+                repo.remove_worktree(id, std::path::Path::new(path), force)?;
+            }
+            worktrees::set_status(
+                c.bus()?.conn(),
+                id,
+                worktrees::WorktreeStatus::Removed,
+                None,
+                clock::now_ms(),
+            )
+            .map_err(db)
+        })
     });
     match removed {
         Ok(()) => report.worktrees_removed.push(id.to_owned()),

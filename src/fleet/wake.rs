@@ -286,6 +286,9 @@ pub const RING_POLL: Duration = Duration::from_millis(15);
 /// Rings `target` with `text` (cleaned by [`doorbell`]). A refused pane is a
 /// user error naming its state; nothing is typed then.
 pub async fn ring(target: &Target, text: &str) -> Result<Rung> {
+    if target.host != super::host::Host::Local {
+        return super::host::ring_remote(target, text).await;
+    }
     let started = Instant::now();
     let text = doorbell(text);
     if text.is_empty() {

@@ -61,6 +61,16 @@ pub fn wait(ctx: &mut Ctx) -> Result<Reply, Error> {
     if !ctx.caller.mail {
         return Ok(Reply::default());
     }
+    if super::features::running_has("asyncRewake") == Some(false) {
+        // This Claude Code would run the waiter in the background (the hook
+        // is also `async`) but never wake on its exit 2: left unarmed, the
+        // sender sees no waiter and types the doorbell at once.
+        tracing::info!(
+            "wake hook not armed: this Claude Code ({}) has no asyncRewake",
+            crate::env::get(super::features::AGENT_ENV).unwrap_or_default()
+        );
+        return Ok(Reply::default());
+    }
     let secs = crate::env::get(WAIT_ENV)
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(DEFAULT_WAIT_SECS);

@@ -383,6 +383,9 @@ pub struct SpawnParams {
     #[serde(default)]
     #[schemars(default)]
     pub accept_api_key: bool,
+    /// New. The host to start them on: a name from `intercomm host add`
+    /// (reached over SSH), or `local` (the default: this machine).
+    pub host: Option<String>,
 }
 
 /// Ring a worker's pane.

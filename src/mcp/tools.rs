@@ -206,9 +206,20 @@ impl IntercommServer {
         input_schema = input_schema::<WorktreeSetStatusParams>()
     )]
     async fn intercomm_worktree_set_status(&self, args: JsonObject) -> ToolResult {
-        Ok(self.call(args, |ctx, p: WorktreeSetStatusParams| {
-            worktree::set_status(ctx, &p.worker_id, p.status, p.branch.as_deref())
-        }))
+        let p: WorktreeSetStatusParams = match parse(args) {
+            Ok(p) => p,
+            Err(e) => return Ok(failure(&e)),
+        };
+        // A worker on another host: its branch is fetched back first.
+        Ok(respond(
+            crate::fleet::transfer::set_status(
+                &self.ctx,
+                &p.worker_id,
+                p.status,
+                p.branch.as_deref(),
+            )
+            .await,
+        ))
     }
 
     #[tool(
@@ -247,6 +258,7 @@ impl IntercommServer {
             ready_timeout_secs: p.ready_timeout,
             wake: p.wake,
             accept_api_key: p.accept_api_key,
+            host: p.host,
         };
         let Some(token) = context.meta.get_progress_token() else {
             return Ok(respond(spawn::spawn(&self.ctx, req, None).await));

@@ -203,7 +203,7 @@ pub fn register(ctx: &mut Ctx, req: RegisterRequest) -> Result<Registered> {
 /// Whether this process may take the master id; `Some(row)` of a live
 /// master displaced by `force`.
 fn master_slot(
-    tx: &rusqlite::Connection,
+    tx: &crate::bus::Conn,
     token: &str,
     force: bool,
     now: i64,
@@ -231,7 +231,7 @@ fn master_slot(
 }
 
 /// Claims an id given by the environment (spawn names each worker).
-fn claim_named(tx: &rusqlite::Connection, id: &str, token: &str, now: i64) -> Result<String> {
+fn claim_named(tx: &crate::bus::Conn, id: &str, token: &str, now: i64) -> Result<String> {
     if let Some(row) = instances::get(tx, id).map_err(db)?
         && row.session_id != token
         && row.is_alive(now)
@@ -254,7 +254,7 @@ fn claim_named(tx: &rusqlite::Connection, id: &str, token: &str, now: i64) -> Re
 /// The lowest `worker-N` whose holder is not alive and that no live session
 /// spawned by this bus is named: a spawned worker that has not registered
 /// yet keeps its name (and the contract already sent to it).
-fn allocate_worker(tx: &rusqlite::Connection, now: i64) -> Result<String> {
+fn allocate_worker(tx: &crate::bus::Conn, now: i64) -> Result<String> {
     let rows = instances::list(tx).map_err(db)?;
     let mut taken: Vec<(String, Role, bool)> = rows
         .into_iter()

@@ -130,7 +130,7 @@ pub fn send(ctx: &mut Ctx, to: &str, content: &str, kind: MessageType) -> Result
 }
 
 /// The error for a message to an id nobody registered, listing those that did.
-fn unknown_recipient(conn: &rusqlite::Connection, to: &str) -> Error {
+fn unknown_recipient(conn: &crate::bus::Conn, to: &str) -> Error {
     let known: Vec<String> = match instances::list(conn) {
         Ok(rows) => rows.into_iter().map(|r| r.id).collect(),
         Err(err) => return db(err),
@@ -186,7 +186,7 @@ pub fn broadcast(ctx: &mut Ctx, content: &str, kind: MessageType) -> Result<Sent
 /// and is O(1) unless the recipient is that far behind: unread mail lies
 /// between its cursor and the last seq, so the capped count is needed only
 /// when that gap is large.
-pub(super) fn check_backlog(conn: &rusqlite::Connection, to: &str, limit: i64) -> Result<()> {
+pub(super) fn check_backlog(conn: &crate::bus::Conn, to: &str, limit: i64) -> Result<()> {
     let cursor = messages::cursor(conn, to).map_err(db)?;
     if messages::last_seq(conn).map_err(db)? - cursor < limit {
         return Ok(());
@@ -205,10 +205,7 @@ pub(super) fn check_backlog(conn: &rusqlite::Connection, to: &str, limit: i64) -
 /// A message's addressee: a registered instance (`Some(row)`), or a worker
 /// spawned by this bus that has not registered yet (`Some(None)`: its mail
 /// waits for it); `None` if neither.
-pub fn recipient(
-    conn: &rusqlite::Connection,
-    to: &str,
-) -> Result<Option<Option<instances::Instance>>> {
+pub fn recipient(conn: &crate::bus::Conn, to: &str) -> Result<Option<Option<instances::Instance>>> {
     if let Some(row) = instances::get(conn, to).map_err(db)? {
         return Ok(Some(Some(row)));
     }
@@ -446,7 +443,7 @@ pub fn take_unread(
 
 /// [`take_unread`] inside the caller's write transaction `tx`.
 fn take_unread_in(
-    tx: &rusqlite::Connection,
+    tx: &crate::bus::Conn,
     reader: &str,
     all: bool,
     limit: i64,
@@ -545,7 +542,7 @@ pub fn retain_read_hours() -> i64 {
 /// Every active instance, and every live session this bus spawned whose
 /// worker has not registered yet, with its cursor: whose unread mail is
 /// kept (a spawned worker's contract waits for it before it registers).
-fn protected_readers(conn: &rusqlite::Connection) -> Result<Vec<(String, i64)>> {
+fn protected_readers(conn: &crate::bus::Conn) -> Result<Vec<(String, i64)>> {
     let mut protected = Vec::new();
     let rows = instances::list(conn).map_err(db)?;
     for row in &rows {

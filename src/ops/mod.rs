@@ -148,7 +148,7 @@ impl Ctx {
     /// pages it touches). Nothing is written when the gate or `f` fails.
     pub fn write_acting<T>(
         &mut self,
-        f: impl FnOnce(&rusqlite::Connection, &Acting) -> Result<T>,
+        f: impl FnOnce(&crate::bus::Conn, &Acting) -> Result<T>,
     ) -> Result<T> {
         let gate = self.gate_inputs()?;
         let Some(bus) = self.existing_bus()? else {
@@ -229,7 +229,7 @@ struct Gate {
 impl Gate {
     /// Checks the identity on `conn` and records the call when due. Sets
     /// `lost` when this process no longer holds its id.
-    fn check(&self, conn: &rusqlite::Connection, lost: &mut bool) -> Result<Acting> {
+    fn check(&self, conn: &crate::bus::Conn, lost: &mut bool) -> Result<Acting> {
         let holder = instances::holder(conn, self.identity.id()).map_err(db)?;
         match (&self.identity, holder) {
             (Identity::Holder { id, .. }, Some((role, true, session))) if session == self.token => {
@@ -309,6 +309,6 @@ pub fn short(token: &str) -> &str {
 }
 
 /// Converts a bus-layer error.
-pub(crate) fn db(err: rusqlite::Error) -> Error {
+pub(crate) fn db(err: crate::bus::StoreError) -> Error {
     crate::bus::BusError::from(err).into()
 }

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use rusqlite::Connection;
+use crate::bus::Conn;
 
 use super::db;
 use crate::bus::radar as touched;
@@ -16,7 +16,7 @@ use crate::radar::{self, Radar, WorkerChanges};
 
 /// The radar over the registered worktrees. A worktree git cannot read (its
 /// folder gone, its base unknown) contributes the paths its hooks recorded.
-pub fn read(conn: &Connection) -> Result<Radar> {
+pub fn read(conn: &Conn) -> Result<Radar> {
     let mut all = Vec::new();
     for row in worktrees::list(conn).map_err(db)? {
         if matches!(row.status, WorktreeStatus::Merged | WorktreeStatus::Removed) {

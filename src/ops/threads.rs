@@ -132,7 +132,7 @@ pub fn set_summary(ctx: &mut Ctx, text: &str) -> Result<SummarySet> {
 
 /// What `id` is working on: its summary, else its latest task contract's
 /// target (`task: task-slug`), else nothing.
-pub fn summary_of(conn: &rusqlite::Connection, id: &str, own: &str) -> Result<Option<String>> {
+pub fn summary_of(conn: &crate::bus::Conn, id: &str, own: &str) -> Result<Option<String>> {
     if !own.is_empty() {
         return Ok(Some(own.to_owned()));
     }

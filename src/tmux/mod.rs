@@ -8,7 +8,8 @@
 //! and sessions by session id (`$N`), never by a name tmux would prefix-match
 //! (B11).
 //!
-//! tmux facts relied on (tmux 3.3a, verified here): `new-session … -- A B …`
+//! Every call passes `-u` (UTF-8 output whatever the locale; see
+//! `run_partial`). tmux facts relied on (tmux 3.3a, verified here): `new-session … -- A B …`
 //! with two or more words runs the program directly, with one word through
 //! `sh -c` (so callers always pass at least two words); in a `;`-separated
 //! command sequence a failing command stops the rest (see
@@ -177,7 +178,13 @@ impl Tmux {
     ) -> Result<(String, Option<TmuxError>), TmuxError> {
         let started = Instant::now();
         let mut cmd = tokio::process::Command::new("tmux");
-        cmd.args(self.socket_args())
+        // `-u`: in a non-UTF-8 locale (no LANG, as in a login over ssh
+        // without AcceptEnv) tmux 3.3a prints every non-ASCII character and
+        // the U+001F field separator of `-F` formats as `_`, which broke
+        // every parse of list-panes and every capture (seen on the hosts
+        // suite's sshd logins).
+        cmd.arg("-u")
+            .args(self.socket_args())
             .args(args)
             .stdin(if stdin.is_some() {
                 Stdio::piped()

@@ -4,7 +4,7 @@
 //! unchanged, and unlike a tab or `|` it cannot appear in a session name a
 //! user types. Verified with `list-panes -a -F` on tmux 3.3a.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Separator between fields of one `-F` line.
 pub const FIELD_SEP: char = '\u{1f}';
@@ -17,7 +17,7 @@ pub const PANE_FORMAT: &str = "#{session_id}\u{1f}#{session_name}\u{1f}#{pane_id
 pub const SPAWN_FORMAT: &str = PANE_FORMAT;
 
 /// One pane as tmux lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaneInfo {
     /// `$N`, stable for the session's life.
     pub session_id: String,

@@ -3,11 +3,8 @@
 //! a view shows changed. Shared by `top` and `watch`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use rusqlite::{Connection, OpenFlags};
 
 use super::model::{Model, Seen};
 use super::snapshot::Snapshot;
@@ -17,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::fleet::scan;
 use crate::git::{Checkout, Progress};
 use crate::ops::{Ctx, db};
+use crate::radar::Radar;
 
 /// Least time between two scans prompted by bus changes.
 pub const SCAN_EVERY: Duration = Duration::from_secs(1);
@@ -34,13 +32,14 @@ pub const MAX_PAUSE: Duration = Duration::from_millis(100);
 /// A source of models for one bus.
 pub struct Feed {
     /// A read-only connection: the view never writes to what it watches.
-    conn: Connection,
+    conn: crate::bus::Conn,
     changes: Changes,
     ctx: Mutex<Ctx>,
     prefix: String,
     snap: Snapshot,
     seen: BTreeMap<String, Seen>,
     progress: BTreeMap<String, Progress>,
+    radar: Radar,
     last_scan: Option<Instant>,
     last_git: Option<Instant>,
     dirty_scan: bool,
@@ -60,13 +59,7 @@ impl Feed {
                 ),
             );
         };
-        let path: PathBuf = bus.path().to_path_buf();
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(db)?;
-        conn.busy_timeout(crate::bus::BUSY_TIMEOUT).map_err(db)?;
+        let conn = bus.reader()?;
         Ok(Self {
             conn,
             changes: Changes::new(MAX_PAUSE),
@@ -75,6 +68,7 @@ impl Feed {
             snap: Snapshot::default(),
             seen: BTreeMap::new(),
             progress: BTreeMap::new(),
+            radar: Radar::default(),
             last_scan: None,
             last_git: None,
             dirty_scan: true,
@@ -91,6 +85,7 @@ impl Feed {
     /// What to show now.
     pub fn model(&self) -> Model {
         let mut model = Model::build(&self.snap, &self.seen, &self.progress, clock::now_ms());
+        model.radar = self.radar.clone();
         model.utc_offset_s = chrono::Local::now().offset().local_minus_utc();
         model
     }
@@ -140,6 +135,14 @@ impl Feed {
             let progress = self.count_progress();
             if progress != self.progress {
                 self.progress = progress;
+                changed = true;
+            }
+            let radar = crate::ops::radar::read(&self.conn).unwrap_or_else(|err| {
+                tracing::debug!(target: "view", %err, "no merge radar");
+                Radar::default()
+            });
+            if radar != self.radar {
+                self.radar = radar;
                 changed = true;
             }
         }

@@ -292,6 +292,7 @@ mod tests {
                 },
             ],
             fleet: Spend::default(),
+            radar: Default::default(),
         }
     }
 

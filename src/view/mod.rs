@@ -4,7 +4,7 @@
 //! ```text
 //!  bus ──snapshot──► Snapshot ─┐
 //!  scan (tmux) ──► Seen ───────┼─ model (pure) ─► Model ─┬─ render (pure) ─► frame   (top)
-//!  git ──► Progress ───────────┘                         └─ events (pure) ─► JSON lines (watch)
+//!  git ──► Progress, Radar ────┘                         └─ events (pure) ─► JSON lines (watch)
 //!  keys ─► input (pure) ─► Action ─► actions (approve, reply, wake, diff, attach, teardown)
 //! ```
 //!
@@ -18,6 +18,7 @@ pub mod events;
 pub mod feed;
 pub mod input;
 pub mod model;
+pub mod radar;
 pub mod render;
 pub mod review;
 pub mod snapshot;

@@ -12,6 +12,7 @@ use crate::bus::instances::Role;
 use crate::clock;
 use crate::cost::Spend;
 use crate::git::Progress;
+use crate::radar::Radar;
 use crate::screen::PaneState;
 
 /// What the last scan saw on one pane.
@@ -110,6 +111,9 @@ pub struct Model {
     pub lines: Vec<Line>,
     pub decisions: Vec<Decision>,
     pub fleet: Spend,
+    /// The merge radar over the workers' worktrees (set by the feed with
+    /// the git counts; empty from [`Model::build`]).
+    pub radar: Radar,
 }
 
 impl Model {
@@ -192,6 +196,7 @@ impl Model {
             lines,
             decisions,
             fleet: crate::cost::total(snap.spend.values()),
+            radar: Radar::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Drawing `top` (pure: the same model and view state draw the same
 //! frame). Layout, top to bottom: a title line with the fleet's spend; the
-//! fleet table; the pending decisions; the message stream (newest last);
+//! fleet table; the pending decisions; the merge radar (src/view/radar.rs),
+//! once a worker changed something; the message stream (newest last);
 //! the help line, or the line being typed. Below 120 columns the table
 //! leaves out role, host and branch.
 
@@ -35,10 +36,11 @@ pub fn draw(frame: &mut Frame<'_>, model: &Model, ui: &Ui, title: &str) {
     let area = frame.area();
     let table_rows = model.rows.len().max(1) as u16 + 3;
     let decisions = model.decisions.len().min(4) as u16;
-    let [head, table, pending, stream, foot] = Layout::vertical([
+    let [head, table, pending, radar, stream, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Max(table_rows.min(area.height / 2).max(4)),
         Constraint::Length(if decisions == 0 { 0 } else { decisions + 2 }),
+        Constraint::Length(super::radar::height(&model.radar)),
         Constraint::Min(3),
         Constraint::Length(1),
     ])
@@ -47,6 +49,9 @@ pub fn draw(frame: &mut Frame<'_>, model: &Model, ui: &Ui, title: &str) {
     fleet(frame, table, model, ui);
     if decisions > 0 {
         decisions_box(frame, pending, model);
+    }
+    if radar.height > 0 {
+        super::radar::draw(frame, radar, &model.radar);
     }
     if ui.help {
         help_box(frame, stream);
@@ -460,6 +465,41 @@ mod tests {
             ..Ui::default()
         };
         insta::assert_snapshot!(screen(80, 24, &ui));
+    }
+
+    /// The radar box: worker-1 and worker-2 both changed src/calc.py,
+    /// worker-2's base changed its README; the order puts worker-10 (alone)
+    /// first. A path's escape sequence is drawn harmless.
+    #[test]
+    fn top_with_the_merge_radar_at_120x30() {
+        use crate::radar::{WorkerChanges, analyse};
+        let files = |paths: &[&str]| paths.iter().map(|p| (*p).to_owned()).collect();
+        let mut m = model();
+        m.radar = analyse(&[
+            WorkerChanges {
+                worker: "worker-1".into(),
+                commits_ahead: 3,
+                files: files(&["src/calc.py", ".aimfp-project/project.db"]),
+                base_changed: files(&[]),
+            },
+            WorkerChanges {
+                worker: "worker-2".into(),
+                commits_ahead: 1,
+                files: files(&["src/calc.py", "README.md", "docs/\u{1b}[2Jx.md"]),
+                base_changed: files(&["README.md", "docs/\u{1b}[2Jx.md"]),
+            },
+            WorkerChanges {
+                worker: "worker-10".into(),
+                commits_ahead: 1,
+                files: files(&["src/other.py", ".aimfp-project/project.db"]),
+                base_changed: files(&[]),
+            },
+        ]);
+        let mut t = Terminal::new(TestBackend::new(120, 30)).unwrap();
+        t.draw(|f| draw(f, &m, &Ui::default(), "project")).unwrap();
+        let shown = t.backend().to_string();
+        assert!(!shown.contains('\u{1b}'));
+        insta::assert_snapshot!(shown);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::Connection;
+use crate::bus::Conn;
 
 use crate::bus::hooks::{self, HookState};
 use crate::bus::instances::{self, Role};
@@ -66,7 +66,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Reads the bus through `conn`.
-    pub fn load(conn: &Connection) -> rusqlite::Result<Self> {
+    pub fn load(conn: &Conn) -> crate::bus::store::Result<Self> {
         let now = clock::now_ms();
         let rows = instances::list(conn)?;
         let live = sessions::live(conn)?;
@@ -127,7 +127,7 @@ impl Snapshot {
             m.summary = crate::ops::threads::summary_of(conn, &m.id, own).unwrap_or(None);
             let cursor = messages::cursor(conn, &m.id)?;
             m.unread = messages::count_inbox(conn, &m.id, cursor, 1000)?;
-            m.last_sent_ms = last_sent(conn, &m.id)?;
+            m.last_sent_ms = messages::last_sent_at(conn, &m.id)?;
             if let Some(w) = worktrees::get(conn, &m.id)?
                 .filter(|w| w.status != worktrees::WorktreeStatus::Removed)
             {
@@ -142,8 +142,11 @@ impl Snapshot {
         Ok(Self {
             taken_ms: now,
             members,
-            messages: latest(conn, MESSAGES)?,
-            questions: open_questions(conn)?,
+            messages: messages::latest(conn, MESSAGES)?,
+            questions: messages::open_questions(conn, MASTER_ID)?
+                .into_iter()
+                .map(|message| OpenQuestion { message })
+                .collect(),
             spend: cost::spend_by_instance(conn)?,
         })
     }
@@ -165,46 +168,4 @@ fn natural(id: &str) -> (String, u64) {
         .parse()
         .unwrap_or(0);
     (head.to_owned(), n)
-}
-
-fn last_sent(conn: &Connection, id: &str) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached("SELECT MAX(ts) FROM messages WHERE from_id = ?1")?
-        .query_row([id], |r| r.get(0))
-}
-
-fn latest(conn: &Connection, n: i64) -> rusqlite::Result<Vec<Message>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, id, from_id, to_id, type, content, ts, in_reply_to FROM
-           (SELECT * FROM messages ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
-    )?;
-    let rows = stmt.query_map([n], row_message)?;
-    rows.collect()
-}
-
-fn open_questions(conn: &Connection) -> rusqlite::Result<Vec<OpenQuestion>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, id, from_id, to_id, type, content, ts, in_reply_to FROM messages m
-          WHERE to_id = ?1 AND type = 'question'
-            AND NOT EXISTS (SELECT 1 FROM messages r WHERE r.in_reply_to = m.id)
-          ORDER BY seq DESC LIMIT 20",
-    )?;
-    let rows = stmt.query_map([MASTER_ID], row_message)?;
-    let mut out: Vec<OpenQuestion> = rows
-        .map(|r| r.map(|message| OpenQuestion { message }))
-        .collect::<rusqlite::Result<_>>()?;
-    out.reverse();
-    Ok(out)
-}
-
-fn row_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
-    Ok(Message {
-        seq: r.get(0)?,
-        id: r.get(1)?,
-        from: r.get(2)?,
-        to: r.get(3)?,
-        kind: r.get(4)?,
-        content: r.get(5)?,
-        sent_at_ms: r.get(6)?,
-        in_reply_to: r.get(7)?,
-    })
 }

@@ -1,25 +1,31 @@
 //! The whole loop with the real AIMFP (PyPI `aimfp`, run from its own venv,
-//! see harness::aimfp) and real Claude Code workers.
+//! see harness::aimfp), a real Claude Code master and real Claude Code
+//! workers, every model the stand-in following system-prompt.md.
 //!
-//! The project is an AIMFP project. The master's side runs through real MCP
-//! clients of both servers (intercomm's `intercomm mcp` and AIMFP's
-//! `python -m aimfp` in the main checkout), step by step as system-prompt.md
-//! §8–§9 says: it creates a milestone and two tasks, reads their slugs
-//! back, commits `project.db`, checks `verify_fanout_ready`, spawns two
-//! workers with worktrees and assigns each a contract pointing at its task
-//! by slug. Each worker is a real Claude Code with both MCP servers (AIMFP
-//! as a user-scope server, so each worker's AIMFP binds to its worktree),
-//! scripted to follow §10 step by step: `aimfp_run`, the isolation check,
-//! the slug lookup, `create_user_branch`, an Edit of the shared file, the
-//! task's status, a commit of code and `project.db`, the completion gate and
-//! `done`. Both workers edit src/calc.py (different lines): the merge radar
-//! must report that overlap before the merge, and tell the master once. The
-//! master then merges each branch with `merge_worker_branch`, commits after
-//! each and records `merged`; a third branch, made to conflict, ends as
-//! `conflict`.
+//! The project is an AIMFP project (initialised by the user beforehand). The
+//! master is a Claude Code in the main checkout with both MCP servers
+//! (intercomm from the project's `.mcp.json`, AIMFP as a user-scope server),
+//! driven by the stand-in model through §2, §8 and §9 step by step, in three
+//! turns the user starts: it registers, runs AIMFP, creates a completion
+//! path, a milestone and two tasks, reads their slugs back, sees
+//! `verify_fanout_ready` refuse the uncommitted `project.db`, commits it,
+//! sees it ready, adds a worktree for a hand-registered worker-3, spawns two
+//! workers with worktrees and confirms with `intercomm_status`; then assigns
+//! each a contract pointing at its task by slug; then reads both `done`
+//! reports, checks the branches, records `done`, looks at the radar, and
+//! merges each branch through the intake gate (`get_merge_history`,
+//! `export_state_changeset`), `merge_worker_branch`, a commit after each and
+//! the statuses `queued → merging → verifying → merged`; worker-3's branch,
+//! made by the test to conflict, ends as `conflict` and is abandoned; then
+//! it tears the fleet down. Each worker follows §10 step by step:
+//! `aimfp_run`, the isolation check, the slug lookup, `create_user_branch`,
+//! an Edit of the shared file, the task's status, a commit of code and
+//! `project.db`, the completion gate and `done`. Both workers edit
+//! src/calc.py (different lines): the merge radar reports that overlap before
+//! the merge, and tells the master once. Every `name(` the protocol tells a
+//! model to call must be among the master's offered tools.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -167,11 +173,187 @@ fn protocol_calls() -> Vec<String> {
     names
 }
 
-async fn tool_names(client: &Client) -> Vec<String> {
-    match client.list_all_tools().await {
-        Ok(tools) => tools.into_iter().map(|t| t.name.to_string()).collect(),
-        Err(e) => fail(format!("tools/list failed: {e}")),
-    }
+/// The master's script: §2, §8 and §9 of system-prompt.md, one step per
+/// instruction, in three turns the user starts (plan and spawn; assign
+/// once the workers are up; merge once both reported `done`). A worker's
+/// worktree is read from spawn's result, as a model would.
+fn master_rules(claude: &str) -> Vec<Value> {
+    let bash = |command: String, description: &str| json!({"tool": "Bash", "input": {"command": command, "description": description}});
+    let status = |id: &str, status: &str, branch: Option<&str>| {
+        let mut input = json!({"worker_id": id, "status": status});
+        if let Some(b) = branch {
+            input["branch"] = json!(b);
+        }
+        json!({"tool": ic("intercomm_worktree_set_status"), "input": input})
+    };
+    let contract = |fname: &str, op: &str, id: &str, wt: &str| {
+        format!(
+            "Implement {fname} in src/calc.py as a {op} b, replacing the line `# {fname} goes here`. \
+             You own that line only. AIMFP user: {id}. Worktree: {wt} (work only there). \
+             Validate: src/calc.py must parse."
+        )
+    };
+    // §9, per branch: intake gate, merge, commit, verify, record.
+    let merge = |id: &str| -> Vec<Value> {
+        let branch = format!("aimfp-{id}-001");
+        vec![
+            json!({"tool": am("get_merge_history"), "input": {"branch": branch}}),
+            bash(
+                format!("git merge-base main {branch}"),
+                "The branch point, for the intake gate",
+            ),
+            json!({"tool": am("export_state_changeset"), "input": {"base_commit": "{{base}}", "branch": branch, "worker_id": id}}),
+            status(id, "queued", None),
+            status(id, "merging", None),
+            json!({"tool": am("merge_worker_branch"), "input": {"branch": branch, "worker_id": id}}),
+            bash(
+                format!(
+                    "git add src .aimfp-project/project.db && git commit -q -m 'Merge {branch}'"
+                ),
+                "Commit the merge before the next one",
+            ),
+            status(id, "verifying", None),
+            bash(
+                "python3 -c \"import ast; ast.parse(open('src/calc.py').read())\"".to_owned(),
+                "Verify: src/calc.py parses",
+            ),
+            status(id, "merged", Some(&branch)),
+        ]
+    };
+    let mut merge_steps = vec![
+        // §8.6/8.8: read, check the branches, record done.
+        json!({"tool": ic("intercomm_read"), "input": {}}),
+        bash(
+            "git rev-parse --verify aimfp-worker-1-001".to_owned(),
+            "worker-1's branch exists",
+        ),
+        bash(
+            "git rev-parse --verify aimfp-worker-2-001".to_owned(),
+            "worker-2's branch exists",
+        ),
+        status("worker-1", "done", Some("aimfp-worker-1-001")),
+        status("worker-2", "done", Some("aimfp-worker-2-001")),
+        // §8.5/8.9: the radar and its merge order, before any merge.
+        json!({"tool": ic("intercomm_worktree_list"), "input": {}}),
+    ];
+    merge_steps.extend(merge("worker-1"));
+    merge_steps.extend(merge("worker-2"));
+    merge_steps.extend([
+        // The third branch: it conflicts; recorded, then abandoned.
+        status("worker-3", "merging", None),
+        json!({"tool": am("merge_worker_branch"), "input": {"branch": "aimfp-worker-3-001", "worker_id": "worker-3"}}),
+        status("worker-3", "conflict", Some("aimfp-worker-3-001")),
+        bash(
+            "git merge --abort && git checkout HEAD -- .".to_owned(),
+            "Abandon the conflicting merge",
+        ),
+        // §9 step 6.
+        json!({"tool": am("aimfp_status"), "input": {}}),
+        json!({"tool": am("sync_git_state"), "input": {}}),
+        bash(
+            "git add .aimfp-project/project.db && git commit -q -m 'AIMFP: git state synced'".to_owned(),
+            "Commit the project.db sync_git_state wrote",
+        ),
+        json!({"tool": ic("intercomm_worktree_list"), "input": {}}),
+        // §8.10.
+        json!({"tool": ic("intercomm_teardown"), "input": {"worktrees": true, "force": true}}),
+    ]);
+    vec![
+        json!({
+            "name": "plan",
+            "when": "AIMFP-PLAN",
+            "vars": {
+                "pid": "\"id\": (\\d+), \"error\": null, \"return_statements\": \\[\"THEMES: a completion path",
+                "mid": "\"id\": (\\d+), \"error\": null, \"return_statements\": \\[\"FLOWS: a milestone",
+                "tid": "\"id\": (\\d+), \"error\": null, \"return_statements\": \\[\"BEFORE STARTING WORK"
+            },
+            "steps": [
+                // §2: register, look at the bus, start AIMFP.
+                {"tool": ic("intercomm_register"), "input": {"role": "master"}},
+                {"tool": ic("intercomm_status"), "input": {}},
+                {"tool": am("aimfp_run"), "input": {"is_new_session": true}},
+                // §8.1 and §9 Partitioning: the plan, slugs read back.
+                {"tool": am("add_completion_path"), "input": {"name": "Core"}},
+                {"tool": am("add_milestone"), "input": {"completion_path_id": "{{pid}}", "name": "Calculator core"}},
+                {"tool": am("add_task"), "input": {"milestone_id": "{{mid}}", "name": "Implement multiply", "description": "multiply(a, b) in src/calc.py"}},
+                {"tool": am("get_from_project_where"), "input": {"table": "tasks", "conditions": {"id": "{{tid}}"}}},
+                {"tool": am("add_task"), "input": {"milestone_id": "{{mid}}", "name": "Implement subtract", "description": "subtract(a, b) in src/calc.py"}},
+                {"tool": am("get_from_project_where"), "input": {"table": "tasks", "conditions": {"id": "{{tid}}"}}},
+                {"tool": am("verify_fanout_ready"), "input": {}},
+                bash("git add .aimfp-project/project.db && git commit -q -m 'AIMFP plan: milestone and two tasks'".to_owned(), "Commit project.db on main before the fan-out"),
+                {"tool": am("verify_fanout_ready"), "input": {}},
+                // A branch for a worker registered by hand (§8.2); the test
+                // makes it conflict.
+                {"tool": ic("intercomm_worktree_add"), "input": {"worker_id": "worker-3", "branch": "aimfp-worker-3-001"}},
+                // §8.2–3: spawn with worktrees, confirm.
+                {"tool": ic("intercomm_spawn"), "input": {
+                    "count": 2, "worktrees": true, "perm_mode": "acceptEdits",
+                    "claude_cmd": claude, "ready_timeout": 90}}
+            ],
+            "final": "E2E master: planned and spawned."
+        }),
+        json!({
+            "name": "assign",
+            "when": "AIMFP-ASSIGN",
+            "vars": {
+                "s1": "\\b(task-implement-multiply-[0-9a-f]{8})\\b",
+                "s2": "\\b(task-implement-subtract-[0-9a-f]{8})\\b",
+                "wt1": "\"worktree\":\\s*\"(/[^\"]*/worker-1)\"",
+                "wt2": "\"worktree\":\\s*\"(/[^\"]*/worker-2)\""
+            },
+            // §8.3: confirm (each worker registered in its first turn);
+            // §8.4: one contract per worker, by slug.
+            "steps": [
+                {"tool": ic("intercomm_status"), "input": {}},
+                {"tool": ic("intercomm_assign"), "input": {"worker": "worker-1", "target_type": "task",
+                    "target_slug": "{{s1}}", "role_instructions": contract("multiply", "*", "worker-1", "{{wt1}}")}},
+                {"tool": ic("intercomm_assign"), "input": {"worker": "worker-2", "target_type": "task",
+                    "target_slug": "{{s2}}", "role_instructions": contract("subtract", "-", "worker-2", "{{wt2}}")}}
+            ],
+            "final": "E2E master: assigned."
+        }),
+        json!({
+            "name": "merge",
+            "when": "AIMFP-MERGE",
+            "vars": {"base": "(?m)^([0-9a-f]{40})$"},
+            "steps": merge_steps,
+            "final": "E2E master: merged, recorded, torn down."
+        }),
+    ]
+}
+
+/// The results of `tool` in a finished turn, in order, parsed as JSON
+/// (a text that is not JSON becomes `{"text": …}`), each with `is_error`.
+fn results_of(turn: &Value, tool: &str) -> Vec<Value> {
+    turn["result_texts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["tool"] == tool)
+        .map(|r| {
+            let text = r["text"].as_str().unwrap_or_default();
+            let mut v: Value = serde_json::from_str(text).unwrap_or_else(|_| json!({"text": text}));
+            if let Some(o) = v.as_object_mut() {
+                o.insert("is_error".into(), r["is_error"].clone());
+            }
+            v
+        })
+        .collect()
+}
+
+/// Whether the bus holds a `done` message from `id` to the master (read
+/// straight from the database, so nothing is marked read).
+fn done_on_bus(world: &World, id: &str) -> bool {
+    let Ok(conn) = rusqlite::Connection::open(world.repo.join(".intercomm-aimfp/intercomm.db"))
+    else {
+        return false;
+    };
+    conn.query_row(
+        "SELECT COUNT(*) FROM messages WHERE from_id = ?1 AND to_id = 'master' AND type = 'done'",
+        [id],
+        |r| r.get::<_, i64>(0),
+    )
+    .is_ok_and(|n| n > 0)
 }
 
 fn field(content: &str, key: &str) -> String {
@@ -185,96 +367,145 @@ fn field(content: &str, key: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aimfp_round_tasks_in_branches_merged_through_the_bridge() {
     let python = aimfp_python();
-    let world = World::new("aimfp_round", rules());
+    let claude = claude_bin().display().to_string();
+    let worktree =
+        |dir: &Path, id: &str| -> PathBuf { dir.join(".intercomm-worktrees/repo").join(id) };
+    let mut script = rules();
+    if let Some(all) = script["rules"].as_array_mut() {
+        all.extend(master_rules(&claude));
+    }
+    let world = World::new("aimfp_round", script);
+    let ids = ["worker-1", "worker-2"];
+    let wt = |id: &str| worktree(&world.dir, id);
     world.add_aimfp_to_claude(&python);
     make_project(&world);
-    let master = world.master(&[]).await;
+
+    // The project under the fleet is an AIMFP project (the user's, before
+    // the fleet): initialised and committed, with no plan yet.
     let aimfp_main = world.aimfp_client(&python, &world.repo).await;
-    let ids = ["worker-1", "worker-2"];
-    let worktree = |id: &str| -> PathBuf { world.dir.join(".intercomm-worktrees/repo").join(id) };
-
-    // §2 master preflight, and the protocol's names checked against both
-    // real tools/lists: every `name(` it tells a model to call exists.
-    let aimfp_tools = tool_names(&aimfp_main).await;
-    let intercomm_tools = tool_names(&master).await;
-    for name in protocol_calls() {
-        world.check(
-            aimfp_tools.contains(&name) || intercomm_tools.contains(&name),
-            format!("system-prompt.md calls `{name}(…)`, which neither AIMFP {AIMFP_VERSION} nor intercomm offers"),
-        );
-    }
-
-    // The AIMFP project, its plan, committed before the fan-out.
     aimfp(
         &aimfp_main,
         "aimfp_init",
         json!({"project_root": world.repo.display().to_string()}),
     )
     .await;
-    let run = aimfp(&aimfp_main, "aimfp_run", json!({"is_new_session": true})).await;
-    world.check(
-        run.to_string().contains("INTERCOMMAIMFP DETECTED"),
-        "the master's aimfp_run carries no InterComm note although the bus exists",
-    );
     aimfp(
         &aimfp_main,
         "create_project",
         json!({"name": "calc", "purpose": "A calculator", "goals": ["multiply", "subtract"]}),
     )
     .await;
-    let path = aimfp(&aimfp_main, "add_completion_path", json!({"name": "Core"})).await;
-    let milestone = aimfp(
-        &aimfp_main,
-        "add_milestone",
-        json!({"completion_path_id": path["id"], "name": "Calculator core"}),
-    )
-    .await;
-    let mut slugs = Vec::new();
-    for (name, description) in [
-        ("Implement multiply", "multiply(a, b) in src/calc.py"),
-        ("Implement subtract", "subtract(a, b) in src/calc.py"),
-    ] {
-        let task = aimfp(
-            &aimfp_main,
-            "add_task",
-            json!({"milestone_id": milestone["id"], "name": name, "description": description}),
-        )
-        .await;
-        // §9: add tools return only an id; read the slug back.
-        let rows = aimfp(
-            &aimfp_main,
-            "get_from_project_where",
-            json!({"table": "tasks", "conditions": {"id": task["id"]}}),
-        )
-        .await;
-        let slug = rows["records"][0]["slug"].as_str().unwrap_or_default();
-        if !slug.starts_with("task-implement-") {
-            fail(format!("no slug read back for {name}: {rows}"));
-        }
-        slugs.push(slug.to_owned());
-    }
-    let early = aimfp(&aimfp_main, "verify_fanout_ready", json!({})).await;
-    world.check(
-        early["data"]["ready"] == false,
-        format!("verify_fanout_ready was ready with project.db uncommitted: {early}"),
+    world
+        .commit_all("AIMFP project")
+        .unwrap_or_else(|e| fail(e));
+    let _ = aimfp_main.cancel().await;
+
+    // The master: a real Claude Code in the main checkout, driven by the
+    // stand-in model; the user trusts the folder and its MCP server.
+    world.new_session(
+        "master",
+        &world.repo,
+        &[],
+        &[&claude, "--permission-mode", "acceptEdits"],
     );
     world
-        .commit_all("AIMFP project: milestone and two tasks")
-        .unwrap_or_else(|e| fail(e));
-    let ready = aimfp(&aimfp_main, "verify_fanout_ready", json!({})).await;
-    if ready["data"]["ready"] != true {
-        fail(format!("verify_fanout_ready after the commit: {ready}"));
+        .until(60, "the master's trust dialog", || {
+            menu(&world.capture("master"))
+                .iter()
+                .any(|(l, _)| l.starts_with("Yes, I trust"))
+                .then_some(())
+        })
+        .await;
+    world.choose("master", "Yes, I trust").await;
+    let mcp = world
+        .until(60, "the master's MCP approval or prompt", || {
+            let s = world.capture("master");
+            if menu(&s)
+                .iter()
+                .any(|(l, _)| l.starts_with("Use this MCP server"))
+            {
+                Some(true)
+            } else {
+                is_idle(&s).then_some(false)
+            }
+        })
+        .await;
+    if mcp {
+        world.choose("master", "Use this MCP server").await;
     }
+    world.idle("master", 60).await;
 
-    // A third branch, cut now from the same base, that will conflict: it
-    // writes multiply differently on the line worker-1 changes.
-    ok(
-        &master,
-        "intercomm_worktree_add",
-        json!({"worker_id": "worker-3", "branch": "aimfp-worker-3-001"}),
-    )
-    .await;
-    let w3 = worktree("worker-3");
+    // Turn 1: plan and spawn.
+    world
+        .submit(
+            "master",
+            "AIMFP-PLAN: you are the master. Plan multiply and subtract as AIMFP tasks and spawn two workers.",
+        )
+        .await;
+    let plan = world.turn_done(&world.repo, "AIMFP-PLAN", 300).await;
+    eprintln!(
+        "e2e: the master's plan turn: {}",
+        short(&plan["reply"].to_string(), 300)
+    );
+    world.check(
+        plan["rule"] == "plan"
+            && plan["reply"]["stop_reason"] == "end_turn"
+            && plan["reply"].to_string().contains("planned and spawned"),
+        format!(
+            "the master's plan turn did not finish its steps: {}",
+            plan["reply"]
+        ),
+    );
+    // §2 preflight, checked against what the master was offered: every
+    // `name(` the protocol tells a model to call is one of its tools.
+    let offered: Vec<String> = plan["mcp_tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str())
+        .filter_map(|t| t.rsplit("__").next().map(str::to_owned))
+        .collect();
+    for name in protocol_calls() {
+        world.check(
+            offered.contains(&name),
+            format!("system-prompt.md calls `{name}(…)`, which the master (AIMFP {AIMFP_VERSION} and intercomm) is not offered"),
+        );
+    }
+    for r in plan["result_texts"].as_array().into_iter().flatten() {
+        world.check(
+            r["is_error"] == false,
+            format!("the master's plan step failed: {r}"),
+        );
+    }
+    let run = results_of(&plan, &am("aimfp_run"));
+    world.check(
+        run.first()
+            .is_some_and(|r| r.to_string().contains("INTERCOMMAIMFP DETECTED")),
+        "the master's aimfp_run carries no InterComm note although the bus exists",
+    );
+    let fanout = results_of(&plan, &am("verify_fanout_ready"));
+    world.check(
+        fanout.len() == 2
+            && fanout[0]["data"]["ready"] == false
+            && fanout[1]["data"]["ready"] == true,
+        format!(
+            "verify_fanout_ready should say not ready, then ready after the commit: {fanout:?}"
+        ),
+    );
+    let slugs: Vec<String> = results_of(&plan, &am("get_from_project_where"))
+        .iter()
+        .filter_map(|r| r["records"][0]["slug"].as_str().map(str::to_owned))
+        .collect();
+    if slugs.len() != 2 || !slugs.iter().all(|s| s.starts_with("task-implement-")) {
+        fail(format!("the master read back no two task slugs: {slugs:?}"));
+    }
+    let out = results_of(&plan, &ic("intercomm_spawn"))
+        .pop()
+        .unwrap_or_else(|| fail("the master did not spawn"));
+
+    // A third branch, cut from the same base, made to conflict: it writes
+    // multiply differently on the line worker-1 changes.
+    let w3 = wt("worker-3");
     std::fs::write(
         w3.join("src/calc.py"),
         CALC.replace(
@@ -302,22 +533,11 @@ async fn aimfp_round_tasks_in_branches_merged_through_the_bridge() {
         })
         .unwrap_or_else(|e| fail(e));
 
-    // §8.2–3: spawn with worktrees, confirm.
-    let out = ok(
-        &master,
-        "intercomm_spawn",
-        json!({"count": 2, "worktrees": true, "perm_mode": "acceptEdits",
-               "claude_cmd": world.claude.display().to_string(), "ready_timeout": 90}),
-    )
-    .await;
     for id in ids {
         let woken = spawned(&out, id)["woken"] == true;
         if !woken {
-            // Seen on a loaded machine (load average > 10 on 2 cores): the
-            // pasted wake text did not show within spawn's window, so spawn
-            // pressed no Enter. Do what a person would: submit what the box
-            // holds, or type the wake prompt. (Spawn's wake is fleet_round's
-            // subject; this scenario is about the AIMFP loop.)
+            // Seen on a loaded machine: spawn could not see its pasted wake
+            // text in time and pressed no Enter. Do what a person would.
             world.note(format!(
                 "{id}: spawn could not see its wake submitted: {}",
                 spawned(&out, id)
@@ -330,89 +550,51 @@ async fn aimfp_round_tasks_in_branches_merged_through_the_bridge() {
             }
         }
         world
-            .turn_done(&worktree(id), &format!("You are worker {id}."), 120)
+            .turn_done(&wt(id), &format!("You are worker {id}."), 120)
             .await;
         if woken {
-            check_spawned(&world, &out, id, &worktree(id)).await;
+            check_spawned(&world, &out, id, &wt(id)).await;
         }
+        world.idle(id, 30).await;
     }
 
-    // §8.4: one contract per worker, by slug.
-    for (i, id) in ids.iter().enumerate() {
-        let (fname, op) = if i == 0 {
-            ("multiply", "*")
-        } else {
-            ("subtract", "-")
-        };
-        world.idle(id, 30).await;
-        let assigned = ok(
-            &master,
-            "intercomm_assign",
-            json!({"worker": id, "target_type": "task", "target_slug": slugs[i],
-                   "role_instructions": format!(
-                       "Implement {fname} in src/calc.py as a {op} b, replacing the line `# {fname} goes here`. \
-                        You own that line only. AIMFP user: {id}. Worktree: {} (work only there). \
-                        Validate: src/calc.py must parse.",
-                       worktree(id).display())}),
+    // Turn 2: one contract per worker.
+    world.idle("master", 30).await;
+    world
+        .submit(
+            "master",
+            "AIMFP-ASSIGN: the workers are up; give each its task.",
         )
         .await;
-        world.check(
-            assigned["woke"] == true,
-            format!("{id}: assign did not wake it: {assigned}"),
-        );
-    }
+    let assign = world.turn_done(&world.repo, "AIMFP-ASSIGN", 120).await;
+    let confirmed = results_of(&assign, &ic("intercomm_status"))
+        .pop()
+        .unwrap_or(Value::Null)
+        .to_string();
+    world.check(
+        ids.iter()
+            .all(|id| confirmed.contains(&format!("\"{id}\""))),
+        format!(
+            "the master's intercomm_status does not show both workers: {}",
+            short(&confirmed, 600)
+        ),
+    );
+    let assigned = results_of(&assign, &ic("intercomm_assign"));
+    world.check(
+        assigned.len() == 2 && assigned.iter().all(|a| a["woke"] == true),
+        format!("assign did not wake both workers: {assigned:?}"),
+    );
 
-    // §8.6/8.8: collect `done`; the radar's notice arrives on the way.
-    let mut reports: Vec<Value> = Vec::new();
-    let mut radar_notes: Vec<String> = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while reports.len() < 2 {
-        let read = ok(&master, "intercomm_read", json!({})).await;
-        for m in read["messages"].as_array().into_iter().flatten() {
-            let content = m["content"].as_str().unwrap_or_default();
-            if m["type"] == "done" {
-                reports.push(m.clone());
-            } else if content.starts_with("merge radar:") {
-                radar_notes.push(content.to_owned());
-            }
-        }
-        if Instant::now() > deadline {
-            fail(format!(
-                "timed out waiting for two done messages; got {reports:?}"
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let mut branches = Vec::new();
-    for id in ids {
-        let report = reports
-            .iter()
-            .find(|m| m["from"] == id)
-            .unwrap_or_else(|| fail(format!("no done message from {id}: {reports:?}")));
-        let content = report["content"].as_str().unwrap_or_default();
-        let (branch, commit) = (field(content, "branch"), field(content, "commit"));
-        world.check(
-            branch == format!("aimfp-{id}-001"),
-            format!("{id}: reported branch {branch:?} (create_user_branch names aimfp-<user>-001)"),
-        );
-        let head = world
-            .git(&["rev-parse", &format!("refs/heads/{branch}")])
-            .unwrap_or_default();
-        world.check(
-            head.trim() == commit,
-            format!("{id}: branch {branch} is at {head:?}, reported {commit}"),
-        );
-        let changed = world
-            .git(&["diff", "--name-only", &format!("main..{commit}")])
-            .unwrap_or_default();
-        world.check(
-            changed.lines().any(|l| l == "src/calc.py")
-                && changed.lines().any(|l| l == ".aimfp-project/project.db"),
-            format!("{id}: its commit should change src/calc.py and project.db: {changed:?}"),
-        );
-        // Each worker's own AIMFP bound to its worktree (§10.4).
+    // The workers run their contracts (§10); the user waits for both
+    // `done` reports to be on the bus.
+    world
+        .until(300, "both workers' done messages on the bus", || {
+            ids.iter().all(|id| done_on_bus(&world, id)).then_some(())
+        })
+        .await;
+    for (i, id) in ids.iter().enumerate() {
         let turn = world
-            .turn_done(&worktree(id), "New task from the master", 60)
+            .turn_done(&wt(id), "New task from the master", 60)
             .await;
         let results = turn["result_texts"].as_array().cloned().unwrap_or_default();
         let root = results
@@ -421,7 +603,7 @@ async fn aimfp_round_tasks_in_branches_merged_through_the_bridge() {
             .map(|r| r["text"].to_string())
             .unwrap_or_default();
         world.check(
-            root.contains(&worktree(id).display().to_string()),
+            root.contains(&wt(id).display().to_string()),
             format!("{id}: get_project_root is not its worktree: {root}"),
         );
         for r in &results {
@@ -437,21 +619,94 @@ async fn aimfp_round_tasks_in_branches_merged_through_the_bridge() {
             .map(|r| r["text"].to_string())
             .unwrap_or_default();
         world.check(
-            export.contains(&slugs[ids.iter().position(|i| *i == id).unwrap_or(0)]),
+            export.contains(&slugs[i]),
             format!("{id}: its completion gate's changeset does not carry its task: {export}"),
         );
-        ok(
-            &master,
-            "intercomm_worktree_set_status",
-            json!({"worker_id": id, "status": "done", "branch": branch}),
-        )
-        .await;
-        branches.push(branch);
+        let done = results
+            .iter()
+            .filter(|r| r["tool"] == ic("intercomm_send"))
+            .filter_map(|r| r["text"].as_str())
+            .count();
+        world.check(
+            done == 2,
+            format!("{id}: sent {done} message(s), want 2 (started, done)"),
+        );
+        let branch = format!("aimfp-{id}-001");
+        let changed = world
+            .git(&["diff", "--name-only", &format!("main..{branch}")])
+            .unwrap_or_default();
+        world.check(
+            changed.lines().any(|l| l == "src/calc.py")
+                && changed.lines().any(|l| l == ".aimfp-project/project.db"),
+            format!("{id}: its branch should change src/calc.py and project.db: {changed:?}"),
+        );
     }
 
-    // The radar, before any merge: both workers changed src/calc.py.
-    let list = ok(&master, "intercomm_worktree_list", json!({})).await;
-    let overlap = list["radar"]["overlaps"]
+    // Turn 3: collect, look at the radar, merge one branch at a time.
+    world.idle("master", 30).await;
+    world
+        .submit(
+            "master",
+            "AIMFP-MERGE: both workers reported done; merge their branches.",
+        )
+        .await;
+    let merged = world.turn_done(&world.repo, "AIMFP-MERGE", 600).await;
+    world.check(
+        merged["rule"] == "merge"
+            && merged["reply"]
+                .to_string()
+                .contains("merged, recorded, torn down"),
+        format!(
+            "the master's merge turn did not finish its steps: {}",
+            merged["reply"]
+        ),
+    );
+
+    // What the master read: both reports with branch and commit, and the
+    // radar's notice about src/calc.py, once.
+    let read = results_of(&merged, &ic("intercomm_read"));
+    let messages: Vec<Value> = read
+        .iter()
+        .flat_map(|r| r["messages"].as_array().cloned().unwrap_or_default())
+        .collect();
+    for id in ids {
+        let report = messages
+            .iter()
+            .find(|m| m["from"] == id && m["type"] == "done")
+            .unwrap_or_else(|| {
+                fail(format!(
+                    "the master read no done message from {id}: {messages:?}"
+                ))
+            });
+        let content = report["content"].as_str().unwrap_or_default();
+        let (branch, commit) = (field(content, "branch"), field(content, "commit"));
+        world.check(
+            branch == format!("aimfp-{id}-001"),
+            format!("{id}: reported branch {branch:?} (create_user_branch names aimfp-<user>-001)"),
+        );
+        let head = world
+            .git(&["rev-parse", &format!("refs/heads/{branch}")])
+            .unwrap_or_default();
+        world.check(
+            head.trim() == commit,
+            format!("{id}: branch {branch} is at {head:?}, reported {commit}"),
+        );
+    }
+    let radar_notes: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .filter(|c| c.starts_with("merge radar:") && c.contains("src/calc.py"))
+        .collect();
+    world.check(
+        radar_notes.len() == 1,
+        format!("the master should be told once about src/calc.py, was told: {radar_notes:?}"),
+    );
+
+    // The radar the master looked at before any merge.
+    let lists = results_of(&merged, &ic("intercomm_worktree_list"));
+    let before = lists.first().cloned().unwrap_or(Value::Null);
+    eprintln!("e2e: radar before the merge: {}", before["radar"]);
+    let overlap = before["radar"]["overlaps"]
         .as_array()
         .and_then(|o| o.iter().find(|o| o["path"] == "src/calc.py").cloned())
         .unwrap_or(Value::Null);
@@ -460,203 +715,76 @@ async fn aimfp_round_tasks_in_branches_merged_through_the_bridge() {
             || overlap["workers"] == json!(["worker-1", "worker-2"]),
         format!(
             "the radar does not show worker-1 and worker-2 on src/calc.py: {}",
-            list["radar"]
+            before["radar"]
         ),
     );
     world.check(
-        list["radar"]["overlaps"]
+        before["radar"]["overlaps"]
             .as_array()
             .is_some_and(|o| o.iter().all(|o| o["path"] != ".aimfp-project/project.db")),
-        format!("project.db counted as an overlap: {}", list["radar"]),
+        format!("project.db counted as an overlap: {}", before["radar"]),
     );
-    let scan = ok(&master, "intercomm_scan", json!({})).await;
-    world.check(
-        scan["radar"]["overlaps"] == list["radar"]["overlaps"],
-        format!("scan's radar differs: {}", scan["radar"]),
-    );
-    let read = ok(&master, "intercomm_read", json!({})).await;
-    radar_notes.extend(
-        read["messages"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m["content"].as_str())
-            .filter(|c| c.starts_with("merge radar:"))
-            .map(str::to_owned),
-    );
-    let calc_notes: Vec<&String> = radar_notes
-        .iter()
-        .filter(|n| n.contains("src/calc.py"))
-        .collect();
-    world.check(
-        calc_notes.len() == 1,
-        format!("the master should be told once about src/calc.py, was told: {radar_notes:?}"),
-    );
-    eprintln!("e2e: radar before the merge: {}", list["radar"]);
 
-    // §9: intake gate, then merge one branch at a time, commit after each.
-    for (id, branch) in ids.iter().zip(&branches) {
-        let history = aimfp(&aimfp_main, "get_merge_history", json!({"branch": branch})).await;
-        world.check(
-            history["data"]["already_merged"] != true,
-            format!("{branch}: already merged before its merge: {history}"),
-        );
-        let base = world
-            .git(&["merge-base", "main", branch])
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
-        let cs = aimfp(
-            &aimfp_main,
-            "export_state_changeset",
-            json!({"base_commit": base, "branch": branch, "worker_id": id}),
-        )
-        .await;
-        world.check(
-            cs["data"]["entities"]
-                .as_array()
-                .is_some_and(|e| !e.is_empty()),
-            format!("{branch}: empty changeset at the intake gate: {cs}"),
-        );
-        ok(
-            &master,
-            "intercomm_worktree_set_status",
-            json!({"worker_id": id, "status": "queued"}),
-        )
-        .await;
-        ok(
-            &master,
-            "intercomm_worktree_set_status",
-            json!({"worker_id": id, "status": "merging"}),
-        )
-        .await;
-        let merged = aimfp(
-            &aimfp_main,
-            "merge_worker_branch",
-            json!({"branch": branch, "worker_id": id}),
-        )
-        .await;
-        let data = &merged["data"];
-        let source_conflicts: Vec<String> = data["source_merge"]["conflicts"]
+    // Each merge: the intake gate's changeset is not empty, the bridge
+    // merged (§9 step 5: a project.db-only "conflict" is clean), every
+    // status step was accepted.
+    let changesets = results_of(&merged, &am("export_state_changeset"));
+    world.check(
+        changesets.len() == 2
+            && changesets.iter().all(|cs| {
+                cs["data"]["entities"]
+                    .as_array()
+                    .is_some_and(|e| !e.is_empty())
+            }),
+        format!("an empty changeset at the intake gate: {changesets:?}"),
+    );
+    let merges = results_of(&merged, &am("merge_worker_branch"));
+    for (i, m) in merges.iter().take(2).enumerate() {
+        let data = &m["data"];
+        let source: Vec<String> = data["source_merge"]["conflicts"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|c| c.as_str().map(str::to_owned))
             .collect();
         let db_conflicts = data["conflicts"].as_array().map_or(0, Vec::len);
-        // §9 step 5: a project.db-only "conflict" is a clean merge.
-        let status = if data["status"] == "merged"
-            || (db_conflicts == 0 && source_conflicts == [".aimfp-project/project.db"])
-        {
-            "merged"
-        } else {
-            "conflict"
-        };
+        let clean = data["status"] == "merged"
+            || (db_conflicts == 0 && source == [".aimfp-project/project.db"]);
         world.check(
-            status == "merged",
-            format!("{branch}: merge_worker_branch reported a real conflict: {merged}"),
+            clean,
+            format!(
+                "{}: merge_worker_branch reported a real conflict: {m}",
+                ids[i]
+            ),
         );
         if data["status"] != "merged" {
             world.note(format!(
-                "{branch}: AIMFP said status={} with source conflicts {source_conflicts:?} and no DB conflict; recorded merged as §9 says",
-                data["status"]
+                "{}: AIMFP said status={} with source conflicts {source:?} and no DB conflict; recorded merged as §9 says",
+                ids[i], data["status"]
             ));
         }
-        // §9 step 4: commit before the next merge.
-        world
-            .git(&["add", "src", ".aimfp-project/project.db"])
-            .and_then(|_| {
-                world.git(&[
-                    "-c",
-                    "user.name=e2e",
-                    "-c",
-                    "user.email=e2e@example.com",
-                    "commit",
-                    "-q",
-                    "-m",
-                    &format!("Merge {branch}"),
-                ])
-            })
-            .unwrap_or_else(|e| fail(format!("{branch}: cannot commit the merge: {e}")));
-        ok(
-            &master,
-            "intercomm_worktree_set_status",
-            json!({"worker_id": id, "status": "verifying"}),
-        )
-        .await;
-        let calc = std::fs::read_to_string(world.repo.join("src/calc.py")).unwrap_or_default();
-        let wanted = if *id == "worker-1" {
-            "def multiply(a, b):"
-        } else {
-            "def subtract(a, b):"
-        };
-        world.check(
-            calc.contains(wanted),
-            format!("{branch}: main's src/calc.py lacks {wanted:?}:\n{calc}"),
-        );
-        ok(
-            &master,
-            "intercomm_worktree_set_status",
-            json!({"worker_id": id, "status": "merged", "branch": branch}),
-        )
-        .await;
     }
-    let calc = std::fs::read_to_string(world.repo.join("src/calc.py")).unwrap_or_default();
+    let third = merges.get(2).cloned().unwrap_or(Value::Null);
     world.check(
-        calc.contains("return a * b") && calc.contains("return a - b"),
-        format!("main does not hold both workers' code:\n{calc}"),
-    );
-    // Both tasks reached main's project.db through the changesets.
-    for slug in &slugs {
-        let rows = aimfp(
-            &aimfp_main,
-            "get_from_project_where",
-            json!({"table": "tasks", "conditions": {"slug": slug}}),
-        )
-        .await;
-        world.check(
-            rows["records"][0]["status"] == "completed",
-            format!("{slug}: main's task is not completed after the merge: {rows}"),
-        );
-    }
-
-    // The third branch conflicts on src/calc.py.
-    ok(
-        &master,
-        "intercomm_worktree_set_status",
-        json!({"worker_id": "worker-3", "status": "merging"}),
-    )
-    .await;
-    let (_, third) = aimfp_any(
-        &aimfp_main,
-        "merge_worker_branch",
-        json!({"branch": "aimfp-worker-3-001", "worker_id": "worker-3"}),
-    )
-    .await;
-    let conflicts = third["data"]["source_merge"]["conflicts"].to_string();
-    world.check(
-        third["data"]["status"] == "conflict" && conflicts.contains("src/calc.py"),
+        third["data"]["status"] == "conflict"
+            && third["data"]["source_merge"]["conflicts"]
+                .to_string()
+                .contains("src/calc.py"),
         format!("aimfp-worker-3-001 should conflict on src/calc.py: {third}"),
     );
-    ok(
-        &master,
-        "intercomm_worktree_set_status",
-        json!({"worker_id": "worker-3", "status": "conflict", "branch": "aimfp-worker-3-001"}),
-    )
-    .await;
-    // Abandon it: main back to its last commit.
-    world
-        .git(&["merge", "--abort"])
-        .and_then(|_| world.git(&["checkout", "HEAD", "--", "."]))
-        .unwrap_or_else(|e| fail(format!("cannot abort the conflicting merge: {e}")));
-
-    let list = ok(&master, "intercomm_worktree_list", json!({})).await;
+    for r in results_of(&merged, &ic("intercomm_worktree_set_status")) {
+        world.check(
+            r["is_error"] == false,
+            format!("a status step was refused: {r}"),
+        );
+    }
+    let after = lists.get(1).cloned().unwrap_or(Value::Null);
     for (id, want) in [
         ("worker-1", "merged"),
         ("worker-2", "merged"),
         ("worker-3", "conflict"),
     ] {
-        let row = list["worktrees"]
+        let row = after["worktrees"]
             .as_array()
             .and_then(|ws| ws.iter().find(|w| w["worker_id"] == id).cloned())
             .unwrap_or(Value::Null);
@@ -666,21 +794,50 @@ async fn aimfp_round_tasks_in_branches_merged_through_the_bridge() {
         );
     }
 
-    // §8.10: teardown with worktrees; the kept ones go with force.
-    let down = ok(
-        &master,
-        "intercomm_teardown",
-        json!({"worktrees": true, "force": true}),
-    )
-    .await;
-    for id in ["worker-1", "worker-2"] {
+    // Main holds both workers' code, committed, and both tasks completed.
+    let calc = world.git(&["show", "HEAD:src/calc.py"]).unwrap_or_default();
+    world.check(
+        calc.contains("return a * b")
+            && calc.contains("return a - b")
+            && !calc.contains("worker-3"),
+        format!("main does not hold both workers' code (and only theirs):\n{calc}"),
+    );
+    let status = world
+        .git(&[
+            "status",
+            "--porcelain",
+            "--",
+            "src",
+            ".aimfp-project/project.db",
+        ])
+        .unwrap_or_default();
+    world.check(
+        status.trim().is_empty(),
+        format!("main's code or project.db is left uncommitted: {status}"),
+    );
+    let check = world.aimfp_client(&python, &world.repo).await;
+    aimfp(&check, "aimfp_run", json!({"is_new_session": true})).await;
+    for slug in &slugs {
+        let rows = aimfp(
+            &check,
+            "get_from_project_where",
+            json!({"table": "tasks", "conditions": {"slug": slug}}),
+        )
+        .await;
         world.check(
-            !worktree(id).exists(),
-            format!("{id}: worktree left after teardown: {down}"),
+            rows["records"][0]["status"] == "completed",
+            format!("{slug}: main's task is not completed after the merge: {rows}"),
         );
     }
-    world.check_torn_down(&[]).await;
-    let _ = aimfp_main.cancel().await;
-    let _ = master.cancel().await;
+    let _ = check.cancel().await;
+
+    // §8.10: the master tore the fleet down, worktrees included.
+    for id in ids {
+        world.check(
+            !wt(id).exists(),
+            format!("{id}: worktree left after the master's teardown"),
+        );
+    }
+    world.check_torn_down(&["master"]).await;
     world.finish();
 }

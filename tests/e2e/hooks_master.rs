@@ -71,12 +71,6 @@ fn master_armed(world: &World) -> bool {
     .unwrap_or(false)
 }
 
-// Ignored until fixed: on Claude Code 2.1.197 the master's model is never
-// offered the plugin's intercomm tools in this scenario (five prompts in a
-// row were answered "not among my tools"), so the master never spawns; the
-// cause (the plugin's server in a Claude master started in the repository)
-// is open on issue #13. The hook wake itself is covered by hooks_wake.
-#[ignore = "the plugin's tools are not offered to a Claude master on 2.1.197 (issue #13)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hooks_master_woken_by_escalation() {
     let claude = claude_bin().display().to_string();

@@ -46,7 +46,10 @@ read the way each Claude Code version frames it (`framing` in the log):
   written for "plain" answers alike;
 - "task-notification" (asyncRewake, 2.1.330+): a `<system-reminder>` starting
   "[SYSTEM NOTIFICATION - NOT USER INPUT]" whose task notification carries
-  the hook's text; the prompt is the whole reminder.
+  the hook's text; the prompt is the whole reminder. On 2.1.197 the same
+  wake is a user text opening with `<task-notification>` (summary "Stop
+  hook feedback") and a reminder "Stop hook blocking error from command
+  ...: <text>"; the prompt is that whole text, and it is never "typed".
 A typed prompt has framing "typed". Other `<system-reminder>`s (context
 Claude Code adds) are never prompts.
 
@@ -152,6 +155,22 @@ HOOK_NOTE = "The text below is the output of a hook, not a message from the user
 # session with a reminder that starts so.
 TASK_NOTE = "[SYSTEM NOTIFICATION - NOT USER INPUT]"
 REMINDER = re.compile(r"^\s*<system-reminder>\n?(.*?)\n?</system-reminder>\s*$", re.S)
+# asyncRewake on 2.1.197: the hook's exit 2 reaches the model as a user text
+# that opens with a task notification ("<summary>Stop hook feedback</summary>")
+# followed by a <system-reminder> "Stop hook blocking error from command
+# ...: <the hook's text>" (measured on 2.1.197): hook output, never typed.
+TASK_NOTIFICATION = "<task-notification>"
+
+
+def wake_notice(message: dict[str, Any]) -> str:
+    """The notice of intercomm's wake hook when a user message holds only a
+    <system-reminder> quoting the hook's "[intercomm] ..." text (no preamble
+    or task note): taken as a prompt."""
+    for block in base._blocks(message):
+        text = str(block.get("text", "")) if block.get("type") == "text" else ""
+        if text.lstrip().startswith("<system-reminder>") and "[intercomm]" in text:
+            return text
+    return ""
 
 
 def prompt_of(message: dict[str, Any]) -> tuple[str, str] | None:
@@ -160,6 +179,8 @@ def prompt_of(message: dict[str, Any]) -> tuple[str, str] | None:
     if message.get("role") != "user" or base._has_tool_result(message):
         return None
     typed = base._user_text(message)
+    if typed.lstrip().startswith(TASK_NOTIFICATION):
+        return typed, "task-notification"
     if typed.strip():
         return typed, ("plain" if typed.startswith("Stop hook feedback:") else "typed")
     for b in base._blocks(message):
@@ -271,7 +292,8 @@ def plan(body: dict[str, Any]) -> dict[str, Any]:
     typed = []
     for m in messages:
         if m.get("role") == "user" and not base._has_tool_result(m) and base._user_text(m).strip():
-            typed.append(base._user_text(m))
+            if not base._user_text(m).lstrip().startswith(TASK_NOTIFICATION):
+                typed.append(base._user_text(m))
         elif m.get("role") == "system":
             hit = INJECTED.match(str(m.get("content", "")))
             if hit:

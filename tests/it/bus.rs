@@ -51,7 +51,7 @@ async fn a_legacy_bus_with_a_millisecond_cursor_migrates_without_loss() -> TestR
     let project = Project::plain()?;
     legacy_bus(&project, "last_read_ts")?;
     let mut bus = Bus::open_existing(&project.paths())?.ok_or("bus missing")?;
-    let conn = bus.conn();
+    let conn = bus.conn().sqlite().ok_or("not a SQLite bus")?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     assert_eq!(version, SCHEMA_VERSION);
     let seqs: Vec<(i64, String)> = conn
@@ -73,9 +73,7 @@ async fn a_legacy_bus_with_a_millisecond_cursor_migrates_without_loss() -> TestR
         |r| r.get(0),
     )?;
     assert_eq!(cursor, 3, "ts 200 covers rows 1..=3");
-    let wt: String = bus
-        .conn()
-        .query_row("SELECT branch FROM worktrees", [], |r| r.get(0))?;
+    let wt: String = conn.query_row("SELECT branch FROM worktrees", [], |r| r.get(0))?;
     assert_eq!(wt, "aimfp-a-1");
     bus.write(|_| Ok::<_, BusError>(()))?;
 
@@ -145,8 +143,9 @@ fn the_bus_is_private_to_its_user() -> TestResult {
     let project = Project::plain()?;
     let mut bus = Bus::open_or_create(&project.paths())?;
     bus.write(|tx| {
-        tx.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
-            .map_err(BusError::from)
+        tx.execute("CREATE TABLE t (x)", &[])?;
+        tx.execute("INSERT INTO t VALUES (1)", &[])?;
+        Ok::<_, BusError>(())
     })?;
     let mode = |p: &std::path::Path| -> TestResult<u32> {
         Ok(std::fs::metadata(p)?.permissions().mode() & 0o777)

@@ -351,3 +351,44 @@ fn an_undecided_permission_request_leaves_the_dialog() -> TestResult {
     assert_eq!(decisions(&project)?.len(), 1, "a 0 wait records nothing");
     Ok(())
 }
+
+/// Whether `id` has a wake-hook row on the bus (armed now or earlier).
+fn wake_row(project: &Project, id: &str) -> TestResult<bool> {
+    let conn = Connection::open(project.paths().db())?;
+    Ok(
+        conn.query_row("SELECT COUNT(*) FROM wake_hooks WHERE id = ?1", [id], |r| {
+            r.get::<_, i64>(0)
+        })? > 0,
+    )
+}
+
+/// The wake hook learns its Claude Code's version from `AI_AGENT` (as Claude
+/// Code sets it): on a version without `asyncRewake` it does not arm (so a
+/// wake falls back to the doorbell at once); on one with it, it arms.
+#[test]
+fn the_wake_hook_arms_only_where_claude_code_has_async_rewake() -> TestResult {
+    let project = setup()?;
+    let rewake = |agent: &str| {
+        project
+            .cli()
+            .args(["hook", "Rewake"])
+            .env("INTERCOMM_WORKER_ID", "worker-1")
+            .env("INTERCOMM_REWAKE_WAIT", "1")
+            .env("AI_AGENT", agent)
+            .env_remove("INTERCOMM_HOOK_MAIL")
+            .write_stdin(payload("Stop"))
+            .assert()
+            .success()
+    };
+    rewake("claude-code_2-1-100_harness");
+    assert!(
+        !wake_row(&project, "worker-1")?,
+        "armed on a Claude Code without asyncRewake"
+    );
+    rewake("claude-code_2-1-332_harness");
+    assert!(
+        wake_row(&project, "worker-1")?,
+        "not armed on a Claude Code with asyncRewake"
+    );
+    Ok(())
+}

@@ -12,6 +12,7 @@ mod fleet;
 mod forged;
 mod harden;
 mod hooks;
+mod host_records;
 mod mcp;
 mod processes;
 mod props;

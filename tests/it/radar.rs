@@ -138,3 +138,63 @@ fn hooks_feed_the_radar_and_the_master_is_told_once() -> TestResult {
     assert_eq!(list["radar"]["overlaps"], json!([]));
     Ok(())
 }
+
+/// `intercomm top` for real (a pane of a private tmux server) shows the
+/// radar once two workers changed the same path: the shared path with both
+/// workers, and the merge order.
+#[tokio::test]
+async fn top_shows_the_radar() -> TestResult {
+    let project = Project::git()?;
+    project
+        .cli()
+        .args(["register", "master"])
+        .assert()
+        .success();
+    for id in ["worker-1", "worker-2"] {
+        project
+            .cli()
+            .args(["register", "--id", id])
+            .assert()
+            .success();
+        project
+            .cli()
+            .args(["worktree", "add", id])
+            .assert()
+            .success();
+        let wt = project.paths().worktree_path(id);
+        std::fs::create_dir_all(wt.join("src"))?;
+        std::fs::write(wt.join("src/calc.py"), format!("{id}\n"))?;
+        hook(
+            &project,
+            id,
+            "PostToolUse",
+            &json!({"tool_name": "Write",
+                    "tool_input": {"file_path": wt.join("src/calc.py"), "content": id}}),
+        );
+    }
+    let server = TmuxServer::new()?;
+    let socket = server.socket.display().to_string();
+    let root = project.root.display().to_string();
+    let bin = bin().display().to_string();
+    let pane = server.session(
+        "top",
+        &project.root,
+        &[("INTERCOMM_TMUX_SOCKET", &socket)],
+        &[&bin, "--root", &root, "top"],
+    )?;
+    let screen = || {
+        server
+            .run(&["capture-pane", "-p", "-t", &pane])
+            .unwrap_or_default()
+    };
+    let shown = eventually(30, || {
+        let s = screen();
+        s.contains("merge radar: 1 shared path(s)")
+            && s.contains("src/calc.py changed by worker-1, worker-2")
+            && s.contains("merge order worker-1 → worker-2")
+    })
+    .await;
+    assert!(shown, "top shows the radar:\n{}", screen());
+    server.run(&["send-keys", "-t", &pane, "q"])?;
+    Ok(())
+}

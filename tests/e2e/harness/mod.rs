@@ -18,7 +18,9 @@
 //! sessions inherit it): HOME, TERM, the dummy key, ANTHROPIC_BASE_URL, the
 //! DISABLE_* switches, PATH with the pinned claude and target/debug; the
 //! server starts under `env -i`, so CLAUDECODE, CLAUDE_CODE_ENTRYPOINT,
-//! ANTHROPIC_AUTH_TOKEN and CLAUDE_CODE_OAUTH_TOKEN are never inherited.
+//! ANTHROPIC_AUTH_TOKEN and CLAUDE_CODE_OAUTH_TOKEN are never inherited, and
+//! every tmux client the harness runs has that environment too (a session
+//! made by `new-session` takes its PATH from the client, tmux 3.3a).
 //!
 //! Everything is undone in `Drop`, also when the test fails: the tmux server
 //! is killed, every process left in the namespace is killed by pid, the

@@ -52,10 +52,17 @@ impl World {
         self.tmux_started = true;
     }
 
-    /// Runs a tmux command on the private server.
+    /// Runs a tmux command on the private server, as a client with the
+    /// world's environment ([`World::base_env`]): tmux (3.3a) gives a session
+    /// made by `new-session` the PATH of the client that made it, not the
+    /// server's global one, so a client with the test runner's environment
+    /// started the master with the runner's PATH (without target/debug): the
+    /// plugin's launcher found no `intercomm` and served only its install
+    /// status tool (issue #13's hooks_master).
     pub fn tmux(&self, args: &[&str]) -> Result<String, String> {
         run(Command::new("tmux")
-            .env_remove("TMUX")
+            .env_clear()
+            .envs(self.base_env())
             .arg("-S")
             .arg(&self.socket)
             .args(args))

@@ -1,0 +1,310 @@
+//! The fleet across hosts: spawn on two hosts, scan, wake, approve,
+//! teardown; and a host cut off.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::lab::*;
+
+fn workers(v: &Value) -> Vec<Value> {
+    v["workers"].as_array().cloned().unwrap_or_default()
+}
+
+fn pane_of<'a>(scan: &'a Value, id: &str) -> Option<&'a Value> {
+    scan["panes"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["id"] == id))
+}
+
+/// Polls `cond` every 100 ms for at most `secs`.
+async fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < until {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cond()
+}
+
+async fn spawn_on(lab: &Lab, master: usize, host: &str, worktrees: bool) -> TestResult<Value> {
+    let out = ok(
+        lab.client(master),
+        "intercomm_spawn",
+        json!({"count": 1, "host": host, "claude_cmd": lab.fake_cmd(), "ready_timeout": 60,
+               "worktrees": worktrees}),
+    )
+    .await?;
+    let ws = workers(&out);
+    if ws.len() != 1 || ws[0]["error"] != Value::Null || ws[0]["woken"] != json!(true) {
+        return Err(format!("spawn on {host}: {out}").into());
+    }
+    Ok(ws[0].clone())
+}
+
+async fn round(lab: &mut Lab) -> TestResult {
+    lab.wait_for_sshd()?;
+    let m = lab.master().await?;
+    lab.cli_ok(&["host", "add", "h1", &lab.url(0)])?;
+    lab.cli_ok(&["host", "add", "h2", &lab.url(1)])?;
+
+    // Spawn: one worker on each host, each booted and woken there.
+    let w1 = spawn_on(lab, m, "h1", true).await?;
+    let w2 = spawn_on(lab, m, "h2", false).await?;
+    let (id1, id2) = (
+        w1["id"].as_str().unwrap_or_default().to_owned(),
+        w2["id"].as_str().unwrap_or_default().to_owned(),
+    );
+    assert_ne!(id1, id2);
+    // h1's worker works in a worktree of h1's own copy of the repository,
+    // made from the master's main over the link.
+    let tree = w1["worktree"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        tree.starts_with(&lab.home.join(".intercomm/hosts").display().to_string()),
+        "{w1}"
+    );
+    assert_eq!(lab.sessions_on(0), std::slice::from_ref(&id1), "h1 tmux");
+    assert_eq!(lab.sessions_on(1), std::slice::from_ref(&id2), "h2 tmux");
+    for id in [&id1, &id2] {
+        let events = lab.events(id);
+        assert!(
+            events.iter().any(|e| e["event"] == "mcp_connected"),
+            "{id}: its intercomm mcp never connected: {events:?}"
+        );
+        assert!(
+            events.iter().any(|e| e["event"] == "submit"),
+            "{id}: the spawn's wake was never submitted: {events:?}"
+        );
+    }
+
+    // Scan: both panes, each on its host.
+    let scan = ok(lab.client(m), "intercomm_scan", json!({})).await?;
+    for (id, host) in [(&id1, "h1"), (&id2, "h2")] {
+        let p = pane_of(&scan, id).ok_or_else(|| format!("{id} missing: {scan}"))?;
+        assert_eq!(p["host"], host, "{scan}");
+        assert!(
+            p["state"] == "ready" || p["state"] == "running",
+            "{id}: {scan}"
+        );
+    }
+
+    // Wake: the doorbell typed on h2 and seen submitted there.
+    let rung = ok(
+        lab.client(m),
+        "intercomm_wake",
+        json!({"worker": id2, "message": "check your mail please"}),
+    )
+    .await?;
+    assert_eq!(rung["delivered"], json!(true), "{rung}");
+    assert!(
+        lab.events(&id2).iter().any(|e| e["event"] == "submit"
+            && e["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("check your mail please"))),
+        "{:?}",
+        lab.events(&id2)
+    );
+
+    // Approve: a Bash permission prompt on h1, answered with keys there;
+    // the command commits on a branch in the worker's worktree on h1.
+    let marker = lab.dir.join("committed-on-h1");
+    let work = format!(
+        "RUNBASH git checkout -q -b w1-work && echo from-h1 > work.txt && git add work.txt \
+         && git -c user.name=w -c user.email=w@example.invalid commit -q -m work-on-h1 \
+         && touch {}",
+        marker.display()
+    );
+    ok(
+        lab.client(m),
+        "intercomm_wake",
+        json!({"worker": id1, "message": work}),
+    )
+    .await?;
+    let mut blocked = false;
+    for _ in 0..100 {
+        let scan = ok(lab.client(m), "intercomm_scan", json!({})).await?;
+        if pane_of(&scan, &id1).is_some_and(|p| p["state"] == "blocked") {
+            blocked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(blocked, "{id1} never showed its permission prompt");
+    let approved = ok(
+        lab.client(m),
+        "intercomm_approve",
+        json!({"worker": id1, "choice": "yes"}),
+    )
+    .await?;
+    assert_eq!(
+        (&approved["via"], &approved["cleared"]),
+        (&json!("keys"), &json!(true)),
+        "{approved}"
+    );
+    assert!(
+        eventually(20, || marker.exists()).await,
+        "the approved command never ran on h1"
+    );
+
+    // The worker's branch is fetched back to the master before it is recorded.
+    let set = ok(
+        lab.client(m),
+        "intercomm_worktree_set_status",
+        json!({"worker_id": id1, "status": "done", "branch": "w1-work"}),
+    )
+    .await?;
+    // As root, in a repository the lab's user owns: safe.directory.
+    let shown = std::process::Command::new("git")
+        .args(["-c", "safe.directory=*", "-C"])
+        .arg(&lab.project)
+        .args(["show", "w1-work:work.txt"])
+        .output()?;
+    assert_eq!(String::from_utf8_lossy(&shown.stdout), "from-h1\n", "{set}");
+    let head = std::process::Command::new("git")
+        .args(["-c", "safe.directory=*", "-C"])
+        .arg(&lab.project)
+        .args(["rev-parse", "w1-work"])
+        .output()?;
+    assert_eq!(
+        set["commit"].as_str(),
+        Some(String::from_utf8_lossy(&head.stdout).trim()),
+        "{set}"
+    );
+
+    // Teardown: both sessions killed on their hosts.
+    let torn = ok(
+        lab.client(m),
+        "intercomm_teardown",
+        json!({"worktrees": true}),
+    )
+    .await?;
+    assert_eq!(torn["worktrees_removed"], json!([id1]), "{torn}");
+    assert!(
+        !std::path::Path::new(&tree).exists(),
+        "{tree} is still there"
+    );
+    let mut killed: Vec<String> = torn["killed"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    killed.sort();
+    let mut both = vec![id1.clone(), id2.clone()];
+    both.sort();
+    assert_eq!(killed, both, "{torn}");
+    assert!(lab.sessions_on(0).is_empty() && lab.sessions_on(1).is_empty());
+    Ok(())
+}
+
+/// Spawn on two hosts (one with a worktree made there from the master's
+/// repository), scan, wake, approve, the worker's branch fetched back,
+/// teardown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_on_two_hosts() -> TestResult {
+    let mut lab = Lab::new(2)?;
+    let outcome = round(&mut lab).await;
+    if outcome.is_err() {
+        eprintln!("{}", lab.diagnostics());
+    }
+    outcome
+}
+
+async fn cut_off(lab: &mut Lab) -> TestResult {
+    lab.wait_for_sshd()?;
+    let m = lab.master().await?;
+    lab.cli_ok(&["host", "add", "h1", &lab.url(0)])?;
+    let w = spawn_on(lab, m, "h1", false).await?;
+    let id = w["id"].as_str().unwrap_or_default().to_owned();
+    ok(
+        lab.client(m),
+        "intercomm_send",
+        json!({"to": id, "message": "a task for later"}),
+    )
+    .await?;
+    let scan = ok(lab.client(m), "intercomm_scan", json!({})).await?;
+    assert!(
+        pane_of(&scan, &id).is_some_and(|p| p["state"] != Value::Null),
+        "{scan}"
+    );
+
+    assert_eq!(doctor_on_hosts(lab)?, [("ok".to_owned(), true)]);
+
+    lab.cut(0)?;
+    let cut_at = Instant::now();
+    let scan = ok(lab.client(m), "intercomm_scan", json!({})).await?;
+    let seen_after = cut_at.elapsed();
+    let p = pane_of(&scan, &id).ok_or_else(|| format!("{id} missing: {scan}"))?;
+    assert_eq!(p["state"], Value::Null, "{scan}");
+    assert!(
+        p["attention"]
+            .as_str()
+            .is_some_and(|a| a.contains("unreachable")),
+        "{scan}"
+    );
+    assert_eq!(scan["unreachable"][0][0], "h1", "{scan}");
+    eprintln!(
+        "FIGURE host cut off: scan reported h1 unreachable {} ms after the cut",
+        seen_after.as_millis()
+    );
+    // Its mail is kept: still past its cursor on the bus.
+    assert_eq!(unread(lab, &id)?, ["a task for later"]);
+    // A new link cannot be made either: the next scan says so too.
+    let again = ok(lab.client(m), "intercomm_scan", json!({})).await?;
+    assert_eq!(again["unreachable"][0][0], "h1", "{again}");
+    // doctor says so too.
+    assert_eq!(doctor_on_hosts(lab)?, [("fail".to_owned(), false)]);
+    Ok(())
+}
+
+/// doctor's host checks: (verdict, whether it names this intercomm's
+/// version), one per host.
+fn doctor_on_hosts(lab: &Lab) -> TestResult<Vec<(String, bool)>> {
+    let (_, out, _) = lab.cli(&["--json", "doctor"])?;
+    let report: Value = serde_json::from_str(&out)?;
+    let version = format!("intercomm {}", env!("CARGO_PKG_VERSION"));
+    Ok(report["checks"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|c| c["name"] == "host")
+                .map(|c| {
+                    (
+                        c["verdict"].as_str().unwrap_or_default().to_owned(),
+                        c["detail"].as_str().is_some_and(|d| d.contains(&version)),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The messages to `id` past its read cursor, read from the bus file.
+fn unread(lab: &Lab, id: &str) -> TestResult<Vec<String>> {
+    let conn = rusqlite::Connection::open_with_flags(
+        intercomm::location::BusPaths::new(&lab.project, &lab.project).db(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    let mut stmt = conn.prepare(
+        "SELECT content FROM messages WHERE to_id = ?1 AND seq > COALESCE(
+            (SELECT last_read_seq FROM read_cursors WHERE instance_id = ?1), 0) ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([id], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A host whose traffic is dropped is reported unreachable by scan, and
+/// its worker's unread mail stays on the bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_cut_off_is_reported_and_its_mail_kept() -> TestResult {
+    let mut lab = Lab::new(1)?;
+    let outcome = cut_off(&mut lab).await;
+    if outcome.is_err() {
+        eprintln!("{}", lab.diagnostics());
+    }
+    outcome
+}

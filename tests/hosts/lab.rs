@@ -1,0 +1,704 @@
+//! The lab: this machine split into a master and N hosts.
+//!
+//! - a throwaway user (`icmh<pid>`, shell `/bin/sh`, password `*` so that
+//!   sshd without PAM does not count it locked) who runs the master's
+//!   `intercomm mcp` here and logs in on every host; its HOME is in the
+//!   lab's folder;
+//! - per host, a network namespace joined to the test's namespace by a veth
+//!   pair (`172.30.<pid % 250>.<4n+1>` here, `…<4n+2>` there), running its
+//!   own `/usr/sbin/sshd -f <private config> -D` on the veth address with an
+//!   ed25519 host key, key login for the user only, and `SetEnv` giving the
+//!   login its own tmux socket and a PATH with target/debug (where
+//!   `intercomm host-agent` is found);
+//! - the client side: an ed25519 key and a known_hosts file listing each
+//!   host's key (host keys are checked, never skipped), named by an ssh
+//!   config file that `INTERCOMM_SSH_CONFIG` hands to the master;
+//! - a git project owned by the user, whose bus (the SQLite file: the
+//!   namespaces share the filesystem) every host's workers use. Switching
+//!   the lab to the PostgreSQL bus is [`BUS_ENV`]: the one line to change.
+//!
+//! Everything is undone in `Drop`, also when the test fails: every process
+//! of the user (by pid, from /proc), the sshds and everything else in the
+//! namespaces, the namespaces (their veth pairs go with them), the user,
+//! the folder. Names carry the test's pid, so a run killed half-way is swept
+//! by the next one ([`sweep_stale`]). Missing root or tools fail the test
+//! with the reason; nothing is skipped.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::RunningService;
+use rmcp::transport::TokioChildProcess;
+use serde_json::{Value, json};
+
+pub type Client = RunningService<rmcp::RoleClient, ()>;
+pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// The bus the workers and the master use, as environment for every
+/// intercomm process of the lab: the SQLite file under the project root
+/// (shared by the namespaces). For the PostgreSQL bus, add its URL here:
+/// `("INTERCOMM_BUS", "postgres://…")`.
+pub const BUS_ENV: &[(&str, &str)] = &[];
+
+/// Prefix of every name the lab makes (users, namespaces, folders).
+const PREFIX: &str = "icmh";
+
+/// Runs a command; its stdout, or an error with its stderr.
+pub fn run(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("{:?}: {e}", cmd.get_program()))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{:?} {:?}: {}{}",
+            cmd.get_program(),
+            cmd.get_args().collect::<Vec<_>>(),
+            String::from_utf8_lossy(&out.stderr).trim(),
+            String::from_utf8_lossy(&out.stdout).trim()
+        ))
+    }
+}
+
+fn sh(program: &str, args: &[&str]) -> Result<String, String> {
+    run(Command::new(program).args(args))
+}
+
+/// The binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_intercomm"))
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The pid in a lab name `icmh<pid>…`, if it is one.
+fn owner_pid(name: &str) -> Option<u32> {
+    let digits: String = name
+        .strip_prefix(PREFIX)?
+        .chars()
+        .skip_while(|c| *c == '-')
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// Pids of processes running as `uid`.
+fn pids_of_uid(uid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("Uid:"))
+                        .and_then(|l| l.split_whitespace().nth(1))
+                        .and_then(|u| u.parse::<u32>().ok())
+                })
+                == Some(uid)
+        })
+        .collect()
+}
+
+fn kill_all(pids: &[u32]) {
+    for pid in pids {
+        let _ = sh("kill", &["-KILL", &pid.to_string()]);
+    }
+}
+
+/// Kills every process of user `name` and of namespace `ns`, by pid.
+fn kill_user(name: &str) {
+    let Ok(uid) = sh("id", &["-u", name]) else {
+        return;
+    };
+    let Ok(uid) = uid.trim().parse::<u32>() else {
+        return;
+    };
+    for _ in 0..5 {
+        let pids = pids_of_uid(uid);
+        if pids.is_empty() {
+            break;
+        }
+        kill_all(&pids);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn kill_netns(ns: &str) {
+    for _ in 0..5 {
+        let pids: Vec<u32> = sh("ip", &["netns", "pids", ns])
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        if pids.is_empty() {
+            break;
+        }
+        kill_all(&pids);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Removes users, namespaces and folders of earlier runs whose test process
+/// is gone. Only the lab's own names.
+pub fn sweep_stale() {
+    if let Ok(list) = sh("ip", &["netns", "list"]) {
+        for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
+            if owner_pid(name).is_some_and(|pid| !pid_alive(pid)) {
+                kill_netns(name);
+                let _ = sh("ip", &["netns", "del", name]);
+            }
+        }
+    }
+    if let Ok(passwd) = std::fs::read_to_string("/etc/passwd") {
+        for user in passwd.lines().filter_map(|l| l.split(':').next()) {
+            if owner_pid(user).is_some_and(|pid| !pid_alive(pid)) {
+                kill_user(user);
+                let _ = sh("userdel", &[user]);
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if owner_pid(&name).is_some_and(|pid| !pid_alive(pid)) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// One host: its namespace, addresses and veth names.
+pub struct Host {
+    pub name: String,
+    pub ns: String,
+    /// The address its sshd listens on.
+    pub addr: String,
+    /// The veth end inside its namespace (where a cut is made).
+    pub veth_in: String,
+    pub dir: PathBuf,
+}
+
+impl Host {
+    /// Its tmux server's socket (the login's INTERCOMM_TMUX_SOCKET).
+    pub fn tmux_socket(&self) -> PathBuf {
+        self.dir.join("tmux.sock")
+    }
+}
+
+/// The lab (see the module doc).
+pub struct Lab {
+    pub dir: PathBuf,
+    pub user: String,
+    uid: u32,
+    gid: u32,
+    pub home: PathBuf,
+    pub project: PathBuf,
+    pub logs: PathBuf,
+    pub hosts: Vec<Host>,
+    user_made: bool,
+    namespaces: Vec<String>,
+    clients: Vec<Client>,
+}
+
+impl Lab {
+    /// A lab with `n` hosts named `h1`…`hN`, their sshds answering.
+    pub fn new(n: usize) -> TestResult<Self> {
+        if sh("id", &["-u"])?.trim() != "0" {
+            return Err(
+                "the hosts suite needs root (ip netns, sshd, useradd): run it as root".into(),
+            );
+        }
+        for tool in [
+            "ip",
+            "tmux",
+            "git",
+            "ssh",
+            "ssh-keygen",
+            "useradd",
+            "python3",
+        ] {
+            if sh("sh", &["-c", &format!("command -v {tool}")]).is_err() {
+                return Err(format!(
+                    "{tool} is missing (scripts/test hosts installs what the suite needs)"
+                )
+                .into());
+            }
+        }
+        if !Path::new("/usr/sbin/sshd").exists() {
+            return Err("/usr/sbin/sshd is missing: apt-get install openssh-server".into());
+        }
+        sweep_stale();
+        let pid = std::process::id();
+        let user = format!("{PREFIX}{pid}");
+        let dir = std::env::temp_dir().join(format!("{PREFIX}-{pid}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let home = dir.join("home");
+        let mut lab = Self {
+            project: dir.join("project"),
+            logs: dir.join("logs"),
+            home,
+            dir,
+            user,
+            uid: 0,
+            gid: 0,
+            hosts: Vec::new(),
+            user_made: false,
+            namespaces: Vec::new(),
+            clients: Vec::new(),
+        };
+        lab.make_user()?;
+        lab.make_keys()?;
+        for i in 1..=n {
+            lab.make_host(i)?;
+        }
+        lab.write_client_config()?;
+        lab.make_project()?;
+        sh(
+            "chown",
+            &[
+                "-R",
+                &format!("{}:{}", lab.uid, lab.gid),
+                &lab.dir.display().to_string(),
+            ],
+        )?;
+        for f in ["id_ed25519", "ssh_config"] {
+            sh(
+                "chmod",
+                &["600", &lab.dir.join("client").join(f).display().to_string()],
+            )?;
+        }
+        Ok(lab)
+    }
+
+    fn make_user(&mut self) -> TestResult {
+        std::fs::create_dir_all(self.home.join(".ssh"))?;
+        sh(
+            "useradd",
+            &[
+                "-M",
+                "-d",
+                &self.home.display().to_string(),
+                "-s",
+                "/bin/sh",
+                &self.user,
+            ],
+        )?;
+        self.user_made = true;
+        // sshd without PAM refuses a locked account ('!'); '*' allows keys only.
+        sh("usermod", &["-p", "*", &self.user])?;
+        self.uid = sh("id", &["-u", &self.user])?.trim().parse()?;
+        self.gid = sh("id", &["-g", &self.user])?.trim().parse()?;
+        std::fs::create_dir_all(&self.logs)?;
+        Ok(())
+    }
+
+    fn make_keys(&self) -> TestResult {
+        let client = self.dir.join("client");
+        std::fs::create_dir_all(&client)?;
+        let key = client.join("id_ed25519");
+        sh(
+            "ssh-keygen",
+            &[
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "intercomm-lab",
+                "-f",
+                &key.display().to_string(),
+            ],
+        )?;
+        std::fs::copy(
+            client.join("id_ed25519.pub"),
+            self.home.join(".ssh").join("authorized_keys"),
+        )?;
+        Ok(())
+    }
+
+    fn subnet(&self) -> String {
+        format!("172.30.{}", std::process::id() % 250)
+    }
+
+    fn make_host(&mut self, i: usize) -> TestResult {
+        let pid = std::process::id();
+        let name = format!("h{i}");
+        let ns = format!("{PREFIX}-{pid}-{i}");
+        let out = format!("ih{pid}a{i}");
+        let inside = format!("ih{pid}b{i}");
+        let here = format!("{}.{}", self.subnet(), 4 * i + 1);
+        let addr = format!("{}.{}", self.subnet(), 4 * i + 2);
+        let dir = self.dir.join(&name);
+        std::fs::create_dir_all(&dir)?;
+        sh("ip", &["netns", "add", &ns])?;
+        self.namespaces.push(ns.clone());
+        sh(
+            "ip",
+            &["link", "add", &out, "type", "veth", "peer", "name", &inside],
+        )?;
+        sh("ip", &["link", "set", &inside, "netns", &ns])?;
+        sh("ip", &["addr", "add", &format!("{here}/30"), "dev", &out])?;
+        sh("ip", &["link", "set", &out, "up"])?;
+        let in_ns = |args: &[&str]| -> Result<String, String> {
+            run(Command::new("ip").args(["netns", "exec", &ns]).args(args))
+        };
+        in_ns(&["ip", "addr", "add", &format!("{addr}/30"), "dev", &inside])?;
+        in_ns(&["ip", "link", "set", &inside, "up"])?;
+        in_ns(&["ip", "link", "set", "lo", "up"])?;
+        let key = dir.join("ssh_host_ed25519_key");
+        sh(
+            "ssh-keygen",
+            &[
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                &name,
+                "-f",
+                &key.display().to_string(),
+            ],
+        )?;
+        let bin_dir = bin().parent().map(Path::to_path_buf).unwrap_or_default();
+        let config = format!(
+            "ListenAddress {addr}:22\n\
+             HostKey {key}\n\
+             PidFile {dir}/sshd.pid\n\
+             AuthorizedKeysFile {home}/.ssh/authorized_keys\n\
+             PubkeyAuthentication yes\n\
+             PasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\n\
+             UsePAM no\n\
+             StrictModes no\n\
+             AllowUsers {user}\n\
+             SetEnv INTERCOMM_TMUX_SOCKET={dir}/tmux.sock PATH={bin}:/usr/bin:/bin INTERCOMM_LOG=debug\n\
+             LogLevel ERROR\n",
+            key = key.display(),
+            dir = dir.display(),
+            home = self.home.display(),
+            user = self.user,
+            bin = bin_dir.display(),
+        );
+        let config_path = dir.join("sshd_config");
+        std::fs::write(&config_path, config)?;
+        std::fs::create_dir_all("/run/sshd")?;
+        // -D keeps it in the foreground of its namespace; it is killed with
+        // the namespace's processes.
+        Command::new("ip")
+            .args(["netns", "exec", &ns, "/usr/sbin/sshd", "-D", "-f"])
+            .arg(&config_path)
+            .arg("-E")
+            .arg(dir.join("sshd.log"))
+            .stdin(std::process::Stdio::null())
+            .spawn()?;
+        self.hosts.push(Host {
+            name,
+            ns,
+            addr,
+            veth_in: inside,
+            dir,
+        });
+        Ok(())
+    }
+
+    fn write_client_config(&self) -> TestResult {
+        let client = self.dir.join("client");
+        let mut known = String::new();
+        for h in &self.hosts {
+            let public = std::fs::read_to_string(h.dir.join("ssh_host_ed25519_key.pub"))?;
+            let fields: Vec<&str> = public.split_whitespace().take(2).collect();
+            known.push_str(&format!("{} {}\n", h.addr, fields.join(" ")));
+        }
+        std::fs::write(client.join("known_hosts"), known)?;
+        std::fs::write(
+            client.join("ssh_config"),
+            format!(
+                "Host *\n  IdentityFile {c}/id_ed25519\n  IdentitiesOnly yes\n  \
+                 UserKnownHostsFile {c}/known_hosts\n  StrictHostKeyChecking yes\n  \
+                 GlobalKnownHostsFile /dev/null\n",
+                c = client.display()
+            ),
+        )?;
+        Ok(())
+    }
+
+    fn make_project(&self) -> TestResult {
+        std::fs::create_dir_all(&self.project)?;
+        let git = |args: &[&str]| run(Command::new("git").arg("-C").arg(&self.project).args(args));
+        git(&["init", "-q", "-b", "main"])?;
+        std::fs::write(self.project.join("README.md"), "lab project\n")?;
+        git(&["add", "README.md"])?;
+        git(&[
+            "-c",
+            "user.name=lab",
+            "-c",
+            "user.email=lab@example.invalid",
+            "commit",
+            "-q",
+            "-m",
+            "first",
+        ])?;
+        Ok(())
+    }
+
+    /// Waits until every host's sshd answers a login (at most 20 s).
+    pub fn wait_for_sshd(&self) -> TestResult {
+        for h in &self.hosts {
+            let started = Instant::now();
+            loop {
+                let probe = self
+                    .as_user(Command::new("ssh").args([
+                        "-F",
+                        &self.ssh_config().display().to_string(),
+                        "-o",
+                        "BatchMode=yes",
+                        "-o",
+                        "ConnectTimeout=2",
+                        &format!("{}@{}", self.user, h.addr),
+                        "true",
+                    ]))
+                    .output()?;
+                if probe.status.success() {
+                    break;
+                }
+                if started.elapsed() > Duration::from_secs(20) {
+                    let log = std::fs::read_to_string(h.dir.join("sshd.log")).unwrap_or_default();
+                    return Err(format!(
+                        "sshd of {} never answered: {} / sshd log: {log}",
+                        h.name,
+                        String::from_utf8_lossy(&probe.stderr)
+                    )
+                    .into());
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn ssh_config(&self) -> PathBuf {
+        self.dir.join("client").join("ssh_config")
+    }
+
+    /// The `ssh://` URL of host `i` (from 0).
+    pub fn url(&self, i: usize) -> String {
+        format!("ssh://{}@{}", self.user, self.hosts[i].addr)
+    }
+
+    /// `cmd` prepared to run as the lab's user, with its environment.
+    fn as_user<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
+        use std::os::unix::process::CommandExt;
+        cmd.uid(self.uid)
+            .gid(self.gid)
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("PATH", "/usr/bin:/bin")
+            .env("INTERCOMM_SSH_CONFIG", self.ssh_config())
+            .env("INTERCOMM_TMUX_SOCKET", self.dir.join("master-tmux.sock"))
+            .envs(BUS_ENV.iter().copied())
+            .current_dir(&self.project)
+    }
+
+    /// Runs the CLI as the lab's user on the project; (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> TestResult<(i32, String, String)> {
+        let out = self
+            .as_user(
+                Command::new(bin())
+                    .arg("--root")
+                    .arg(&self.project)
+                    .args(args),
+            )
+            .output()?;
+        Ok((
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
+    /// The CLI, which must succeed; its stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> TestResult<String> {
+        let (code, out, err) = self.cli(args)?;
+        if code != 0 {
+            return Err(format!("intercomm {args:?} exited {code}: {err}{out}").into());
+        }
+        Ok(out)
+    }
+
+    /// The master: `intercomm mcp` run as the lab's user on the project,
+    /// registered as master. Kept by the lab (dropped before cleanup).
+    pub async fn master(&mut self) -> TestResult<usize> {
+        let mut std_cmd = Command::new(bin());
+        std_cmd.arg("mcp");
+        self.as_user(&mut std_cmd)
+            .env("INTERCOMM_DB_ROOT", &self.project)
+            .env("INTERCOMM_LOG", "debug");
+        let log = std::fs::File::create(self.dir.join("master.log"))?;
+        let (transport, _) = TokioChildProcess::builder(tokio::process::Command::from(std_cmd))
+            .stderr(log)
+            .spawn()?;
+        let client = ().serve(transport).await?;
+        let v = ok(&client, "intercomm_register", json!({"role": "master"})).await?;
+        if v["id"] != "master" {
+            return Err(format!("registered as {v}").into());
+        }
+        self.clients.push(client);
+        Ok(self.clients.len() - 1)
+    }
+
+    pub fn client(&self, i: usize) -> &Client {
+        &self.clients[i]
+    }
+
+    /// A claude_cmd that runs the stand-in TUI, logging to
+    /// `<logs>/<worker id>.jsonl`, with `intercomm mcp` as its MCP server.
+    pub fn fake_cmd(&self) -> String {
+        let fake = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_claude.py");
+        let server = format!("{} mcp", shell_words::quote(&bin().display().to_string()));
+        format!(
+            "python3 {} --log {} --boot-delay 0.2 --mcp-server {}",
+            shell_words::quote(&fake.display().to_string()),
+            shell_words::quote(&self.logs.join("{id}.jsonl").display().to_string()),
+            shell_words::quote(&server),
+        )
+    }
+
+    /// The stand-in log of worker `id`, as JSON events.
+    pub fn events(&self, id: &str) -> Vec<Value> {
+        std::fs::read_to_string(self.logs.join(format!("{id}.jsonl")))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Session names on host `i`'s tmux server.
+    pub fn sessions_on(&self, i: usize) -> Vec<String> {
+        self.as_user(
+            Command::new("tmux")
+                .arg("-S")
+                .arg(self.hosts[i].tmux_socket())
+                .args(["list-sessions", "-F", "#{session_name}"]),
+        )
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    /// Drops every packet host `i` sends (a `pfifo limit 0` root qdisc on
+    /// its veth end): a silent cut, as a pulled cable looks from here.
+    pub fn cut(&self, i: usize) -> TestResult {
+        let h = &self.hosts[i];
+        run(Command::new("ip").args([
+            "netns", "exec", &h.ns, "tc", "qdisc", "add", "dev", &h.veth_in, "root", "pfifo",
+            "limit", "0",
+        ]))?;
+        Ok(())
+    }
+
+    /// What went wrong, for a failing test: the master's and sshds' logs.
+    pub fn diagnostics(&self) -> String {
+        let mut out = String::new();
+        let read = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+        let tail = |s: String| {
+            s.lines()
+                .rev()
+                .take(40)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        out.push_str(&format!(
+            "--- master.log\n{}\n",
+            tail(read(self.dir.join("master.log")))
+        ));
+        for h in &self.hosts {
+            out.push_str(&format!(
+                "--- {} sshd.log\n{}\n",
+                h.name,
+                tail(read(h.dir.join("sshd.log")))
+            ));
+        }
+        out
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // The master's server first (its ssh clients go with its pipes).
+        self.clients.clear();
+        if std::env::var_os("INTERCOMM_HOSTS_KEEP").is_some() {
+            eprintln!("lab kept: {}", self.dir.display());
+        }
+        for h in &self.hosts {
+            let _ = run(Command::new("tmux")
+                .arg("-S")
+                .arg(h.tmux_socket())
+                .arg("kill-server"));
+        }
+        if self.user_made {
+            kill_user(&self.user);
+        }
+        for ns in &self.namespaces {
+            kill_netns(ns);
+            let _ = sh("ip", &["netns", "del", ns]);
+        }
+        if self.user_made {
+            kill_user(&self.user);
+            if let Err(e) = sh("userdel", &[&self.user]) {
+                eprintln!("lab: cannot remove user {}: {e}", self.user);
+            }
+        }
+        if std::env::var_os("INTERCOMM_HOSTS_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Calls a tool with JSON arguments (60 s at most).
+pub async fn call(client: &Client, tool: &str, args: Value) -> TestResult<CallToolResult> {
+    let mut params = CallToolRequestParams::new(tool.to_owned());
+    if let Value::Object(map) = args {
+        params = params.with_arguments(map);
+    }
+    match tokio::time::timeout(Duration::from_secs(90), client.call_tool(params)).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(format!("{tool}: no reply within 90 s").into()),
+    }
+}
+
+/// Calls a tool that must succeed; its structured content.
+pub async fn ok(client: &Client, tool: &str, args: Value) -> TestResult<Value> {
+    let result = call(client, tool, args).await?;
+    if result.is_error == Some(true) {
+        let text = result
+            .content
+            .first()
+            .and_then(|c| c.as_text())
+            .map(|t| t.text.clone())
+            .unwrap_or_default();
+        return Err(format!("{tool} failed: {text}").into());
+    }
+    Ok(result.structured_content.unwrap_or(Value::Null))
+}
