@@ -467,7 +467,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 RoleArg::Master => Role::Master,
                 RoleArg::Worker => Role::Worker,
             };
-            let outcome = identity::register(
+            let mut outcome = identity::register(
                 &mut ctx,
                 RegisterRequest {
                     role,
@@ -475,6 +475,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     requested_id: args.id,
                 },
             )?;
+            // A displaced master is told at once, as intercomm_register does.
+            if let Some(pane) = outcome.displaced_master_pane.clone() {
+                let ctx = std::sync::Mutex::new(ctx);
+                outcome.displaced_master_told = Some(block_on(
+                    crate::fleet::takeover::tell_displaced(&ctx, &pane),
+                )?);
+            }
             output::outcome(&outcome, json)
         }
         Command::Send(args) => {

@@ -373,11 +373,17 @@ struct OtherShell(std::process::Child);
 
 impl OtherShell {
     fn master(project: &Project) -> TestResult<Self> {
+        Self::master_with(project, "")
+    }
+
+    /// As [`Self::master`], with `flags` (e.g. `--force`) for `register`.
+    fn master_with(project: &Project, flags: &str) -> TestResult<Self> {
         let child = std::process::Command::new("sh")
             .arg("-c")
-            .arg("\"$0\" --root \"$1\" register master >/dev/null && exec sleep 600")
+            .arg("\"$0\" --root \"$1\" register master $2 >/dev/null && exec sleep 600")
             .arg(bin())
             .arg(&project.root)
+            .arg(flags)
             .env_remove("INTERCOMM_DB_ROOT")
             .env_remove("TMUX_PANE")
             .bus_env(project)
@@ -669,6 +675,95 @@ fn worktree_add_refuses_git_folders_and_leaves_nothing_when_git_refuses() -> Tes
             .join("worktrees")
             .join("w2")
             .exists()
+    );
+    Ok(())
+}
+
+/// Takeover gap: a displaced master that is not in tmux (no pane to ring)
+/// is told through its wake waiter (the asyncRewake hook), at once.
+#[test]
+fn a_displaced_master_without_a_pane_is_told_by_its_waiter() -> TestResult {
+    let project = Project::plain()?;
+    project
+        .cli()
+        .args(["register", "master"])
+        .assert()
+        .success();
+    let mut waiter = std::process::Command::new(bin())
+        .arg("--root")
+        .arg(&project.root)
+        .args(["hook", "Rewake"])
+        .env("INTERCOMM_WORKER_ID", "master")
+        .env("INTERCOMM_REWAKE_WAIT", "20")
+        .env_remove("INTERCOMM_DB_ROOT")
+        .env_remove("TMUX_PANE")
+        .env_remove("INTERCOMM_HOOK_MAIL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    {
+        use std::io::Write;
+        let mut stdin = waiter.stdin.take().ok_or("stdin")?;
+        stdin.write_all(stop_payload(false)?.as_bytes())?;
+    }
+    // The waiter arms before the takeover.
+    let conn = Connection::open(project.paths().db())?;
+    for _ in 0..600 {
+        let armed: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM wake_hooks WHERE id = 'master'",
+            [],
+            |r| r.get(0),
+        )?;
+        if armed == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _new = OtherShell::master_with(&project, "--force")?;
+    let out = waiter.wait_with_output()?;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the waiter did not wake it: {out:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("You are no longer the master"),
+        "{out:?}"
+    );
+    Ok(())
+}
+
+/// Takeover gap: `intercomm register master --force` at the command line
+/// rings the displaced master's pane, as intercomm_register does.
+#[tokio::test]
+async fn cli_register_force_rings_the_displaced_master() -> TestResult {
+    let f = Fleet::new().await?;
+    let cmd = f.fake("");
+    let out = f
+        .spawn(json!({"count": 1, "wake": false, "claude_cmd": cmd}))
+        .await?;
+    let pane = out["workers"][0]["pane"].as_str().ok_or("pane")?.to_owned();
+    let old = f.project.client_on(&f.server, Some(&pane)).await?;
+    ok(
+        &old,
+        "intercomm_register",
+        json!({"role": "master", "force": true}),
+    )
+    .await?;
+    f.project
+        .cli()
+        .args(["register", "master", "--force"])
+        .env_remove("TMUX_PANE")
+        .env_remove("TMUX")
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("was rung"));
+    assert!(
+        submitted(&f.log("worker-1"))
+            .iter()
+            .any(|t| t.contains("no longer the master")),
+        "the old master's pane was not rung"
     );
     Ok(())
 }
