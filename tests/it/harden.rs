@@ -698,6 +698,7 @@ fn a_displaced_master_without_a_pane_is_told_by_its_waiter() -> TestResult {
         .env_remove("INTERCOMM_DB_ROOT")
         .env_remove("TMUX_PANE")
         .env_remove("INTERCOMM_HOOK_MAIL")
+        .bus_env(&project)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -708,11 +709,11 @@ fn a_displaced_master_without_a_pane_is_told_by_its_waiter() -> TestResult {
         stdin.write_all(stop_payload(false)?.as_bytes())?;
     }
     // The waiter arms before the takeover.
-    let conn = Connection::open(project.paths().db())?;
+    let bus = project.bus()?;
     for _ in 0..600 {
-        let armed: i64 = conn.query_row(
+        let armed: i64 = bus.conn().query_one(
             "SELECT COUNT(*) FROM wake_hooks WHERE id = 'master'",
-            [],
+            &[],
             |r| r.get(0),
         )?;
         if armed == 1 {
