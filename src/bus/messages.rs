@@ -131,7 +131,8 @@ pub fn insert(conn: &Conn, m: &NewMessage<'_>) -> Result<i64> {
             )?;
             Ok(c.last_insert_rowid())
         }
-        Conn::Pg(_) => {
+        Conn::Pg(pg) => {
+            pg.lock_for_write()?;
             let stored = conn.query_opt(
                 "INSERT INTO messages (id, from_id, to_id, type, content, in_reply_to)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING RETURNING seq",
