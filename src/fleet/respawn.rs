@@ -133,11 +133,14 @@ pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
     if let Some(id) = &resumed {
         argv.push(format!("--resume={id}"));
     }
-    let root = with_ctx(ctx, |c| Ok(c.paths.root.clone()))?;
-    let env = vec![
+    let (root, bus) = with_ctx(ctx, |c| Ok((c.paths.root.clone(), c.paths.url.clone())))?;
+    let mut env = vec![
         (crate::env::DB_ROOT.to_owned(), root.display().to_string()),
         (crate::env::WORKER_ID.to_owned(), worker.to_owned()),
     ];
+    if let Some(url) = bus {
+        env.push((crate::env::BUS.to_owned(), url.as_given().to_owned()));
+    }
     let spec = NewSession {
         name: worker,
         dir: &dir,
