@@ -371,6 +371,7 @@ pub async fn serve(request: Request, home: &Tmux) -> Result<serde_json::Value> {
         }
         Request::Boot {
             bus_root,
+            bus,
             perm_mode,
             accept_api_key,
             ready_timeout_secs,
@@ -393,8 +394,13 @@ pub async fn serve(request: Request, home: &Tmux) -> Result<serde_json::Value> {
                 host: None,
             };
             let root = std::path::PathBuf::from(&bus_root);
+            let url = bus
+                .as_deref()
+                .map(crate::bus::BusUrl::parse)
+                .transpose()
+                .map_err(|e| Error::invalid("bus", e))?;
             let mut ctx = Ctx::new(
-                BusPaths::new(&root, &root),
+                BusPaths::new(&root, &root).with_bus(url),
                 crate::process::ProcessId::current(),
                 None,
             );
