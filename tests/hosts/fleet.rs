@@ -302,17 +302,34 @@ fn doctor_on_hosts(lab: &Lab) -> TestResult<Vec<(String, bool)>> {
         .unwrap_or_default())
 }
 
-/// The messages to `id` past its read cursor, read from the bus file.
+/// The messages to `id` past its read cursor, read from the bus (the file,
+/// or the lab's PostgreSQL server).
 fn unread(lab: &Lab, id: &str) -> TestResult<Vec<String>> {
+    const SQL: &str = "SELECT content FROM messages WHERE to_id = ?1 AND seq > ?2 ORDER BY seq";
+    if let Some(url) = lab.bus_url() {
+        let paths = intercomm::location::BusPaths::new(&lab.project, &lab.project)
+            .with_bus(Some(intercomm::bus::BusUrl::parse(url)?));
+        let bus = intercomm::bus::Bus::open_existing(&paths)?.ok_or("no bus")?;
+        let cursor = intercomm::bus::messages::cursor(bus.conn(), id)?;
+        return Ok(bus
+            .conn()
+            .query(SQL, intercomm::bus::store::args![id, cursor], |r| r.get(0))?);
+    }
+    // The file belongs to the lab's user, which the bus's guard would
+    // refuse to root: read it directly.
     let conn = rusqlite::Connection::open_with_flags(
         intercomm::location::BusPaths::new(&lab.project, &lab.project).db(),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )?;
-    let mut stmt = conn.prepare(
-        "SELECT content FROM messages WHERE to_id = ?1 AND seq > COALESCE(
-            (SELECT last_read_seq FROM read_cursors WHERE instance_id = ?1), 0) ORDER BY seq",
-    )?;
-    let rows = stmt.query_map([id], |r| r.get::<_, String>(0))?;
+    let cursor: i64 = conn
+        .query_row(
+            "SELECT last_read_seq FROM read_cursors WHERE instance_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap_or(0);
+    let mut stmt = conn.prepare(SQL)?;
+    let rows = stmt.query_map(rusqlite::params![id, cursor], |r| r.get::<_, String>(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
