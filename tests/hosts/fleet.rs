@@ -90,6 +90,14 @@ async fn round(lab: &mut Lab) -> TestResult {
         );
     }
 
+    // The command line reads the same fleet through its own, short-lived link.
+    let cli_scan: Value = serde_json::from_str(&lab.cli_ok(&["--json", "scan"])?)?;
+    for (id, host) in [(&id1, "h1"), (&id2, "h2")] {
+        let p = pane_of(&cli_scan, id).ok_or_else(|| format!("{id}: {cli_scan}"))?;
+        assert_eq!(p["host"], host, "{cli_scan}");
+        assert_ne!(p["state"], Value::Null, "{cli_scan}");
+    }
+
     // Wake: the doorbell typed on h2 and seen submitted there.
     let rung = ok(
         lab.client(m),
@@ -354,6 +362,17 @@ async fn other_version(lab: &mut Lab) -> TestResult {
         message.contains("0.0.1-other") && message.contains(env!("CARGO_PKG_VERSION")),
         "{message}"
     );
+    // `intercomm spawn --host` says the same, exit 1.
+    let (code, _, err) = lab.cli(&[
+        "spawn",
+        "1",
+        "--host",
+        "h1",
+        "--claude-cmd",
+        &lab.fake_cmd(),
+    ])?;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("0.0.1-other"), "{err}");
     assert!(lab.sessions_on(0).is_empty());
     Ok(())
 }

@@ -40,7 +40,11 @@ pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>
 /// The bus the workers and the master use, as environment for every
 /// intercomm process of the lab: the SQLite file under the project root
 /// (shared by the namespaces). For the PostgreSQL bus, add its URL here:
-/// `("INTERCOMM_BUS", "postgres://…")`.
+/// `("INTERCOMM_BUS", "postgres://…")`, with the server listening on an
+/// address of the test's namespace that every host routes to (each host's
+/// default route points there, e.g. host 1's peer `172.30.<pid % 250>.5`) and allowing
+/// `172.30.0.0/16`; spawn hands the URL to every worker, and the boot
+/// request to every host agent.
 pub const BUS_ENV: &[(&str, &str)] = &[];
 
 /// Prefix of every name the lab makes (users, namespaces, folders).
@@ -360,6 +364,9 @@ impl Lab {
         in_ns(&["ip", "addr", "add", &format!("{addr}/30"), "dev", &inside])?;
         in_ns(&["ip", "link", "set", &inside, "up"])?;
         in_ns(&["ip", "link", "set", "lo", "up"])?;
+        // Everything else goes to the test's namespace, so every host
+        // reaches every address there (a bus server on one of them).
+        in_ns(&["ip", "route", "add", "default", "via", &here])?;
         let key = dir.join("ssh_host_ed25519_key");
         sh(
             "ssh-keygen",
