@@ -106,9 +106,9 @@ impl ProcessId {
     /// counts as intercomm's by its command name (`/proc/<pid>/comm`, the
     /// executable's name, as ours). Source: proc(5); the process layout is
     /// the one the rewake waiter's lineage check relies on (a hook's shell
-    /// is a child of Claude Code, [`crate::hook::rewake`]). An MCP server
-    /// started below another process of Claude's (the plugin launcher's
-    /// first-build bridge) is `Foreign` to its hooks.
+    /// is a child of Claude Code, [`crate::hook::rewake`]). A server whose
+    /// parent is the plugin's launcher (its first-build handover) counts
+    /// the launcher's parent as its Claude Code.
     pub fn tie_to_current(&self) -> Tie {
         if self.liveness() != Liveness::Alive || !has_proc() {
             return Tie::Unknown;
@@ -123,16 +123,26 @@ impl ProcessId {
             return Tie::Ours;
         }
         let same_program = comm(self.pid).is_some() && comm(self.pid) == comm(std::process::id());
-        if same_program
-            && let Some((parent, _)) = stat_fields(self.pid)
-            && let Some((_, parent_start)) = stat_fields(parent)
-            && is_ancestor(parent, parent_start)
+        let Some((mut parent, _)) = stat_fields(self.pid).filter(|_| same_program) else {
+            return Tie::Foreign;
+        };
+        // The plugin's launcher runs the server as its child while the
+        // first build hands over (scripts/intercomm-launcher, `handover`).
+        if comm(parent).is_some_and(|c| c.starts_with(LAUNCHER_COMM))
+            && let Some((above, _)) = stat_fields(parent)
         {
-            return Tie::Ours;
+            parent = above;
         }
-        Tie::Foreign
+        match stat_fields(parent) {
+            Some((_, start)) if is_ancestor(parent, start) => Tie::Ours,
+            _ => Tie::Foreign,
+        }
     }
 }
+
+/// The command name of scripts/intercomm-launcher (a script's name, cut to
+/// 15 bytes by the kernel: proc(5), `comm`).
+const LAUNCHER_COMM: &str = "intercomm-launc";
 
 /// This process and its ancestors, as (pid, start time), nearest first; at
 /// most 64 (a deeper chain is cut).

@@ -110,6 +110,16 @@ pub fn wait(ctx: &mut Ctx) -> Result<Reply, Error> {
     let mut changes = Changes::new(MAX_PAUSE);
     loop {
         if changes.changed(ctx.bus.conn()).map_err(db)? {
+            if let Some(notice) = displaced(ctx)? {
+                let now = clock::now_ms();
+                ctx.bus
+                    .write(|c| wake_hooks::disarm(c, &id, &token, now).map_err(db))?;
+                return Ok(Reply {
+                    stdout: None,
+                    stderr: Some(notice),
+                    wake: true,
+                });
+            }
             let Some(row) = wake_hooks::get(ctx.bus.conn(), &id).map_err(db)? else {
                 return Ok(Reply::default());
             };
@@ -176,6 +186,29 @@ fn parent_of(pid: u32) -> Option<u32> {
     // The command name (field 2) is in parentheses and may hold spaces.
     let rest = stat.rsplit_once(')')?.1;
     rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The notice for a session whose id another live process took (a forced
+/// master takeover, or a worker id registered elsewhere), if that
+/// happened: the waiter wakes it at once, so it stops acting as that id
+/// even when it is not in tmux (no pane to ring).
+fn displaced(ctx: &Ctx) -> Result<Option<String>, Error> {
+    let Some(holder) = crate::bus::instances::get(ctx.bus.conn(), &ctx.id).map_err(db)? else {
+        return Ok(None);
+    };
+    if !holder.is_alive(clock::now_ms())
+        || holder.process.tie_to_current() != crate::process::Tie::Foreign
+    {
+        return Ok(None);
+    }
+    Ok(Some(if ctx.id == MASTER_ID {
+        crate::fleet::takeover::DISPLACED_TEXT.to_owned()
+    } else {
+        format!(
+            "[intercomm] Another process (pid {}) now holds {}; this session no longer does, and its intercomm calls as {} are refused. Call intercomm_status and tell the user.",
+            holder.process.pid, ctx.id, ctx.id
+        )
+    }))
 }
 
 /// What is new for the instance since the waiter's last ring.

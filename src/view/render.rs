@@ -67,6 +67,13 @@ fn hms(ms: i64, offset_s: i32) -> String {
     format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
+/// The local time to the minute: a clock with seconds would redraw the
+/// whole view every second (idle CPU, docs/VIEW.md).
+fn hm(ms: i64, offset_s: i32) -> String {
+    let secs = (ms / 1000 + i64::from(offset_s)).rem_euclid(86_400);
+    format!("{:02}:{:02}", secs / 3600, secs / 60 % 60)
+}
+
 fn title_line(model: &Model, title: &str) -> Line<'static> {
     let waiting = model.decisions.len();
     let mut spans = vec![
@@ -80,7 +87,7 @@ fn title_line(model: &Model, title: &str) -> Line<'static> {
             Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
         ));
     }
-    spans.push(Span::raw(hms(model.now_ms, model.utc_offset_s)));
+    spans.push(Span::raw(hm(model.now_ms, model.utc_offset_s)));
     Line::from(spans)
 }
 

@@ -1,7 +1,11 @@
 //! `intercomm top`: the terminal loop. Waits for a key (crossterm's poll)
 //! for at most the bus watcher's pause, then checks the bus; redraws when
-//! the model changed, on a resize, after a key, and once a second (ages).
-//! Attaching and the pager hand the terminal over and take it back.
+//! what it shows changed: the model after a bus change, a scan or a key,
+//! a resize, and ages (the model is rebuilt once a second, and drawn only
+//! when it differs from the one on screen: the clock shows minutes, and an
+//! age past a minute changes once a minute). An idle view draws about once
+//! a minute (docs/VIEW.md, idle CPU). Attaching and the pager hand the
+//! terminal over and take it back.
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +14,7 @@ use ratatui::crossterm::event::{self, Event, KeyEventKind};
 
 use super::feed::Feed;
 use super::input::{Action, Ui};
+use super::model::Model;
 use super::{render, review};
 use crate::bus::messages::MessageType;
 use crate::error::{Error, Result};
@@ -28,18 +33,22 @@ pub fn run(mut feed: Feed, prefix: &str, title: &str) -> Result<()> {
     let mut ui = Ui::default();
     let mut terminal = ratatui::init();
     let outcome = (|| -> Result<()> {
-        let mut drawn = Instant::now();
+        let mut aged = Instant::now();
         let mut dirty = true;
+        let mut shown: Option<Model> = None;
         loop {
-            if dirty || drawn.elapsed() >= Duration::from_secs(1) {
-                if !dirty {
-                    model = feed.model();
-                }
+            if !dirty && aged.elapsed() >= Duration::from_secs(1) {
+                aged = Instant::now();
+                model = feed.model();
+                dirty = shown.as_ref().is_none_or(|s| !same_view(s, &model));
+            }
+            if dirty {
                 ui.selected = ui.selected.min(model.rows.len().saturating_sub(1));
                 terminal
                     .draw(|f| render::draw(f, &model, &ui, title))
                     .map_err(term)?;
-                drawn = Instant::now();
+                shown = Some(model.clone());
+                aged = Instant::now();
                 dirty = false;
             }
             if event::poll(feed.pause()).map_err(term)? {
@@ -69,6 +78,17 @@ pub fn run(mut feed: Feed, prefix: &str, title: &str) -> Result<()> {
     })();
     ratatui::restore();
     outcome
+}
+
+/// Whether two models look the same on screen: equal but for the time,
+/// which shows to the minute (ages are already text in the model).
+fn same_view(a: &Model, b: &Model) -> bool {
+    let minute = |m: &Model| m.now_ms.div_euclid(60_000);
+    minute(a) == minute(b)
+        && Model {
+            now_ms: b.now_ms,
+            ..a.clone()
+        } == *b
 }
 
 fn term(e: std::io::Error) -> Error {
@@ -161,4 +181,40 @@ fn deny(
         messaging::send(c, worker, &text, MessageType::Answer)
     })?;
     Ok(format!("{} — reason sent to {worker}", a.text()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::view::snapshot::Snapshot;
+
+    fn model_at(now_ms: i64) -> Model {
+        Model::build(
+            &Snapshot::default(),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            now_ms,
+        )
+    }
+
+    #[test]
+    fn a_view_is_redrawn_only_when_what_it_shows_changed() {
+        let eight = 8 * 3_600_000;
+        // Seconds pass: the clock shows minutes, nothing else changed.
+        assert!(same_view(
+            &model_at(eight + 5_000),
+            &model_at(eight + 59_000)
+        ));
+        // The minute turns.
+        assert!(!same_view(
+            &model_at(eight + 59_000),
+            &model_at(eight + 60_000)
+        ));
+        // Something else changed.
+        let mut other = model_at(eight + 5_000);
+        other.utc_offset_s = 3600;
+        assert!(!same_view(&model_at(eight + 5_000), &other));
+    }
 }

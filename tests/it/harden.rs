@@ -25,10 +25,9 @@ async fn a_spawned_workers_name_and_contract_wait_for_it() -> TestResult {
     let id = register(&other, "worker").await?;
     assert_ne!(id, "worker-1", "a spawned worker's name went to another");
     ok(&f.master, "intercomm_clear", json!({"keep": 0})).await?;
-    let conn = Connection::open(f.project.paths().db())?;
-    let waiting: i64 = conn.query_row(
+    let waiting: i64 = f.project.bus()?.conn().query_one(
         "SELECT COUNT(*) FROM messages WHERE to_id = 'worker-1' AND type = 'task'",
-        [],
+        &[],
         |r| r.get(0),
     )?;
     assert_eq!(waiting, 1, "clear deleted the contract of a spawned worker");
@@ -42,6 +41,9 @@ async fn a_spawned_workers_name_and_contract_wait_for_it() -> TestResult {
 /// reader scenario).
 #[test]
 fn a_stuck_reader_does_not_stall_writers() -> TestResult {
+    if on_postgres() {
+        return Ok(()); // a test of the SQLite file; tests/it/pg.rs has PostgreSQL's
+    }
     let project = Project::plain()?;
     project.register_master_and_worker();
     let db = project.paths().db();
@@ -97,6 +99,9 @@ fn a_stuck_reader_does_not_stall_writers() -> TestResult {
 /// and nothing outside the project is touched (no chmod, no WAL, no write).
 #[test]
 fn a_symlinked_bus_folder_or_file_is_refused() -> TestResult {
+    if on_postgres() {
+        return Ok(()); // a test of the SQLite file; tests/it/pg.rs has PostgreSQL's
+    }
     use std::os::unix::fs::{PermissionsExt, symlink};
     for linked in ["folder", "file"] {
         let project = Project::plain()?;
@@ -143,6 +148,9 @@ fn a_symlinked_bus_folder_or_file_is_refused() -> TestResult {
 /// with a warning.
 #[test]
 fn a_bus_folder_writable_by_others_is_refused() -> TestResult {
+    if on_postgres() {
+        return Ok(()); // a test of the SQLite file; tests/it/pg.rs has PostgreSQL's
+    }
     use std::os::unix::fs::PermissionsExt;
     let project = Project::plain()?;
     project.cli().arg("init").assert().success();
@@ -163,6 +171,9 @@ fn a_bus_folder_writable_by_others_is_refused() -> TestResult {
 /// refused and the test says so on stderr.
 #[test]
 fn a_bus_folder_owned_by_another_user_is_refused() -> TestResult {
+    if on_postgres() {
+        return Ok(()); // a test of the SQLite file; tests/it/pg.rs has PostgreSQL's
+    }
     let project = Project::plain()?;
     project.cli().arg("init").assert().success();
     let dir = project.paths().dir();
@@ -317,6 +328,9 @@ async fn reads_are_bounded_by_bytes_and_big_messages_come_in_parts() -> TestResu
 /// taken as up to date.
 #[test]
 fn a_negative_schema_version_is_refused() -> TestResult {
+    if on_postgres() {
+        return Ok(()); // a test of the SQLite file; tests/it/pg.rs has PostgreSQL's
+    }
     let project = Project::plain()?;
     project.cli().arg("init").assert().success();
     Connection::open(project.paths().db())?.pragma_update(None, "user_version", -1)?;
@@ -359,25 +373,31 @@ struct OtherShell(std::process::Child);
 
 impl OtherShell {
     fn master(project: &Project) -> TestResult<Self> {
+        Self::master_with(project, "")
+    }
+
+    /// As [`Self::master`], with `flags` (e.g. `--force`) for `register`.
+    fn master_with(project: &Project, flags: &str) -> TestResult<Self> {
         let child = std::process::Command::new("sh")
             .arg("-c")
-            .arg("\"$0\" --root \"$1\" register master >/dev/null && exec sleep 600")
+            .arg("\"$0\" --root \"$1\" register master $2 >/dev/null && exec sleep 600")
             .arg(bin())
             .arg(&project.root)
+            .arg(flags)
             .env_remove("INTERCOMM_DB_ROOT")
             .env_remove("TMUX_PANE")
+            .bus_env(project)
             .spawn()?;
         let holder = Self(child);
-        let pid = holder.0.id();
-        let db = project.paths().db();
+        let pid = i64::from(holder.0.id());
         for _ in 0..600 {
-            if let Ok(conn) = Connection::open(&db)
-                && conn
-                    .query_row("SELECT pid FROM instances WHERE id = 'master'", [], |r| {
-                        r.get::<_, u32>(0)
-                    })
-                    .is_ok_and(|p| p == pid)
-            {
+            let holder_pid = project.bus().ok().and_then(|b| {
+                b.conn()
+                    .scalar("SELECT pid FROM instances WHERE id = 'master'", &[])
+                    .ok()
+                    .flatten()
+            });
+            if holder_pid == Some(pid) {
                 return Ok(holder);
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
@@ -426,10 +446,9 @@ fn a_hook_acts_only_for_its_own_instance() -> TestResult {
     );
     let submit = hook_as(&project, "master", "UserPromptSubmit", "{}");
     assert!(submit.status.success());
-    let conn = Connection::open(project.paths().db())?;
-    let states: i64 = conn.query_row(
+    let states: i64 = project.bus()?.conn().query_one(
         "SELECT COUNT(*) FROM hook_states WHERE id = 'master'",
-        [],
+        &[],
         |r| r.get(0),
     )?;
     assert_eq!(states, 0, "a foreign hook recorded the master's state");
@@ -512,7 +531,8 @@ async fn the_backlog_bound_holds_for_every_way_to_send() -> TestResult {
             "INTERCOMM_TMUX_SOCKET",
             project.root.with_extension("no-tmux.sock"),
         )
-        .env_remove("INTERCOMM_WORKER_ID");
+        .env_remove("INTERCOMM_WORKER_ID")
+        .bus_env(&project);
     let worker: Client =
         rmcp::ServiceExt::serve((), rmcp::transport::TokioChildProcess::new(cmd)?).await?;
     register(&worker, "worker").await?;
@@ -655,6 +675,95 @@ fn worktree_add_refuses_git_folders_and_leaves_nothing_when_git_refuses() -> Tes
             .join("worktrees")
             .join("w2")
             .exists()
+    );
+    Ok(())
+}
+
+/// Takeover gap: a displaced master that is not in tmux (no pane to ring)
+/// is told through its wake waiter (the asyncRewake hook), at once.
+#[test]
+fn a_displaced_master_without_a_pane_is_told_by_its_waiter() -> TestResult {
+    let project = Project::plain()?;
+    project
+        .cli()
+        .args(["register", "master"])
+        .assert()
+        .success();
+    let mut waiter = std::process::Command::new(bin())
+        .arg("--root")
+        .arg(&project.root)
+        .args(["hook", "Rewake"])
+        .env("INTERCOMM_WORKER_ID", "master")
+        .env("INTERCOMM_REWAKE_WAIT", "20")
+        .env_remove("INTERCOMM_DB_ROOT")
+        .env_remove("TMUX_PANE")
+        .env_remove("INTERCOMM_HOOK_MAIL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    {
+        use std::io::Write;
+        let mut stdin = waiter.stdin.take().ok_or("stdin")?;
+        stdin.write_all(stop_payload(false)?.as_bytes())?;
+    }
+    // The waiter arms before the takeover.
+    let conn = Connection::open(project.paths().db())?;
+    for _ in 0..600 {
+        let armed: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM wake_hooks WHERE id = 'master'",
+            [],
+            |r| r.get(0),
+        )?;
+        if armed == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _new = OtherShell::master_with(&project, "--force")?;
+    let out = waiter.wait_with_output()?;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the waiter did not wake it: {out:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("You are no longer the master"),
+        "{out:?}"
+    );
+    Ok(())
+}
+
+/// Takeover gap: `intercomm register master --force` at the command line
+/// rings the displaced master's pane, as intercomm_register does.
+#[tokio::test]
+async fn cli_register_force_rings_the_displaced_master() -> TestResult {
+    let f = Fleet::new().await?;
+    let cmd = f.fake("");
+    let out = f
+        .spawn(json!({"count": 1, "wake": false, "claude_cmd": cmd}))
+        .await?;
+    let pane = out["workers"][0]["pane"].as_str().ok_or("pane")?.to_owned();
+    let old = f.project.client_on(&f.server, Some(&pane)).await?;
+    ok(
+        &old,
+        "intercomm_register",
+        json!({"role": "master", "force": true}),
+    )
+    .await?;
+    f.project
+        .cli()
+        .args(["register", "master", "--force"])
+        .env_remove("TMUX_PANE")
+        .env_remove("TMUX")
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("was rung"));
+    assert!(
+        submitted(&f.log("worker-1"))
+            .iter()
+            .any(|t| t.contains("no longer the master")),
+        "the old master's pane was not rung"
     );
     Ok(())
 }
