@@ -5,6 +5,12 @@
 /// relative value is made absolute against the current directory.
 pub const DB_ROOT: &str = "INTERCOMM_DB_ROOT";
 
+/// A PostgreSQL bus (`postgres://…[?schema=NAME]`) in place of the SQLite
+/// file under the root; the `--bus` flag sets it too. Spawn passes it on to
+/// workers, so keep passwords out of it (use `~/.pgpass` or `PGPASSFILE`):
+/// tmux shows a session's environment to anyone with access to the server.
+pub const BUS: &str = "INTERCOMM_BUS";
+
 /// The id a process registers under (set by spawn for each worker, so that
 /// id = tmux session = worktree key).
 pub const WORKER_ID: &str = "INTERCOMM_WORKER_ID";

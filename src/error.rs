@@ -133,6 +133,12 @@ impl From<crate::bus::BusError> for Error {
                 _ => Self::internal("bus_sqlite", err.to_string()),
             },
             BusError::Migration { .. } => Self::internal("bus_sqlite", err.to_string()),
+            BusError::Pg { .. } | BusError::PgMigration { .. } => {
+                Self::internal("bus_postgres", err.to_string()).with_hint(
+                    "check INTERCOMM_BUS (or --bus) and that the PostgreSQL server is up: intercomm doctor",
+                )
+            }
+            BusError::Column(_) => Self::internal("bus_column", err.to_string()),
         }
     }
 }

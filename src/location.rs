@@ -42,6 +42,9 @@ pub const WORKTREES_DIR: &str = ".intercomm-worktrees";
 pub struct BusPaths {
     /// The project root (absolute).
     pub root: PathBuf,
+    /// A PostgreSQL bus (`INTERCOMM_BUS`, `--bus`) in place of the file
+    /// under the root; the root still places worktrees.
+    pub url: Option<crate::bus::BusUrl>,
 }
 
 impl BusPaths {
@@ -49,7 +52,14 @@ impl BusPaths {
     pub fn new(root: &Path, cwd: &Path) -> Self {
         Self {
             root: absolute(root, cwd),
+            url: None,
         }
+    }
+
+    /// The same paths with the bus at `url` (PostgreSQL).
+    pub fn with_bus(mut self, url: Option<crate::bus::BusUrl>) -> Self {
+        self.url = url;
+        self
     }
 
     /// `<root>/.intercomm-aimfp`
@@ -86,7 +96,7 @@ impl BusPaths {
 pub fn discover(cwd: &Path) -> BusPaths {
     let env_root = std::env::var(crate::env::DB_ROOT).ok();
     let root = resolve_root(cwd, env_root.as_deref(), || git_main_workdir(cwd));
-    BusPaths { root }
+    BusPaths { root, url: None }
 }
 
 /// The pure rule: `env_root` (as given, unless blank) wins, then the git main

@@ -5,7 +5,16 @@
 //! BENCH_QUICK=1 cargo bench --bench bus    # CI smoke (a few seconds; no 1M-message bus)
 //! INTERCOMM_BENCH_BIN=PATH cargo bench --bench bus   # measure another intercomm binary
 //! BENCH_ONLY=fan-in,latency cargo bench --bench bus  # some scenarios only
+//! INTERCOMM_BENCH_PG=postgres://… BENCH_ONLY=latency,fan-in cargo bench --bench bus
+//!                                          # the same on a PostgreSQL bus
 //! ```
+//!
+//! With `INTERCOMM_BENCH_PG` (a server of the bench's own: `eval
+//! $(scripts/pg-test-cluster start --fsync)`, then its INTERCOMM_TEST_PG),
+//! every fresh bus is a fresh schema on that server, the servers get it as
+//! `INTERCOMM_BUS`, and the fan-in's raw limit is one connection's inserts on
+//! the same server. The SQLite-only scenarios (`read`, `fan-in-size`,
+//! `stuck-reader`: the WAL, page cache and file size) are refused there.
 //!
 //! The client is std only: one JSON-RPC request line written to the server's
 //! stdin, one reply line read from its stdout with `BufReader::read_line`,
@@ -160,6 +169,16 @@ fn main() -> R {
     if let Some(bad) = cfg.only.iter().find(|o| !SCENARIOS.contains(&o.as_str())) {
         return Err(format!("BENCH_ONLY: unknown scenario {bad:?} (one of {SCENARIOS:?})").into());
     }
+    let on_pg = std::env::var("INTERCOMM_BENCH_PG").is_ok_and(|v| !v.is_empty());
+    if on_pg {
+        let sqlite_only = ["read", "fan-in-size", "stuck-reader"];
+        if cfg.only.is_empty() || cfg.only.iter().any(|o| sqlite_only.contains(&o.as_str())) {
+            return Err(format!(
+                "INTERCOMM_BENCH_PG: choose scenarios with BENCH_ONLY (not {sqlite_only:?}, which measure the SQLite file)"
+            )
+            .into());
+        }
+    }
     watchdog(Duration::from_secs(if cfg.quick { 120 } else { 600 }));
     let started = Instant::now();
     let load_before = loadavg();
@@ -208,6 +227,11 @@ fn main() -> R {
     );
     for n in notes {
         println!("- {n}");
+    }
+    if on_pg {
+        println!(
+            "- Bus: PostgreSQL (INTERCOMM_BENCH_PG), a fresh schema per bus; every send takes the bus's write lock and commits with synchronous_commit=on."
+        );
     }
     if cfg.quick {
         println!("- BENCH_QUICK: reduced runs and sizes; figures are indicative only.");

@@ -61,6 +61,10 @@ pub fn watchdog(limit: Duration) {
 /// tmux server.
 fn command(program: &str, root: &Path) -> Command {
     let mut cmd = Command::new(program);
+    match bench_bus(root) {
+        Some(url) => cmd.env("INTERCOMM_BUS", url),
+        None => cmd.env_remove("INTERCOMM_BUS"),
+    };
     cmd.current_dir(root)
         .env("INTERCOMM_DB_ROOT", root)
         .env("INTERCOMM_TMUX_SOCKET", root.join("no-tmux.sock"))
@@ -322,6 +326,24 @@ impl TempBus {
     }
 
     pub fn paths(&self) -> BusPaths {
-        BusPaths::new(&self.root, &self.root)
+        let url = bench_bus(&self.root).and_then(|u| intercomm::bus::BusUrl::parse(&u).ok());
+        BusPaths::new(&self.root, &self.root).with_bus(url)
     }
+}
+
+/// With `INTERCOMM_BENCH_PG=postgres://…` (a server of the bench's own, e.g.
+/// `scripts/pg-test-cluster start --fsync`), the bus of the bench root
+/// `root` on that server: a schema named after the root's temporary folder,
+/// so every fresh bus is a fresh schema. `None`: the SQLite file.
+pub fn bench_bus(root: &Path) -> Option<String> {
+    let base = std::env::var("INTERCOMM_BENCH_PG")
+        .ok()
+        .filter(|s| !s.is_empty())?;
+    let folder = root.parent()?.file_name()?.to_string_lossy().to_lowercase();
+    let schema: String = folder
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}schema=b_{schema}"))
 }

@@ -21,7 +21,7 @@ pub struct HookState {
 pub fn put(conn: &Conn, h: &HookState) -> Result<()> {
     conn.execute("INSERT INTO hook_states (id, state, detail, claude_session, at) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (id) DO UPDATE SET state = excluded.state, detail = excluded.detail,
-            claude_session = CASE WHEN excluded.claude_session = '' THEN claude_session
+            claude_session = CASE WHEN excluded.claude_session = '' THEN hook_states.claude_session
                                   ELSE excluded.claude_session END,
             at = excluded.at", args![h.id, h.state, h.detail, h.claude_session, h.at_ms])?;
     Ok(())

@@ -64,19 +64,34 @@ pub struct Instance {
     pub tmux_socket: String,
     /// What the instance says it is working on (≤ 200 chars), or empty.
     pub summary: String,
+    /// On PostgreSQL, whether the holder's connection lives (its session
+    /// lock is held, see `bus::pg`); `None` on SQLite and when writing.
+    pub connected: Option<bool>,
 }
 
 impl Instance {
     /// Whether the holder is running: `active`, and its process alive (rows
     /// from another host, or from intercomm-aimfp, use what can be known).
+    ///
+    /// On PostgreSQL the holder is alive while its connection holds its
+    /// session lock; a holder on this machine is also alive while its
+    /// process runs (a CLI registration lives as long as its shell, not its
+    /// connection). A holder on another host with its lock free is gone.
     pub fn is_alive(&self, now_ms: i64) -> bool {
         if !self.active {
             return false;
         }
-        if self.process.pid == 0 {
-            return now_ms - self.last_active <= LEGACY_STALE_MS;
+        if self.connected == Some(true) {
+            return true;
         }
-        self.process.liveness() != Liveness::Dead
+        if self.process.pid == 0 {
+            return self.connected.is_none() && now_ms - self.last_active <= LEGACY_STALE_MS;
+        }
+        match (self.connected, self.process.liveness()) {
+            (_, Liveness::Alive) => true,
+            (Some(_), _) => false,
+            (None, liveness) => liveness != Liveness::Dead,
+        }
     }
 
     fn from_row(row: &Row<'_>) -> Result<Self> {
@@ -96,6 +111,7 @@ impl Instance {
             pane: row.get(10)?,
             tmux_socket: row.get(11)?,
             summary: row.get(12)?,
+            connected: row.get(13)?,
         })
     }
 }
@@ -103,10 +119,24 @@ impl Instance {
 const COLUMNS: &str = "id, role, active, last_active, registered_at, session_id, \
                        pid, proc_start, boot_id, host, pane, tmux_socket, summary";
 
+/// The columns [`Instance::from_row`] reads: [`COLUMNS`], then whether the
+/// holder's session lock is held (PostgreSQL) or NULL (SQLite).
+fn columns(conn: &Conn) -> String {
+    match conn.pg() {
+        None => format!("{COLUMNS}, NULL"),
+        Some(pg) => format!(
+            "{COLUMNS}, EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'
+                AND l.classid = {class} AND l.objid::text::bigint = instances.lock_key
+                AND l.objsubid = 2 AND l.granted)",
+            class = pg.url().lock_class()
+        ),
+    }
+}
+
 /// The row for `id`, if any.
 pub fn get(conn: &Conn, id: &str) -> Result<Option<Instance>> {
     conn.query_opt(
-        &format!("SELECT {COLUMNS} FROM instances WHERE id = ?1"),
+        &format!("SELECT {} FROM instances WHERE id = ?1", columns(conn)),
         args![id],
         Instance::from_row,
     )
@@ -131,7 +161,10 @@ pub fn holder(conn: &Conn, id: &str) -> Result<Option<(Role, bool, String)>> {
 /// Every row, oldest registration first.
 pub fn list(conn: &Conn) -> Result<Vec<Instance>> {
     conn.query(
-        &format!("SELECT {COLUMNS} FROM instances ORDER BY registered_at, id"),
+        &format!(
+            "SELECT {} FROM instances ORDER BY registered_at, id",
+            columns(conn)
+        ),
         &[],
         Instance::from_row,
     )
@@ -148,6 +181,21 @@ pub fn put(conn: &Conn, inst: &Instance) -> Result<()> {
             tmux_target = '', pid = excluded.pid, proc_start = excluded.proc_start,
             boot_id = excluded.boot_id, host = excluded.host, pane = excluded.pane,
             tmux_socket = excluded.tmux_socket, summary = excluded.summary", args![inst.id, inst.role.as_str(), inst.active, inst.last_active, inst.registered_at, inst.session_id, inst.process.pid, i64::try_from(inst.process.start).unwrap_or(0), inst.process.boot, inst.process.host, inst.pane, inst.tmux_socket, inst.summary])?;
+    if let Some(pg) = conn.pg() {
+        // A fresh key per registration: a holder displaced by force may
+        // still hold the old one until its connection ends.
+        let key = conn.query_one(
+            "UPDATE instances SET lock_key = nextval('instance_locks') WHERE id = ?1
+             RETURNING lock_key",
+            args![inst.id],
+            |r| r.get::<i64>(0),
+        )?;
+        let key = i32::try_from(key).map_err(|_| super::StoreError::Column {
+            index: 0,
+            problem: format!("lock key {key} is not a 32-bit integer"),
+        })?;
+        pg.hold_lock(pg.url().lock_class(), key)?;
+    }
     Ok(())
 }
 

@@ -106,22 +106,54 @@ pub struct NewMessage<'a> {
 }
 
 /// Stores a message; returns its seq.
+///
+/// On PostgreSQL the message takes the server's clock for `ts` (hosts'
+/// clocks drift), and storing an id already stored is a no-op that returns
+/// the stored seq: a sender that lost the answer to a committed send can
+/// send the same id again without making a duplicate. Run it inside
+/// [`super::Bus::write`], whose lock makes seq order the order in which
+/// messages become visible.
 pub fn insert(conn: &Conn, m: &NewMessage<'_>) -> Result<i64> {
-    conn.execute(
-        "INSERT INTO messages (id, from_id, to_id, type, content, ts, in_reply_to)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        args![
-            m.id,
-            m.from,
-            m.to,
-            m.kind.as_str(),
-            m.content,
-            m.sent_at_ms,
-            m.in_reply_to
-        ],
-    )?;
     match conn {
-        Conn::Sqlite(c) => Ok(c.last_insert_rowid()),
+        Conn::Sqlite(c) => {
+            conn.execute(
+                "INSERT INTO messages (id, from_id, to_id, type, content, ts, in_reply_to)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                args![
+                    m.id,
+                    m.from,
+                    m.to,
+                    m.kind.as_str(),
+                    m.content,
+                    m.sent_at_ms,
+                    m.in_reply_to
+                ],
+            )?;
+            Ok(c.last_insert_rowid())
+        }
+        Conn::Pg(_) => {
+            let stored = conn.query_opt(
+                "INSERT INTO messages (id, from_id, to_id, type, content, in_reply_to)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING RETURNING seq",
+                args![
+                    m.id,
+                    m.from,
+                    m.to,
+                    m.kind.as_str(),
+                    m.content,
+                    m.in_reply_to
+                ],
+                |r| r.get::<i64>(0),
+            )?;
+            match stored {
+                Some(seq) => Ok(seq),
+                None => {
+                    conn.query_one("SELECT seq FROM messages WHERE id = ?1", args![m.id], |r| {
+                        r.get(0)
+                    })
+                }
+            }
+        }
     }
 }
 
@@ -145,9 +177,9 @@ pub fn inbox(conn: &Conn, reader: &str, after: i64, limit: i64) -> Result<Vec<Me
 pub fn count_inbox(conn: &Conn, reader: &str, after: i64, cap: i64) -> Result<i64> {
     conn.query_one(
         "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM messages
-                  WHERE to_id = ?1 AND seq > ?2 AND from_id <> ?1 LIMIT ?4))
+                  WHERE to_id = ?1 AND seq > ?2 AND from_id <> ?1 LIMIT ?4) AS direct)
               + (SELECT COUNT(*) FROM (SELECT 1 FROM messages
-                  WHERE to_id = ?3 AND seq > ?2 AND from_id <> ?1 LIMIT ?4))",
+                  WHERE to_id = ?3 AND seq > ?2 AND from_id <> ?1 LIMIT ?4) AS broadcast)",
         args![reader, after, BROADCAST, cap],
         |r| r.get(0),
     )
@@ -159,12 +191,27 @@ pub fn get(conn: &Conn, id: &str) -> Result<Option<Message>> {
 }
 
 /// The highest seq ever handed out (0 on an empty bus). Survives deletion.
+/// On PostgreSQL it is read under the bus's write lock, so it never counts
+/// a message that is not yet visible.
 pub fn last_seq(conn: &Conn) -> Result<i64> {
-    let seq: Option<i64> = conn.query_opt(
-        "SELECT seq FROM sqlite_sequence WHERE name = 'messages'",
-        &[],
-        |r| r.get(0),
-    )?;
+    let seq: Option<i64> = match conn {
+        Conn::Sqlite(_) => conn.query_opt(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'messages'",
+            &[],
+            |r| r.get(0),
+        )?,
+        Conn::Pg(pg) => pg
+            .locked_query(
+                "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM messages_seq_seq",
+                &[],
+            )?
+            .first()
+            .and_then(|r| r.first())
+            .and_then(|v| match v {
+                super::pg::Value::Int(v) => Some(*v),
+                _ => None,
+            }),
+    };
     Ok(seq.unwrap_or(0))
 }
 
@@ -193,14 +240,27 @@ pub fn set_cursor(conn: &Conn, reader: &str, seq: i64) -> Result<()> {
 /// were deleted.
 pub fn prune(conn: &Conn, keep: i64, protected: &[(String, i64)]) -> Result<usize> {
     let readers = serde_json::to_string(protected).unwrap_or_else(|_| "[]".to_owned());
-    conn.execute("WITH readers (id, cur) AS (
-            SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?2))
-         DELETE FROM messages
+    conn.execute(&format!("{} DELETE FROM messages
           WHERE seq NOT IN (SELECT seq FROM messages ORDER BY seq DESC LIMIT ?1)
             AND NOT EXISTS (
                 SELECT 1 FROM readers r
                  WHERE messages.seq > r.cur
-                   AND (messages.to_id = r.id OR (messages.to_id = ?3 AND messages.from_id <> r.id)))", args![keep, readers, BROADCAST])
+                   AND (messages.to_id = r.id OR (messages.to_id = ?3 AND messages.from_id <> r.id)))", readers_cte(conn)), args![keep, readers, BROADCAST])
+}
+
+/// The `readers (id, cur)` table of a prune, from the JSON array of
+/// `[id, cursor]` pairs bound as `?2`.
+fn readers_cte(conn: &Conn) -> &'static str {
+    match conn {
+        Conn::Sqlite(_) => {
+            "WITH readers (id, cur) AS (
+            SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?2))"
+        }
+        Conn::Pg(_) => {
+            "WITH readers (id, cur) AS (
+            SELECT value->>0, (value->>1)::BIGINT FROM jsonb_array_elements(CAST(CAST(?2 AS TEXT) AS JSONB)))"
+        }
+    }
 }
 
 /// Total number of stored messages.
@@ -219,7 +279,8 @@ pub fn reply_to(conn: &Conn, question: &str, from: &str, to: &str) -> Result<Opt
 }
 
 /// A number that changes whenever another connection commits to the bus
-/// (`PRAGMA data_version`): a cheap "anything new?" for waiting loops.
+/// (`PRAGMA data_version`; on PostgreSQL the `bus_changes` counter every
+/// write moves after its commit): a cheap "anything new?" for waiting loops.
 pub fn data_version(conn: &Conn) -> Result<i64> {
     match conn {
         // Cached: a watcher (top, watch, the hooks' waits) asks up to ten
@@ -227,6 +288,7 @@ pub fn data_version(conn: &Conn) -> Result<i64> {
         Conn::Sqlite(c) => Ok(c
             .prepare_cached("PRAGMA data_version")?
             .query_row([], |r| r.get(0))?),
+        Conn::Pg(_) => conn.query_one("SELECT last_value FROM bus_changes", &[], |r| r.get(0)),
     }
 }
 
@@ -256,14 +318,12 @@ pub fn prune_read_before(
         return Ok(0);
     }
     let readers = serde_json::to_string(protected).unwrap_or_else(|_| "[]".to_owned());
-    conn.execute("WITH readers (id, cur) AS (
-            SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?2))
-         DELETE FROM messages
+    conn.execute(&format!("{} DELETE FROM messages
           WHERE ts < ?1
             AND NOT EXISTS (
                 SELECT 1 FROM readers r
                  WHERE messages.seq > r.cur
-                   AND (messages.to_id = r.id OR (messages.to_id = ?3 AND messages.from_id <> r.id)))", args![before_ms, readers, BROADCAST])
+                   AND (messages.to_id = r.id OR (messages.to_id = ?3 AND messages.from_id <> r.id)))", readers_cte(conn)), args![before_ms, readers, BROADCAST])
 }
 
 /// Whether `reader` has a cursor row.

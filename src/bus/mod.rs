@@ -34,6 +34,8 @@ pub mod hosts;
 pub mod instances;
 pub mod messages;
 pub mod permissions;
+pub mod pg;
+pub mod pg_schema;
 pub mod radar;
 pub mod readers;
 mod schema;
@@ -54,8 +56,9 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::location::BusPaths;
 
+pub use pg::BusUrl;
 pub use schema::SCHEMA_VERSION;
-pub use store::{Conn, Dialect, StoreError};
+pub use store::{Conn, StoreError};
 
 /// How long a statement waits for another process's write lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -89,12 +92,22 @@ pub enum BusError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The PostgreSQL bus refused or failed a statement, or cannot be reached.
+    #[error("PostgreSQL bus: {message}")]
+    Pg { message: String },
+    #[error("migrating the PostgreSQL bus to schema version {version} failed: {message}")]
+    PgMigration { version: i64, message: String },
+    /// A bus column held a value of another type.
+    #[error("{0}")]
+    Column(String),
 }
 
 impl From<StoreError> for BusError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Sqlite(e) => Self::Sqlite(e),
+            StoreError::Pg(message) => Self::Pg { message },
+            e @ StoreError::Column { .. } => Self::Column(e.to_string()),
         }
     }
 }
@@ -103,13 +116,23 @@ impl From<StoreError> for BusError {
 #[derive(Debug)]
 pub struct Bus {
     conn: Conn,
-    path: PathBuf,
+    place: Place,
+}
+
+/// Where a bus lives.
+#[derive(Debug, Clone)]
+enum Place {
+    File(PathBuf),
+    Url(BusUrl),
 }
 
 impl Bus {
     /// Opens the bus if its file exists; `Ok(None)` if it does not. Never
     /// creates anything (S4), but migrates an existing older schema.
     pub fn open_existing(paths: &BusPaths) -> Result<Option<Self>, BusError> {
+        if let Some(url) = &paths.url {
+            return Self::open_pg(url, false);
+        }
         if !guard::check_dir(&paths.dir())? {
             return Ok(None);
         }
@@ -123,6 +146,11 @@ impl Bus {
     /// Opens the bus, creating the folder (0700) and the file (0600) first if
     /// needed, and tightening the modes of an existing bus.
     pub fn open_or_create(paths: &BusPaths) -> Result<Self, BusError> {
+        if let Some(url) = &paths.url {
+            return Self::open_pg(url, true)?.ok_or_else(|| BusError::Pg {
+                message: format!("{url}: the schema was not created"),
+            });
+        }
         let dir = paths.dir();
         if !paths.root.is_dir() {
             return Err(BusError::Io {
@@ -198,21 +226,58 @@ impl Bus {
         schema::migrate(&mut conn)?;
         Ok(Self {
             conn: Conn::Sqlite(conn),
-            path: path.to_path_buf(),
+            place: Place::File(path.to_path_buf()),
         })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Connects to the PostgreSQL bus at `url`: `Ok(None)` when its schema
+    /// holds no bus and `create` is false (S4, as for the file); migrates
+    /// an older schema.
+    fn open_pg(url: &BusUrl, create: bool) -> Result<Option<Self>, BusError> {
+        let named = |e: StoreError| match BusError::from(e) {
+            BusError::Pg { message } => BusError::Pg {
+                message: format!("{url}: {message}"),
+            },
+            other => other,
+        };
+        let conn = pg::PgConn::connect(url).map_err(named)?;
+        if !create && pg_schema::version(&conn).map_err(named)?.is_none() {
+            return Ok(None);
+        }
+        pg_schema::migrate(&conn, url, create)?;
+        Ok(Some(Self {
+            conn: Conn::Pg(conn),
+            place: Place::Url(url.clone()),
+        }))
+    }
+
+    /// The database file (`None` for a PostgreSQL bus).
+    pub fn path(&self) -> Option<&Path> {
+        match &self.place {
+            Place::File(p) => Some(p),
+            Place::Url(_) => None,
+        }
+    }
+
+    /// Where the bus is, for people: the file's path, or the URL without
+    /// its password.
+    pub fn describe(&self) -> String {
+        match &self.place {
+            Place::File(p) => p.display().to_string(),
+            Place::Url(u) => u.to_string(),
+        }
     }
 
     /// A second, read-only connection to the same bus, for a reader that
     /// polls on its own thread (the view): on SQLite a read-only handle with
     /// the plain busy timeout.
     pub fn reader(&self) -> Result<Conn, BusError> {
+        let path = match &self.place {
+            Place::File(p) => p,
+            Place::Url(url) => return Ok(Conn::Pg(pg::PgConn::connect(url)?)),
+        };
         let conn = Connection::open_with_flags(
-            &self.path,
+            path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -234,7 +299,10 @@ impl Bus {
     where
         E: From<BusError>,
     {
-        let Conn::Sqlite(conn) = &self.conn;
+        let conn = match &self.conn {
+            Conn::Sqlite(c) => c,
+            Conn::Pg(pg) => return pg_write(&self.conn, pg, f),
+        };
         run_cached(conn, "BEGIN IMMEDIATE").map_err(BusError::from)?;
         let outcome = f(&self.conn).and_then(|value| match run_cached(conn, "COMMIT") {
             Ok(()) => Ok(value),
@@ -247,6 +315,41 @@ impl Bus {
             tracing::warn!(target: "bus", %err, "rollback failed");
         }
         outcome
+    }
+}
+
+/// [`Bus::write`] on PostgreSQL: `BEGIN`, the bus's write lock (so writes
+/// are serialised as `BEGIN IMMEDIATE` serialises them on SQLite), `f`,
+/// `COMMIT`; then the change counter moves (see [`pg::BUMP`]).
+fn pg_write<T, E>(
+    conn: &Conn,
+    pg: &pg::PgConn,
+    f: impl FnOnce(&Conn) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<BusError>,
+{
+    let class = pg.url().lock_class();
+    pg.batch(&format!(
+        "BEGIN; SELECT pg_advisory_xact_lock({class}, {})",
+        pg::WRITE_LOCK
+    ))
+    .map_err(BusError::from)?;
+    pg.set_in_tx(true);
+    let outcome = f(conn);
+    pg.set_in_tx(false);
+    match outcome {
+        Ok(value) => {
+            pg.batch(&format!("COMMIT; {}", pg::BUMP))
+                .map_err(BusError::from)?;
+            Ok(value)
+        }
+        Err(e) => {
+            if let Err(err) = pg.batch("ROLLBACK") {
+                tracing::warn!(target: "bus", %err, "rollback failed");
+            }
+            Err(e)
+        }
     }
 }
 

@@ -107,7 +107,7 @@ pub fn pending(conn: &Conn, worker: Option<&str>, now_ms: i64) -> Result<Vec<Req
     conn.query(
         &format!(
             "SELECT {COLUMNS} FROM permission_requests
-          WHERE status = 'pending' AND deadline > ?1 AND (?2 IS NULL OR worker = ?2)
+          WHERE status = 'pending' AND deadline > ?1 AND (CAST(?2 AS TEXT) IS NULL OR worker = ?2)
           ORDER BY asked_at, id"
         ),
         args![now_ms, worker],
@@ -120,7 +120,7 @@ pub fn recent(conn: &Conn, worker: Option<&str>, limit: i64) -> Result<Vec<Reque
     conn.query(
         &format!(
             "SELECT {COLUMNS} FROM permission_requests
-          WHERE (?1 IS NULL OR worker = ?1) ORDER BY asked_at DESC, id DESC LIMIT ?2"
+          WHERE (CAST(?1 AS TEXT) IS NULL OR worker = ?1) ORDER BY asked_at DESC, id DESC LIMIT ?2"
         ),
         args![worker, limit],
         from_row,

@@ -44,11 +44,31 @@ impl SessionRow {
 const COLUMNS: &str =
     "name, tmux_session_id, pane, tmux_socket, worktree, perm_mode, spawned_at, ended_at, argv";
 
-/// Records a session (replacing an ended one of the same name).
+/// Records a session (replacing an ended one of the same name, whose MCP
+/// connection time is cleared).
 pub fn put(conn: &Conn, s: &SessionRow) -> Result<()> {
-    conn.execute(&format!(
-        "INSERT OR REPLACE INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-    ), args![s.name, s.tmux_session_id, s.pane, s.tmux_socket, s.worktree, s.perm_mode, s.spawned_at_ms, s.ended_at_ms, serde_json::to_string(&s.argv).unwrap_or_else(|_| "[]".to_owned())])?;
+    let argv = serde_json::to_string(&s.argv).unwrap_or_else(|_| "[]".to_owned());
+    conn.execute(
+        &format!(
+            "INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (name) DO UPDATE SET tmux_session_id = excluded.tmux_session_id,
+                pane = excluded.pane, tmux_socket = excluded.tmux_socket,
+                worktree = excluded.worktree, perm_mode = excluded.perm_mode,
+                spawned_at = excluded.spawned_at, ended_at = excluded.ended_at,
+                argv = excluded.argv, mcp_connected_at = NULL"
+        ),
+        args![
+            s.name,
+            s.tmux_session_id,
+            s.pane,
+            s.tmux_socket,
+            s.worktree,
+            s.perm_mode,
+            s.spawned_at_ms,
+            s.ended_at_ms,
+            argv
+        ],
+    )?;
     Ok(())
 }
 

@@ -6,8 +6,8 @@
 //! [`Conn::query`], [`Conn::query_opt`] and [`Conn::query_one`]; arguments
 //! are [`Arg`]s and columns come back through [`Row::get`] as `i64`,
 //! `String`, `bool` or their `Option`s. The few statements whose dialects
-//! differ (the message sequence, the change counter, JSON in prune) branch
-//! on [`Conn::dialect`] inside the table module, so ops, fleet, view, cost
+//! differ (the message sequence, the change counter, JSON in prune) match
+//! on the [`Conn`] variant inside the table module, so ops, fleet, view, cost
 //! and hooks call the same functions whatever the engine.
 //!
 //! Why a thin portable executor rather than a trait with one method per
@@ -22,12 +22,7 @@
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
-/// The SQL dialect behind a [`Conn`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// The project's SQLite file (the default).
-    Sqlite,
-}
+use super::pg::{PgConn, Value};
 
 /// Failures of one statement.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +30,12 @@ pub enum StoreError {
     /// SQLite's own error (its code says busy, full, read-only, …).
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL's error (`SQLSTATE: message`), or the connection's.
+    #[error("PostgreSQL bus: {0}")]
+    Pg(String),
+    /// A column held something the bus does not read there.
+    #[error("bus column {index}: {problem}")]
+    Column { index: usize, problem: String },
 }
 
 /// The result of a store call.
@@ -121,6 +122,7 @@ pub use crate::bus_args as args;
 /// One result row, read by column index.
 pub enum Row<'r> {
     Sqlite(&'r rusqlite::Row<'r>),
+    Pg(&'r [Value]),
 }
 
 impl Row<'_> {
@@ -129,6 +131,16 @@ impl Row<'_> {
     pub fn get<T: Col>(&self, index: usize) -> Result<T> {
         match self {
             Self::Sqlite(row) => T::from_sqlite(row, index).map_err(StoreError::from),
+            Self::Pg(values) => {
+                let value = values.get(index).ok_or_else(|| StoreError::Column {
+                    index,
+                    problem: "no such column".to_owned(),
+                })?;
+                T::from_value(value).ok_or_else(|| StoreError::Column {
+                    index,
+                    problem: format!("unexpected value {value:?}"),
+                })
+            }
         }
     }
 }
@@ -137,11 +149,19 @@ impl Row<'_> {
 pub trait Col: Sized {
     /// Reads column `index` of a SQLite row.
     fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self>;
+    /// Reads a PostgreSQL value; `None` when it is of another type.
+    fn from_value(value: &Value) -> Option<Self>;
 }
 
 impl Col for i64 {
     fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
         row.get(index)
+    }
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Int(v) => Some(*v),
+            _ => None,
+        }
     }
 }
 
@@ -149,17 +169,29 @@ impl Col for u32 {
     fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
         row.get(index)
     }
+    fn from_value(value: &Value) -> Option<Self> {
+        i64::from_value(value).and_then(|v| u32::try_from(v).ok())
+    }
 }
 
 impl Col for bool {
     fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
         Ok(row.get::<_, i64>(index)? != 0)
     }
+    fn from_value(value: &Value) -> Option<Self> {
+        i64::from_value(value).map(|v| v != 0)
+    }
 }
 
 impl Col for String {
     fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
         row.get(index)
+    }
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Text(s) => Some(s.clone()),
+            _ => None,
+        }
     }
 }
 
@@ -170,6 +202,12 @@ impl<T: Col> Col for Option<T> {
         }
         T::from_sqlite(row, index).map(Some)
     }
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Null => Some(None),
+            v => T::from_value(v).map(Some),
+        }
+    }
 }
 
 /// A connection to the bus, on either engine. Statements outside
@@ -177,21 +215,24 @@ impl<T: Col> Col for Option<T> {
 #[derive(Debug)]
 pub enum Conn {
     Sqlite(rusqlite::Connection),
+    Pg(PgConn),
 }
 
 impl Conn {
-    /// Which engine this is.
-    pub fn dialect(&self) -> Dialect {
-        match self {
-            Self::Sqlite(_) => Dialect::Sqlite,
-        }
-    }
-
     /// The SQLite connection, for SQLite-only statements (`None` on another
     /// engine).
     pub fn sqlite(&self) -> Option<&rusqlite::Connection> {
         match self {
             Self::Sqlite(c) => Some(c),
+            Self::Pg(_) => None,
+        }
+    }
+
+    /// The PostgreSQL connection, for PostgreSQL-only statements.
+    pub fn pg(&self) -> Option<&PgConn> {
+        match self {
+            Self::Sqlite(_) => None,
+            Self::Pg(c) => Some(c),
         }
     }
 
@@ -201,6 +242,7 @@ impl Conn {
             Self::Sqlite(c) => Ok(c
                 .prepare_cached(sql)?
                 .execute(rusqlite::params_from_iter(args))?),
+            Self::Pg(c) => c.execute(sql, args),
         }
     }
 
@@ -221,6 +263,7 @@ impl Conn {
                 }
                 Ok(out)
             }
+            Self::Pg(c) => c.query(sql, args)?.iter().map(|r| f(&Row::Pg(r))).collect(),
         }
     }
 
@@ -240,6 +283,10 @@ impl Conn {
                     None => Ok(None),
                 }
             }
+            Self::Pg(c) => match c.query(sql, args)?.first() {
+                Some(row) => f(&Row::Pg(row)).map(Some),
+                None => Ok(None),
+            },
         }
     }
 
@@ -259,6 +306,10 @@ impl Conn {
                     None => Err(rusqlite::Error::QueryReturnedNoRows.into()),
                 }
             }
+            Self::Pg(c) => match c.query(sql, args)?.first() {
+                Some(row) => f(&Row::Pg(row)),
+                None => Err(StoreError::Pg("a query returned no row".to_owned())),
+            },
         }
     }
 
@@ -267,5 +318,14 @@ impl Conn {
         Ok(self
             .query_opt(sql, args, |r| r.get::<Option<i64>>(0))?
             .flatten())
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        Self::Pg(match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => e.to_string(),
+        })
     }
 }

@@ -45,7 +45,7 @@ pub fn put_tally(conn: &Conn, path: &str, tally: &Tally) -> Result<()> {
 pub fn list(conn: &Conn, id: Option<&str>) -> Result<Vec<TranscriptRow>> {
     conn.query(
         "SELECT path, id, tally, at FROM transcripts
-          WHERE ?1 IS NULL OR id = ?1 ORDER BY at, path",
+          WHERE CAST(?1 AS TEXT) IS NULL OR id = ?1 ORDER BY at, path",
         args![id],
         |r| {
             Ok(TranscriptRow {

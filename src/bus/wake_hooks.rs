@@ -36,7 +36,8 @@ pub fn arm(conn: &Conn, a: &Armed) -> Result<()> {
          ON CONFLICT (id) DO UPDATE SET token = excluded.token, pid = excluded.pid,
             proc_start = excluded.proc_start, armed_at = excluded.armed_at,
             expires_at = excluded.expires_at,
-            rung_seq = MAX(rung_seq, excluded.rung_seq)",
+            rung_seq = CASE WHEN wake_hooks.rung_seq > excluded.rung_seq
+                            THEN wake_hooks.rung_seq ELSE excluded.rung_seq END",
         args![
             a.id,
             a.token,
@@ -79,7 +80,7 @@ pub fn get(conn: &Conn, id: &str) -> Result<Option<Armed>> {
 /// waiter replaced it.
 pub fn fired(conn: &Conn, id: &str, token: &str, seq: i64, now_ms: i64) -> Result<bool> {
     let n = conn.execute(
-        "UPDATE wake_hooks SET rung_seq = MAX(rung_seq, ?3), fired_at = ?4, expires_at = ?4,
+        "UPDATE wake_hooks SET rung_seq = CASE WHEN rung_seq > ?3 THEN rung_seq ELSE ?3 END, fired_at = ?4, expires_at = ?4,
                     poke = NULL
               WHERE id = ?1 AND token = ?2",
         args![id, token, seq, now_ms],

@@ -114,9 +114,13 @@ pub fn list(conn: &Conn) -> Result<Vec<WorktreeRow>> {
 /// branch, commit and creation time are reset, not inherited (B8).
 pub fn put_new(conn: &Conn, row: &WorktreeRow) -> Result<()> {
     conn.execute(
-        "INSERT OR REPLACE INTO worktrees
+        "INSERT INTO worktrees
             (worker_id, branch, head_commit, path, base, status, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (worker_id) DO UPDATE SET branch = excluded.branch,
+            head_commit = excluded.head_commit, path = excluded.path, base = excluded.base,
+            status = excluded.status, created_at = excluded.created_at,
+            updated_at = excluded.updated_at",
         args![
             row.worker_id,
             row.branch,

@@ -181,6 +181,10 @@ pub fn run(paths: &BusPaths) -> Report {
         let home = crate::env::get(crate::env::HOME).map(std::path::PathBuf::from);
         checks.extend(claude_setup(&Setup::read(root, home.as_deref())));
     }
+    if let Some(url) = &paths.url {
+        checks.push(postgres_bus(url));
+        return Report { checks };
+    }
     let db = paths.db();
     checks.push(if !db.exists() {
         check(
@@ -331,4 +335,73 @@ fn claude_setup(setup: &Setup) -> Vec<Check> {
         });
     }
     checks
+}
+
+/// The PostgreSQL bus: reachable, the server's version, the schema's.
+fn postgres_bus(url: &bus::BusUrl) -> Check {
+    let probe = match bus::pg::probe(url) {
+        Ok(p) => p,
+        Err(e) => {
+            return check(
+                "bus",
+                Verdict::Fail,
+                format!("{url}: {e}"),
+                Some(
+                    "check INTERCOMM_BUS (or --bus), that the server runs and accepts this user \
+                     (password in ~/.pgpass or PGPASSFILE)",
+                ),
+            );
+        }
+    };
+    let server = format!("PostgreSQL {}", probe.server_version);
+    if probe.server_major < bus::pg::MIN_SERVER_MAJOR {
+        return check(
+            "bus",
+            Verdict::Fail,
+            format!(
+                "{url}: {server} is older than {}",
+                bus::pg::MIN_SERVER_MAJOR
+            ),
+            Some("use PostgreSQL 13 or newer"),
+        );
+    }
+    let supported = bus::pg_schema::PG_SCHEMA_VERSION;
+    let (verdict, detail, fix) = match probe.schema_version {
+        None => (
+            Verdict::Ok,
+            format!(
+                "{url}: schema {} does not exist yet; the first registration creates it ({server})",
+                url.schema()
+            ),
+            None,
+        ),
+        Some(v) if v > supported => (
+            Verdict::Fail,
+            format!("{url}: schema version {v} is newer than this intercomm ({supported})"),
+            Some("upgrade intercomm"),
+        ),
+        Some(v) => {
+            let note = if v < supported {
+                format!(", migrates to {supported} on next open")
+            } else {
+                String::new()
+            };
+            (
+                Verdict::Ok,
+                format!("{url} (schema {v}{note}; {server})"),
+                None,
+            )
+        }
+    };
+    if verdict == Verdict::Ok && url.has_password() {
+        return check(
+            "bus",
+            Verdict::Warn,
+            detail,
+            Some(
+                "keep the password out of the URL: spawn hands the URL to workers through tmux; use ~/.pgpass",
+            ),
+        );
+    }
+    check("bus", verdict, detail, fix)
 }

@@ -42,6 +42,11 @@ pub struct Cli {
     /// main working tree of the git repository, else the current directory).
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// A PostgreSQL bus, `postgres://USER@HOST[:PORT]/DB[?schema=NAME]`,
+    /// in place of the SQLite file under the root (default:
+    /// $INTERCOMM_BUS; unset means the file).
+    #[arg(long, global = true, value_name = "URL")]
+    pub bus: Option<String>,
     /// Print results as JSON.
     #[arg(long, global = true)]
     pub json: bool,
@@ -375,23 +380,48 @@ pub struct ClearArgs {
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let json = cli.json;
+    if let Some(url) = &cli.bus {
+        // Read by `paths`, so every command, the MCP server and the hooks
+        // take the flag as they take $INTERCOMM_BUS.
+        let _ = BUS_FLAG.set(url.clone());
+    }
     match dispatch(cli) {
         Ok(code) => code,
         Err(err) => output::error(&err, json),
     }
 }
 
+/// The `--bus` flag of this process, if given (it wins over $INTERCOMM_BUS).
+static BUS_FLAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 fn paths(root: Option<PathBuf>) -> Result<BusPaths> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::internal("cwd", format!("cannot read the current directory: {e}")))?;
-    Ok(match root {
+    let paths = match root {
         Some(r) => {
             let paths = BusPaths::new(&r, &cwd);
             check_root(&paths.root)?;
             paths
         }
         None => location::discover(&cwd),
-    })
+    };
+    Ok(paths.with_bus(bus_url()?))
+}
+
+/// The PostgreSQL bus asked for by `--bus` or $INTERCOMM_BUS, if any.
+fn bus_url() -> Result<Option<crate::bus::BusUrl>> {
+    let (given, name) = match BUS_FLAG.get() {
+        Some(url) => (Some(url.clone()), "--bus"),
+        None => (crate::env::get(crate::env::BUS), crate::env::BUS),
+    };
+    given
+        .map(|url| {
+            crate::bus::BusUrl::parse(&url).map_err(|problem| {
+                Error::invalid(name, problem)
+                    .with_hint("unset it to use the SQLite file under the project root")
+            })
+        })
+        .transpose()
 }
 
 /// `--root` must name an existing folder: a typo would otherwise start a
@@ -487,7 +517,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Init => {
             let mut ctx = cli_ctx(cli.root)?;
-            let path = ctx.bus()?.path().display().to_string();
+            let path = ctx.bus()?.describe();
             output::outcome(&output::Initialized { bus: path }, json)
         }
         Command::Spawn(a) => {

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::boot::{self, Boot};
+use super::host::Host;
 use super::spawn::{PANE_SIZE, PermMode, SpawnRequest};
-use super::{Target, master, with_ctx};
+use super::{master, with_ctx};
 use crate::bus::sessions::{self, SessionRow};
 use crate::bus::{hooks, instances, messages};
 use crate::clock;
@@ -60,7 +61,7 @@ impl Outcome for Respawned {
 pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
     crate::names::check_id("worker", worker)?;
     master(ctx)?;
-    let (home, session, alive, claude_session) = with_ctx(ctx, |c| {
+    let (home, session, alive, claude_session, on) = with_ctx(ctx, |c| {
         let home = c.tmux.clone();
         let Some(bus) = c.existing_bus()? else {
             return Err(not_spawned(worker));
@@ -69,13 +70,7 @@ pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
         let session = sessions::get(conn, worker)
             .map_err(db)?
             .ok_or_else(|| not_spawned(worker))?;
-        if let Some(host) = super::host::Host::of_session(conn, worker)?.name() {
-            return Err(Error::user(
-                "remote_respawn",
-                format!("{worker} runs on host {host}; respawn there is not supported yet"),
-            )
-            .with_hint("intercomm teardown, then intercomm spawn with the same host"));
-        }
+        let on = Host::of_session(conn, worker)?;
         let alive = instances::get(conn, worker)
             .map_err(db)?
             .filter(|r| r.is_alive(clock::now_ms()))
@@ -84,7 +79,7 @@ pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
             .map_err(db)?
             .map(|h| h.claude_session)
             .filter(|s| !s.is_empty());
-        Ok((home, session, alive, hooked))
+        Ok((home, session, alive, hooked, on))
     })?;
     if let Some(pid) = alive {
         return Err(Error::user(
@@ -94,17 +89,12 @@ pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
         .with_hint("intercomm_wake rings it; intercomm_scan shows its pane"));
     }
     let tmux = home.at(&session.tmux_socket);
-    let panes = tmux.list_panes().await?;
+    let panes = on.panes(&home, &session.tmux_socket, &[]).await?.panes;
     if let Some(old) = panes
         .iter()
         .find(|p| p.session_id == session.tmux_session_id && p.session_name == session.name)
     {
-        let target = Target {
-            id: worker.to_owned(),
-            tmux: tmux.clone(),
-            pane: old.clone(),
-            host: super::host::Host::Local,
-        };
+        let target = super::host::target(on.clone(), &home, worker, old.clone());
         let screen = target.look().await?;
         if !matches!(screen.state, PaneState::Exited | PaneState::Unknown) {
             return Err(Error::user(
@@ -115,16 +105,24 @@ pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
                 ),
             ));
         }
-        tmux.kill_session(&old.session_id).await?;
+        let pair = [(old.session_name.clone(), old.session_id.clone())];
+        super::host::kill(&on, &home, &session.tmux_socket, &pair).await?;
     }
-    let dir = if session.worktree.is_empty() {
-        with_ctx(ctx, |c| Ok(c.paths.root.clone()))?
-    } else {
-        PathBuf::from(&session.worktree)
+    let dir = match (&on, session.worktree.is_empty()) {
+        (_, false) => PathBuf::from(&session.worktree),
+        (Host::Local, true) => with_ctx(ctx, |c| Ok(c.paths.root.clone()))?,
+        // The host agent's own folder.
+        (Host::Remote { .. }, true) => PathBuf::new(),
     };
+    // Transcripts are on the worker's host: only a local one is read here.
     let resumed = claude_session
         .and_then(|s| session_uuid(&s, "its SessionStart hook"))
-        .or_else(|| newest_transcript(&dir).and_then(|s| session_uuid(&s, "its transcript")));
+        .or_else(|| {
+            (on == Host::Local)
+                .then(|| newest_transcript(&dir))
+                .flatten()
+                .and_then(|s| session_uuid(&s, "its transcript"))
+        });
     let mut argv = session.argv.clone();
     if argv.len() < 2 {
         return Err(Error::user(
@@ -135,11 +133,14 @@ pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
     if let Some(id) = &resumed {
         argv.push(format!("--resume={id}"));
     }
-    let root = with_ctx(ctx, |c| Ok(c.paths.root.clone()))?;
-    let env = vec![
+    let (root, bus) = with_ctx(ctx, |c| Ok((c.paths.root.clone(), c.paths.url.clone())))?;
+    let mut env = vec![
         (crate::env::DB_ROOT.to_owned(), root.display().to_string()),
         (crate::env::WORKER_ID.to_owned(), worker.to_owned()),
     ];
+    if let Some(url) = bus {
+        env.push((crate::env::BUS.to_owned(), url.as_given().to_owned()));
+    }
     let spec = NewSession {
         name: worker,
         dir: &dir,
@@ -153,14 +154,26 @@ pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
     // gets "server exited unexpectedly" (seen on tmux 3.x in this project's
     // respawn test, about 1 run in 5 under load). The next client starts a
     // new server, so one retry after a pause is enough.
-    let pane = match tmux.new_session(&spec).await {
-        Err(crate::tmux::TmuxError::Failed { stderr, .. })
-            if stderr.contains("server exited unexpectedly") =>
-        {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            tmux.new_session(&spec).await?
-        }
-        other => other?,
+    let started = match on {
+        Host::Local => None,
+        Host::Remote { .. } => Some(
+            super::spawn::launch_remote(&on, std::slice::from_ref(&spec))
+                .await?
+                .pop()
+                .ok_or_else(|| Error::internal("host_failed", "the host started no session"))??,
+        ),
+    };
+    let pane = match started {
+        Some(pane) => pane,
+        None => match tmux.new_session(&spec).await {
+            Err(crate::tmux::TmuxError::Failed { stderr, .. })
+                if stderr.contains("server exited unexpectedly") =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                tmux.new_session(&spec).await?
+            }
+            other => other?,
+        },
     };
     with_ctx(ctx, |c| {
         sessions::put(
@@ -176,12 +189,8 @@ pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
         )
         .map_err(db)
     })?;
-    let target = Target {
-        id: worker.to_owned(),
-        tmux: tmux.at(&pane.socket),
-        pane,
-        host: super::host::Host::Local,
-    };
+    let target = super::host::target(on.clone(), &tmux, worker, pane);
+    let pane_id = target.pane.pane.clone();
     let req = SpawnRequest {
         count: 1,
         prefix: String::new(),
@@ -202,15 +211,31 @@ pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
     let prompt = format!(
         "[intercomm] You were restarted as worker {worker}. Call intercomm_register, then intercomm_read: your unread mail is waiting."
     );
-    let mut boots = [Boot::new(target, deadline, Some(prompt))];
-    boot::drive(Some(ctx), &tmux, &mut boots, &req, &|_| {}).await;
-    let [boot] = boots;
-    if let Some(e) = boot.error {
-        return Err(e);
-    }
-    let state = boot.state.unwrap_or(PaneState::Unknown);
-    let woken = boot.woken == Some(true);
-    let target = boot.target;
+    let boot = Boot::new(target, deadline, Some(prompt));
+    let (state, woken) = match on {
+        Host::Local => {
+            let mut boots = [boot];
+            boot::drive(Some(ctx), &tmux, &mut boots, &req, &|_| {}).await;
+            let [boot] = boots;
+            if let Some(e) = boot.error {
+                return Err(e);
+            }
+            (boot.state, boot.woken)
+        }
+        Host::Remote { .. } => {
+            let root = with_ctx(ctx, |c| Ok(c.paths.root.clone()))?;
+            let end = super::spawn::boot_remote(&on, &root, &req, vec![boot])
+                .await
+                .pop()
+                .ok_or_else(|| Error::internal("host_failed", "the host booted nothing"))?;
+            if let Some(e) = end.error {
+                return Err(Error::user("boot_failed", e));
+            }
+            (end.state, end.woken)
+        }
+    };
+    let state = state.unwrap_or(PaneState::Unknown);
+    let woken = woken == Some(true);
     let unread = with_ctx(ctx, |c| {
         let bus = c.bus()?;
         let cursor = messages::cursor(bus.conn(), worker).map_err(db)?;
@@ -218,7 +243,7 @@ pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
     })?;
     Ok(Respawned {
         id: worker.to_owned(),
-        pane: target.pane.pane.clone(),
+        pane: pane_id,
         resumed,
         state,
         woken,

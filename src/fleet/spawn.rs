@@ -394,9 +394,10 @@ async fn launch(
     let go: Vec<usize> = (0..plans.len())
         .filter(|&i| plans[i].error.is_none())
         .collect();
+    let bus = with_ctx(ctx, |c| Ok(c.paths.url.clone()))?;
     let envs: Vec<Vec<(String, String)>> = go
         .iter()
-        .map(|&i| session_env(req, root, &plans[i].id))
+        .map(|&i| session_env(req, root, bus.as_ref(), &plans[i].id))
         .collect();
     let specs: Vec<NewSession<'_>> = go
         .iter()
@@ -469,16 +470,16 @@ async fn launch(
 }
 
 /// How one worker's boot ended, on whichever host.
-struct BootEnd {
-    state: Option<PaneState>,
-    cleared: Vec<PaneState>,
-    mcp_connected: bool,
-    woken: Option<bool>,
-    error: Option<String>,
+pub(super) struct BootEnd {
+    pub state: Option<PaneState>,
+    pub cleared: Vec<PaneState>,
+    pub mcp_connected: bool,
+    pub woken: Option<bool>,
+    pub error: Option<String>,
 }
 
 /// Starts the sessions of `specs` on a remote host in one request.
-async fn launch_remote(
+pub(super) async fn launch_remote(
     on: &Host,
     specs: &[NewSession<'_>],
 ) -> Result<Vec<std::result::Result<crate::tmux::PaneInfo, crate::tmux::TmuxError>>> {
@@ -508,7 +509,7 @@ async fn launch_remote(
 /// Boots launched workers on their remote host: the same machines as
 /// [`boot::drive`], run there by its agent. A host lost meanwhile fails
 /// every worker with the reason.
-async fn boot_remote(
+pub(super) async fn boot_remote(
     on: &Host,
     root: &std::path::Path,
     req: &SpawnRequest,
@@ -559,14 +560,23 @@ async fn boot_remote(
     }
 }
 
-/// The environment of a worker's session: the bus root and its id (and
-/// IS_SANDBOX, which Claude Code wants for bypassPermissions as root; and
-/// the master's INTERCOMM_PERMISSION_WAIT, which the worker's hook reads).
-fn session_env(req: &SpawnRequest, root: &std::path::Path, id: &str) -> Vec<(String, String)> {
+/// The environment of a worker's session: the bus root, the PostgreSQL bus
+/// URL when there is one, and its id (and IS_SANDBOX, which Claude Code
+/// wants for bypassPermissions as root; and the master's
+/// INTERCOMM_PERMISSION_WAIT, which the worker's hook reads).
+fn session_env(
+    req: &SpawnRequest,
+    root: &std::path::Path,
+    bus: Option<&crate::bus::BusUrl>,
+    id: &str,
+) -> Vec<(String, String)> {
     let mut env = vec![
         (crate::env::DB_ROOT.to_owned(), root.display().to_string()),
         (crate::env::WORKER_ID.to_owned(), id.to_owned()),
     ];
+    if let Some(url) = bus {
+        env.push((crate::env::BUS.to_owned(), url.as_given().to_owned()));
+    }
     if req.perm_mode == PermMode::BypassPermissions
         && let Some(v) = crate::env::get("IS_SANDBOX")
     {

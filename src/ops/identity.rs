@@ -161,6 +161,7 @@ pub fn register(ctx: &mut Ctx, req: RegisterRequest) -> Result<Registered> {
                 pane: pane.pane.clone(),
                 tmux_socket: pane.socket.clone(),
                 summary: String::new(),
+                connected: None,
             },
         )
         .map_err(db)?;

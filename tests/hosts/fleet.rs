@@ -107,6 +107,17 @@ async fn round(lab: &mut Lab) -> TestResult {
         lab.events(&id2)
     );
 
+    // Respawn on h2: its Claude dies; respawn starts it again there, booted
+    // and woken by h2's agent.
+    lab.kill_claude(1, &id2)?;
+    assert!(
+        eventually(10, || lab.sessions_on(1).is_empty()).await,
+        "{id2}'s session outlived its Claude"
+    );
+    let again = ok(lab.client(m), "intercomm_respawn", json!({"worker": id2})).await?;
+    assert_eq!(again["woken"], json!(true), "{again}");
+    assert_eq!(lab.sessions_on(1), std::slice::from_ref(&id2), "h2 tmux");
+
     // Approve: a Bash permission prompt on h1, answered with keys there;
     // the command commits on a branch in the worker's worktree on h1.
     let marker = lab.dir.join("committed-on-h1");
@@ -202,8 +213,8 @@ async fn round(lab: &mut Lab) -> TestResult {
 }
 
 /// Spawn on two hosts (one with a worktree made there from the master's
-/// repository), scan, wake, approve, the worker's branch fetched back,
-/// teardown.
+/// repository), scan, wake, respawn, approve, the worker's branch fetched
+/// back, teardown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_on_two_hosts() -> TestResult {
     let mut lab = Lab::new(2)?;
@@ -307,4 +318,42 @@ async fn a_host_cut_off_is_reported_and_its_mail_kept() -> TestResult {
         eprintln!("{}", lab.diagnostics());
     }
     outcome
+}
+
+/// A host whose intercomm is another version is refused at the handshake:
+/// nothing is started there, and the error names both versions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_of_another_version_is_refused() -> TestResult {
+    let mut lab = Lab::new(1)?;
+    let outcome = other_version(&mut lab).await;
+    if outcome.is_err() {
+        eprintln!("{}", lab.diagnostics());
+    }
+    outcome
+}
+
+async fn other_version(lab: &mut Lab) -> TestResult {
+    lab.wait_for_sshd()?;
+    let m = lab.master().await?;
+    lab.cli_ok(&["host", "add", "h1", &lab.url(0)])?;
+    lab.fake_agent(0, "0.0.1-other")?;
+    let failed = call(
+        lab.client(m),
+        "intercomm_spawn",
+        json!({"count": 1, "host": "h1", "claude_cmd": lab.fake_cmd()}),
+    )
+    .await?;
+    assert_eq!(failed.is_error, Some(true), "{failed:?}");
+    let error = failed
+        .structured_content
+        .map(|v| v["error"].clone())
+        .unwrap_or(Value::Null);
+    assert_eq!(error["code"], "host_unreachable", "{error}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("0.0.1-other") && message.contains(env!("CARGO_PKG_VERSION")),
+        "{message}"
+    );
+    assert!(lab.sessions_on(0).is_empty());
+    Ok(())
 }

@@ -342,7 +342,9 @@ impl Lab {
         let here = format!("{}.{}", self.subnet(), 4 * i + 1);
         let addr = format!("{}.{}", self.subnet(), 4 * i + 2);
         let dir = self.dir.join(&name);
-        std::fs::create_dir_all(&dir)?;
+        // `<dir>/bin` comes first on the login's PATH: empty, unless a test
+        // puts another `intercomm` there (see [`Lab::fake_agent`]).
+        std::fs::create_dir_all(dir.join("bin"))?;
         sh("ip", &["netns", "add", &ns])?;
         self.namespaces.push(ns.clone());
         sh(
@@ -385,7 +387,7 @@ impl Lab {
              UsePAM no\n\
              StrictModes no\n\
              AllowUsers {user}\n\
-             SetEnv INTERCOMM_TMUX_SOCKET={dir}/tmux.sock PATH={bin}:/usr/bin:/bin INTERCOMM_LOG=debug\n\
+             SetEnv INTERCOMM_TMUX_SOCKET={dir}/tmux.sock PATH={dir}/bin:{bin}:/usr/bin:/bin INTERCOMM_LOG=debug\n\
              LogLevel ERROR\n",
             key = key.display(),
             dir = dir.display(),
@@ -567,13 +569,18 @@ impl Lab {
     /// A claude_cmd that runs the stand-in TUI, logging to
     /// `<logs>/<worker id>.jsonl`, with `intercomm mcp` as its MCP server.
     pub fn fake_cmd(&self) -> String {
-        let fake = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_claude.py");
         let server = format!("{} mcp", shell_words::quote(&bin().display().to_string()));
+        self.fake_cmd_with(&format!("--mcp-server {}", shell_words::quote(&server)))
+    }
+
+    /// The stand-in with `extra` arguments (and no MCP server unless they
+    /// name one).
+    pub fn fake_cmd_with(&self, extra: &str) -> String {
+        let fake = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_claude.py");
         format!(
-            "python3 {} --log {} --boot-delay 0.2 --mcp-server {}",
+            "python3 {} --log {} --boot-delay 0.2 {extra}",
             shell_words::quote(&fake.display().to_string()),
             shell_words::quote(&self.logs.join("{id}.jsonl").display().to_string()),
-            shell_words::quote(&server),
         )
     }
 
@@ -602,6 +609,46 @@ impl Lab {
                 .collect()
         })
         .unwrap_or_default()
+    }
+
+    /// Kills (SIGKILL) the stand-in Claude of worker `id` on host `i`, as
+    /// a crash would end it. Errors when none runs there.
+    pub fn kill_claude(&self, i: usize, id: &str) -> TestResult {
+        let pids: Vec<u32> = sh("ip", &["netns", "pids", &self.hosts[i].ns])?
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        let want = format!("INTERCOMM_WORKER_ID={id}");
+        let mut killed = 0;
+        for pid in pids {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let is_claude = String::from_utf8_lossy(&cmdline).contains("fake_claude.py");
+            let is_ours = environ.split(|b| *b == 0).any(|kv| kv == want.as_bytes());
+            if is_claude && is_ours {
+                kill_all(&[pid]);
+                killed += 1;
+            }
+        }
+        if killed == 0 {
+            return Err(format!("no stand-in of {id} runs on {}", self.hosts[i].name).into());
+        }
+        Ok(())
+    }
+
+    /// Puts an `intercomm` first on host `i`'s PATH that answers the hello
+    /// as intercomm `version` would, then hangs up.
+    pub fn fake_agent(&self, i: usize, version: &str) -> TestResult {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.hosts[i].dir.join("bin").join("intercomm");
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\nread line\necho '{{\"id\":0,\"ok\":{{\"protocol\":1,\"version\":\"{version}\"}}}}'\n"
+            ),
+        )?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+        Ok(())
     }
 
     /// Drops every packet host `i` sends (a `pfifo limit 0` root qdisc on

@@ -48,6 +48,9 @@ fn legacy_bus(project: &Project, cursor_column: &str) -> TestResult<()> {
 /// A master registered on a migrated bus reads exactly what it had not read.
 #[tokio::test]
 async fn a_legacy_bus_with_a_millisecond_cursor_migrates_without_loss() -> TestResult {
+    if on_postgres() {
+        return Ok(()); // a test of the SQLite file; tests/it/pg.rs has PostgreSQL's
+    }
     let project = Project::plain()?;
     legacy_bus(&project, "last_read_ts")?;
     let mut bus = Bus::open_existing(&project.paths())?.ok_or("bus missing")?;
@@ -96,6 +99,9 @@ async fn a_legacy_bus_with_a_millisecond_cursor_migrates_without_loss() -> TestR
 /// new mail after migration.
 #[tokio::test]
 async fn a_cursor_past_the_end_cannot_hide_new_mail() -> TestResult {
+    if on_postgres() {
+        return Ok(()); // a test of the SQLite file; tests/it/pg.rs has PostgreSQL's
+    }
     let project = Project::plain()?;
     legacy_bus(&project, "last_read_seq")?;
     let conn = Connection::open(project.paths().db())?;
@@ -122,6 +128,9 @@ async fn a_cursor_past_the_end_cannot_hide_new_mail() -> TestResult {
 
 #[test]
 fn a_newer_bus_is_refused_with_a_clear_error() -> TestResult {
+    if on_postgres() {
+        return Ok(()); // a test of the SQLite file; tests/it/pg.rs has PostgreSQL's
+    }
     let project = Project::plain()?;
     Bus::open_or_create(&project.paths())?;
     let conn = Connection::open(project.paths().db())?;
@@ -140,6 +149,9 @@ fn a_newer_bus_is_refused_with_a_clear_error() -> TestResult {
 /// S3: the folder is private to the user, and so are the files SQLite makes.
 #[test]
 fn the_bus_is_private_to_its_user() -> TestResult {
+    if on_postgres() {
+        return Ok(()); // a test of the SQLite file; tests/it/pg.rs has PostgreSQL's
+    }
     let project = Project::plain()?;
     let mut bus = Bus::open_or_create(&project.paths())?;
     bus.write(|tx| {
@@ -165,6 +177,9 @@ fn the_bus_is_private_to_its_user() -> TestResult {
 /// is migrated exactly once.
 #[test]
 fn concurrent_first_opens_all_succeed() -> TestResult {
+    if on_postgres() {
+        return Ok(()); // a test of the SQLite file; tests/it/pg.rs has PostgreSQL's
+    }
     let project = Project::plain()?;
     let paths = project.paths();
     let handles: Vec<_> = (0..8)

@@ -117,7 +117,9 @@ fn a_worker_over_its_cap_is_denied_and_the_master_told_once() -> TestResult {
         "still stopped"
     );
 
-    // The fleet cap, from caps.json, stops it too.
+    // The fleet cap, from caps.json, stops it too (the bus folder exists
+    // only when the bus is the file there).
+    std::fs::create_dir_all(project.paths().dir())?;
     std::fs::write(
         project.paths().dir().join("caps.json"),
         r#"{"fleet_tokens": 7000}"#,

@@ -5,7 +5,6 @@
 //! not a content line ("│ …") must be one the renderer made for a real
 //! message.
 
-use rusqlite::Connection;
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -127,11 +126,10 @@ fn a_task_not_from_the_master_is_never_a_contract() -> TestResult {
         "reportBack": ["branch"]
     })
     .to_string();
-    let conn = Connection::open(project.paths().db())?;
-    conn.execute(
+    project.bus()?.conn().execute(
         "INSERT INTO messages (id, from_id, to_id, type, content, ts)
          VALUES ('22222222-2222-7222-8222-222222222222', 'worker-2', 'worker-1', 'task', ?1, 0)",
-        [&contract],
+        intercomm::bus::store::args![contract],
     )?;
     let out = project
         .cli()

@@ -25,10 +25,9 @@ async fn a_spawned_workers_name_and_contract_wait_for_it() -> TestResult {
     let id = register(&other, "worker").await?;
     assert_ne!(id, "worker-1", "a spawned worker's name went to another");
     ok(&f.master, "intercomm_clear", json!({"keep": 0})).await?;
-    let conn = Connection::open(f.project.paths().db())?;
-    let waiting: i64 = conn.query_row(
+    let waiting: i64 = f.project.bus()?.conn().query_one(
         "SELECT COUNT(*) FROM messages WHERE to_id = 'worker-1' AND type = 'task'",
-        [],
+        &[],
         |r| r.get(0),
     )?;
     assert_eq!(waiting, 1, "clear deleted the contract of a spawned worker");
@@ -42,6 +41,9 @@ async fn a_spawned_workers_name_and_contract_wait_for_it() -> TestResult {
 /// reader scenario).
 #[test]
 fn a_stuck_reader_does_not_stall_writers() -> TestResult {
+    if on_postgres() {
+        return Ok(()); // a test of the SQLite file; tests/it/pg.rs has PostgreSQL's
+    }
     let project = Project::plain()?;
     project.register_master_and_worker();
     let db = project.paths().db();
@@ -97,6 +99,9 @@ fn a_stuck_reader_does_not_stall_writers() -> TestResult {
 /// and nothing outside the project is touched (no chmod, no WAL, no write).
 #[test]
 fn a_symlinked_bus_folder_or_file_is_refused() -> TestResult {
+    if on_postgres() {
+        return Ok(()); // a test of the SQLite file; tests/it/pg.rs has PostgreSQL's
+    }
     use std::os::unix::fs::{PermissionsExt, symlink};
     for linked in ["folder", "file"] {
         let project = Project::plain()?;
@@ -143,6 +148,9 @@ fn a_symlinked_bus_folder_or_file_is_refused() -> TestResult {
 /// with a warning.
 #[test]
 fn a_bus_folder_writable_by_others_is_refused() -> TestResult {
+    if on_postgres() {
+        return Ok(()); // a test of the SQLite file; tests/it/pg.rs has PostgreSQL's
+    }
     use std::os::unix::fs::PermissionsExt;
     let project = Project::plain()?;
     project.cli().arg("init").assert().success();
@@ -163,6 +171,9 @@ fn a_bus_folder_writable_by_others_is_refused() -> TestResult {
 /// refused and the test says so on stderr.
 #[test]
 fn a_bus_folder_owned_by_another_user_is_refused() -> TestResult {
+    if on_postgres() {
+        return Ok(()); // a test of the SQLite file; tests/it/pg.rs has PostgreSQL's
+    }
     let project = Project::plain()?;
     project.cli().arg("init").assert().success();
     let dir = project.paths().dir();
@@ -317,6 +328,9 @@ async fn reads_are_bounded_by_bytes_and_big_messages_come_in_parts() -> TestResu
 /// taken as up to date.
 #[test]
 fn a_negative_schema_version_is_refused() -> TestResult {
+    if on_postgres() {
+        return Ok(()); // a test of the SQLite file; tests/it/pg.rs has PostgreSQL's
+    }
     let project = Project::plain()?;
     project.cli().arg("init").assert().success();
     Connection::open(project.paths().db())?.pragma_update(None, "user_version", -1)?;
@@ -372,18 +386,18 @@ impl OtherShell {
             .arg(flags)
             .env_remove("INTERCOMM_DB_ROOT")
             .env_remove("TMUX_PANE")
+            .bus_env(project)
             .spawn()?;
         let holder = Self(child);
-        let pid = holder.0.id();
-        let db = project.paths().db();
+        let pid = i64::from(holder.0.id());
         for _ in 0..600 {
-            if let Ok(conn) = Connection::open(&db)
-                && conn
-                    .query_row("SELECT pid FROM instances WHERE id = 'master'", [], |r| {
-                        r.get::<_, u32>(0)
-                    })
-                    .is_ok_and(|p| p == pid)
-            {
+            let holder_pid = project.bus().ok().and_then(|b| {
+                b.conn()
+                    .scalar("SELECT pid FROM instances WHERE id = 'master'", &[])
+                    .ok()
+                    .flatten()
+            });
+            if holder_pid == Some(pid) {
                 return Ok(holder);
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
@@ -432,10 +446,9 @@ fn a_hook_acts_only_for_its_own_instance() -> TestResult {
     );
     let submit = hook_as(&project, "master", "UserPromptSubmit", "{}");
     assert!(submit.status.success());
-    let conn = Connection::open(project.paths().db())?;
-    let states: i64 = conn.query_row(
+    let states: i64 = project.bus()?.conn().query_one(
         "SELECT COUNT(*) FROM hook_states WHERE id = 'master'",
-        [],
+        &[],
         |r| r.get(0),
     )?;
     assert_eq!(states, 0, "a foreign hook recorded the master's state");
@@ -518,7 +531,8 @@ async fn the_backlog_bound_holds_for_every_way_to_send() -> TestResult {
             "INTERCOMM_TMUX_SOCKET",
             project.root.with_extension("no-tmux.sock"),
         )
-        .env_remove("INTERCOMM_WORKER_ID");
+        .env_remove("INTERCOMM_WORKER_ID")
+        .bus_env(&project);
     let worker: Client =
         rmcp::ServiceExt::serve((), rmcp::transport::TokioChildProcess::new(cmd)?).await?;
     register(&worker, "worker").await?;

@@ -5,7 +5,6 @@
 
 use std::path::Path;
 
-use rusqlite::Connection;
 use serde_json::Value;
 
 use crate::support::*;
@@ -49,10 +48,9 @@ fn hook(project: &Project, id: &str, event: &str, input: &str) -> (Option<Value>
 }
 
 fn hook_state(project: &Project, id: &str) -> TestResult<(String, String, String)> {
-    let conn = Connection::open(project.paths().db())?;
-    Ok(conn.query_row(
+    Ok(project.bus()?.conn().query_one(
         "SELECT state, detail, claude_session FROM hook_states WHERE id = ?1",
-        [id],
+        intercomm::bus::store::args![id],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?)
 }
@@ -258,6 +256,7 @@ fn permission_hook(project: &Project, wait: &str) -> TestResult<std::process::Ch
         .env_remove("TMUX_PANE")
         .env("INTERCOMM_WORKER_ID", "worker-1")
         .env("INTERCOMM_PERMISSION_WAIT", wait)
+        .bus_env(project)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -354,12 +353,12 @@ fn an_undecided_permission_request_leaves_the_dialog() -> TestResult {
 
 /// Whether `id` has a wake-hook row on the bus (armed now or earlier).
 fn wake_row(project: &Project, id: &str) -> TestResult<bool> {
-    let conn = Connection::open(project.paths().db())?;
-    Ok(
-        conn.query_row("SELECT COUNT(*) FROM wake_hooks WHERE id = ?1", [id], |r| {
-            r.get::<_, i64>(0)
-        })? > 0,
-    )
+    let n: i64 = project.bus()?.conn().query_one(
+        "SELECT COUNT(*) FROM wake_hooks WHERE id = ?1",
+        intercomm::bus::store::args![id],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
 }
 
 /// The wake hook learns its Claude Code's version from `AI_AGENT` (as Claude

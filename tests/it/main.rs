@@ -14,6 +14,7 @@ mod harden;
 mod hooks;
 mod host_records;
 mod mcp;
+mod pg;
 mod processes;
 mod props;
 mod radar;

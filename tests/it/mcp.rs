@@ -99,8 +99,14 @@ async fn read_only_calls_on_a_missing_bus_create_nothing() -> TestResult {
     let e = err(&client, "intercomm_read", json!({})).await?;
     assert_eq!(e["code"], "not_registered");
     assert!(!project.root.join(".intercomm-aimfp").exists());
+    let opened = intercomm::bus::Bus::open_existing(&project.paths())?;
+    assert!(opened.is_none(), "a bus exists before any registration");
     register(&client, "worker").await?;
-    assert!(project.paths().db().exists());
+    if project.bus.is_some() {
+        assert!(project.bus().is_ok(), "registration made no bus");
+    } else {
+        assert!(project.paths().db().exists());
+    }
     Ok(())
 }
 
@@ -535,10 +541,9 @@ async fn signoff_frees_the_process_to_register_again() -> TestResult {
 async fn an_idle_master_stays_alive_and_reachable() -> TestResult {
     let project = Project::plain()?;
     let (master, worker) = master_and_worker(&project).await?;
-    let conn = rusqlite::Connection::open(project.paths().db())?;
-    conn.execute(
+    project.bus()?.conn().execute(
         "UPDATE instances SET last_active = last_active - 3600000 WHERE id = 'master'",
-        [],
+        &[],
     )?;
     let status = ok(&worker, "intercomm_status", json!({})).await?;
     let m = status["instances"]

@@ -115,6 +115,7 @@ async fn handshake_as_worker(project: &Project, id: &str) -> TestResult<String> 
         .env("INTERCOMM_DB_ROOT", &project.root)
         .env("INTERCOMM_WORKER_ID", id)
         .env("INTERCOMM_LOG", "mcp=debug")
+        .bus_env(project)
         .env(
             "INTERCOMM_TMUX_SOCKET",
             project.root.with_extension("no-tmux.sock"),

@@ -29,6 +29,67 @@ pub struct Project {
     _dir: TempDir,
     /// The project root (the bus root).
     pub root: PathBuf,
+    /// The PostgreSQL bus of this test (see [`test_bus`]), or `None` for the
+    /// SQLite file under the root.
+    pub bus: Option<String>,
+}
+
+/// Which store the suite runs against: `INTERCOMM_TEST_BUS=postgres` runs it
+/// on the PostgreSQL server at `INTERCOMM_TEST_PG` (scripts/pg-test-cluster
+/// start), each test in a schema of its own so that tests run in parallel;
+/// unset or `sqlite`, on the SQLite file.
+pub fn test_bus() -> TestResult<Option<String>> {
+    match std::env::var("INTERCOMM_TEST_BUS").as_deref() {
+        Err(_) | Ok("" | "sqlite") => Ok(None),
+        Ok("postgres") => {
+            let base = std::env::var("INTERCOMM_TEST_PG").map_err(|_| {
+                "INTERCOMM_TEST_BUS=postgres needs INTERCOMM_TEST_PG (eval $(scripts/pg-test-cluster start))"
+            })?;
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let sep = if base.contains('?') { '&' } else { '?' };
+            Ok(Some(format!("{base}{sep}schema={schema}")))
+        }
+        Ok(other) => Err(format!("INTERCOMM_TEST_BUS={other:?}: sqlite or postgres").into()),
+    }
+}
+
+/// Whether the suite runs on PostgreSQL (tests of the SQLite file itself
+/// return early there).
+pub fn on_postgres() -> bool {
+    std::env::var("INTERCOMM_TEST_BUS").as_deref() == Ok("postgres")
+}
+
+/// Points a child process at a project's bus: `INTERCOMM_BUS` set to its
+/// PostgreSQL bus, or removed (never the developer's own).
+pub trait BusEnv {
+    fn bus_env(&mut self, project: &Project) -> &mut Self;
+}
+
+impl BusEnv for std::process::Command {
+    fn bus_env(&mut self, project: &Project) -> &mut Self {
+        match &project.bus {
+            Some(url) => self.env("INTERCOMM_BUS", url),
+            None => self.env_remove("INTERCOMM_BUS"),
+        }
+    }
+}
+
+impl BusEnv for tokio::process::Command {
+    fn bus_env(&mut self, project: &Project) -> &mut Self {
+        match &project.bus {
+            Some(url) => self.env("INTERCOMM_BUS", url),
+            None => self.env_remove("INTERCOMM_BUS"),
+        }
+    }
+}
+
+impl BusEnv for assert_cmd::Command {
+    fn bus_env(&mut self, project: &Project) -> &mut Self {
+        match &project.bus {
+            Some(url) => self.env("INTERCOMM_BUS", url),
+            None => self.env_remove("INTERCOMM_BUS"),
+        }
+    }
 }
 
 impl Project {
@@ -38,7 +99,11 @@ impl Project {
         let root = dir.path().join("repo");
         std::fs::create_dir(&root)?;
         init_repo(&root)?;
-        Ok(Self { _dir: dir, root })
+        Ok(Self {
+            _dir: dir,
+            root,
+            bus: test_bus()?,
+        })
     }
 
     /// A plain directory, not a repository.
@@ -46,11 +111,27 @@ impl Project {
         let dir = tempfile::tempdir()?;
         let root = dir.path().join("plain");
         std::fs::create_dir(&root)?;
-        Ok(Self { _dir: dir, root })
+        Ok(Self {
+            _dir: dir,
+            root,
+            bus: test_bus()?,
+        })
+    }
+
+    /// This project's bus, opened in this process (for checks and fixtures
+    /// that reach under the tools, on either store).
+    pub fn bus(&self) -> TestResult<intercomm::bus::Bus> {
+        Ok(intercomm::bus::Bus::open_existing(&self.paths())?.ok_or("no bus yet")?)
     }
 
     pub fn paths(&self) -> BusPaths {
-        BusPaths::new(&self.root, &self.root)
+        let url = self
+            .bus
+            .as_deref()
+            .map(intercomm::bus::BusUrl::parse)
+            .transpose()
+            .unwrap_or_else(|e| panic!("test bus URL: {e}"));
+        BusPaths::new(&self.root, &self.root).with_bus(url)
     }
 
     /// An in-process context acting as this test process. Its tmux client
@@ -80,7 +161,8 @@ impl Project {
                 self.root.with_extension("no-tmux.sock"),
             )
             .env_remove("TMUX")
-            .env_remove("TMUX_PANE");
+            .env_remove("TMUX_PANE")
+            .bus_env(self);
         Ok(().serve(TokioChildProcess::new(cmd)?).await?)
     }
 
@@ -89,7 +171,8 @@ impl Project {
         let mut cmd = assert_cmd::Command::new(bin());
         cmd.arg("--root")
             .arg(&self.root)
-            .env_remove("INTERCOMM_DB_ROOT");
+            .env_remove("INTERCOMM_DB_ROOT")
+            .bus_env(self);
         cmd
     }
 

@@ -2,7 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
 use serde_json::{Value, json};
 
 use crate::stand_in::Fleet;
@@ -216,6 +215,7 @@ async fn a_full_inbox_refuses_more_mail() -> TestResult {
     cmd.arg("mcp")
         .env("INTERCOMM_DB_ROOT", &project.root)
         .env("INTERCOMM_MAX_BACKLOG", "5")
+        .bus_env(&project)
         .env(
             "INTERCOMM_TMUX_SOCKET",
             project.root.with_extension("no-tmux.sock"),
@@ -270,16 +270,19 @@ async fn old_read_mail_is_pruned_and_unread_mail_kept() -> TestResult {
         json!({"to": "worker-1", "message": "old but unread"}),
     )
     .await?;
-    let conn = Connection::open(project.paths().db())?;
-    conn.execute("UPDATE messages SET ts = ts - 30 * 86400000", [])?;
-    drop(conn);
+    project.bus()?.conn().execute(
+        "UPDATE messages SET ts = ts - CAST(30 AS BIGINT) * 86400000",
+        &[],
+    )?;
     let late = project.client().await?;
     register(&late, "worker").await?;
-    let conn = Connection::open(project.paths().db())?;
-    let left: Vec<String> = conn
-        .prepare("SELECT content FROM messages ORDER BY seq")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let left: Vec<String> =
+        project
+            .bus()?
+            .conn()
+            .query("SELECT content FROM messages ORDER BY seq", &[], |r| {
+                r.get(0)
+            })?;
     assert_eq!(left, ["old but unread"]);
     Ok(())
 }

@@ -37,11 +37,18 @@ async fn top_shows_the_fleet_approves_attaches_and_quits() -> TestResult {
     let socket = f.server.socket.display().to_string();
     let root = f.project.root.display().to_string();
     let bin = bin().display().to_string();
+    // On PostgreSQL the bus comes by the global flag (the pane's environment
+    // has no INTERCOMM_BUS).
+    let mut argv: Vec<&str> = vec![&bin, "--root", &root];
+    if let Some(url) = &f.project.bus {
+        argv.extend(["--bus", url]);
+    }
+    argv.push("top");
     let pane = f.server.session(
         "top",
         &f.project.root,
         &[("INTERCOMM_TMUX_SOCKET", &socket)],
-        &[&bin, "--root", &root, "top"],
+        &argv,
     )?;
 
     let (shown, s) = until(&f, &pane, 30, |s| {

@@ -23,6 +23,7 @@ impl Watch {
             .arg(&project.root)
             .arg("watch")
             .env_remove("INTERCOMM_DB_ROOT")
+            .bus_env(project)
             .env(
                 "INTERCOMM_TMUX_SOCKET",
                 project.root.with_extension("no-tmux.sock"),
