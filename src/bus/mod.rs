@@ -299,9 +299,34 @@ impl Bus {
     where
         E: From<BusError>,
     {
+        self.write_locking(true, f)
+    }
+
+    /// [`Bus::write`] for a send: its reads (the gate, the recipient, the
+    /// backlog) need not be serialised with other writers, only its message
+    /// insert. The same as `write` on SQLite; on PostgreSQL the write lock
+    /// is taken by the message insert ([`messages::insert`]) rather than at
+    /// `BEGIN`, so it is held only from the insert to the commit. Seq order
+    /// stays visibility order. A backlog bound may be passed by as many
+    /// sends as race for it.
+    pub fn write_send<T, E>(&mut self, f: impl FnOnce(&Conn) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<BusError>,
+    {
+        self.write_locking(false, f)
+    }
+
+    fn write_locking<T, E>(
+        &mut self,
+        lock_first: bool,
+        f: impl FnOnce(&Conn) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<BusError>,
+    {
         let conn = match &self.conn {
             Conn::Sqlite(c) => c,
-            Conn::Pg(pg) => return pg_write(&self.conn, pg, f),
+            Conn::Pg(pg) => return pg_write(&self.conn, pg, lock_first, f),
         };
         run_cached(conn, "BEGIN IMMEDIATE").map_err(BusError::from)?;
         let outcome = f(&self.conn).and_then(|value| match run_cached(conn, "COMMIT") {
@@ -324,20 +349,21 @@ impl Bus {
 fn pg_write<T, E>(
     conn: &Conn,
     pg: &pg::PgConn,
+    lock_first: bool,
     f: impl FnOnce(&Conn) -> Result<T, E>,
 ) -> Result<T, E>
 where
     E: From<BusError>,
 {
-    let class = pg.url().lock_class();
-    pg.batch(&format!(
-        "BEGIN; SELECT pg_advisory_xact_lock({class}, {})",
-        pg::WRITE_LOCK
-    ))
+    if lock_first {
+        pg.batch(&format!("BEGIN; {}", pg.write_lock_sql()))
+    } else {
+        pg.batch("BEGIN")
+    }
     .map_err(BusError::from)?;
-    pg.set_in_tx(true);
+    pg.set_in_tx(true, lock_first);
     let outcome = f(conn);
-    pg.set_in_tx(false);
+    pg.set_in_tx(false, false);
     match outcome {
         Ok(value) => {
             pg.batch(&format!("COMMIT; {}", pg::BUMP))

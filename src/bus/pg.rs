@@ -448,6 +448,8 @@ pub struct PgConn {
     jobs: mpsc::Sender<Job>,
     url: BusUrl,
     in_tx: Cell<bool>,
+    /// Whether the open transaction holds [`WRITE_LOCK`].
+    locked: Cell<bool>,
 }
 
 impl fmt::Debug for PgConn {
@@ -491,6 +493,7 @@ impl PgConn {
                 jobs,
                 url: url.clone(),
                 in_tx: Cell::new(false),
+                locked: Cell::new(false),
             }),
             Ok(Err(e)) => Err(StoreError::from(e)),
             Err(_) => Err(StoreError::Pg("the bus thread ended".to_owned())),
@@ -507,8 +510,28 @@ impl PgConn {
         self.in_tx.get()
     }
 
-    pub(super) fn set_in_tx(&self, open: bool) {
+    pub(super) fn set_in_tx(&self, open: bool, locked: bool) {
         self.in_tx.set(open);
+        self.locked.set(locked);
+    }
+
+    /// The statement that takes this bus's [`WRITE_LOCK`].
+    pub(super) fn write_lock_sql(&self) -> String {
+        format!(
+            "SELECT pg_advisory_xact_lock({}, {WRITE_LOCK})",
+            self.url.lock_class()
+        )
+    }
+
+    /// Takes [`WRITE_LOCK`] in the open transaction unless it holds it
+    /// already (a message insert in [`super::Bus::write_send`]).
+    pub fn lock_for_write(&self) -> Result<()> {
+        if self.locked.get() {
+            return Ok(());
+        }
+        self.batch(&self.write_lock_sql())?;
+        self.locked.set(true);
+        Ok(())
     }
 
     /// Runs `f` on the connection thread and waits for its answer.

@@ -95,7 +95,7 @@ pub fn send(ctx: &mut Ctx, to: &str, content: &str, kind: MessageType) -> Result
     let limit = max_backlog();
     // The gate, the checks and the insert share one write transaction: a
     // sender takes the bus lock once and reads one snapshot.
-    let (seq, recipient) = ctx.write_acting(|tx, me| {
+    let (seq, recipient) = ctx.send_acting(|tx, me| {
         check_type(me, kind, content)?;
         if to == me.id {
             return Err(Error::invalid(
@@ -148,7 +148,7 @@ pub fn broadcast(ctx: &mut Ctx, content: &str, kind: MessageType) -> Result<Sent
     let id = new_message_id();
     let now = clock::now_ms();
     let limit = max_backlog();
-    let seq = ctx.write_acting(|tx, me| {
+    let seq = ctx.send_acting(|tx, me| {
         check_type(me, kind, content)?;
         // A broadcast lands in every inbox: refused while any live
         // recipient is at the bound (a dead one's inbox waits for its

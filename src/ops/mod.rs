@@ -150,15 +150,38 @@ impl Ctx {
         &mut self,
         f: impl FnOnce(&crate::bus::Conn, &Acting) -> Result<T>,
     ) -> Result<T> {
+        self.acting_tx(true, f)
+    }
+
+    /// [`Ctx::write_acting`] for a send ([`Bus::write_send`]): on PostgreSQL
+    /// the bus's write lock is held only from the message insert to the
+    /// commit.
+    pub fn send_acting<T>(
+        &mut self,
+        f: impl FnOnce(&crate::bus::Conn, &Acting) -> Result<T>,
+    ) -> Result<T> {
+        self.acting_tx(false, f)
+    }
+
+    fn acting_tx<T>(
+        &mut self,
+        lock_first: bool,
+        f: impl FnOnce(&crate::bus::Conn, &Acting) -> Result<T>,
+    ) -> Result<T> {
         let gate = self.gate_inputs()?;
         let Some(bus) = self.existing_bus()? else {
             return Err(not_registered());
         };
         let mut lost = false;
-        let outcome = bus.write(|tx| {
+        let body = |tx: &crate::bus::Conn| {
             let acting = gate.check(tx, &mut lost)?;
             f(tx, &acting)
-        });
+        };
+        let outcome = if lock_first {
+            bus.write(body)
+        } else {
+            bus.write_send(body)
+        };
         self.settle(outcome, &gate, lost)
     }
 

@@ -521,3 +521,38 @@ fn a_connection_comes_back_after_a_restart_with_its_liveness_lock() -> TestResul
     assert!(alive()?, "the lock is held again after the reconnect");
     Ok(())
 }
+
+/// `intercomm doctor` on a bus URL no server answers: the bus check fails,
+/// names the URL (never its password) and says what to check. Runs on
+/// either store: it needs no server.
+#[test]
+fn doctor_names_an_unreachable_bus_and_what_to_check() -> TestResult {
+    let project = Project::plain()?;
+    let out = project
+        .cli()
+        .args([
+            "--bus",
+            "postgres://ic:hunter2@127.0.0.1:1/nowhere?schema=ic_x&connect_timeout=2",
+            "doctor",
+        ])
+        .assert()
+        .code(1);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        text.contains("postgres://ic:***@127.0.0.1:1/nowhere"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("check INTERCOMM_BUS (or --bus)"), "{text}");
+    let bad = project
+        .cli()
+        .args(["--bus", "mysql://db/x", "status"])
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&bad.get_output().stderr).into_owned();
+    assert!(
+        err.contains("invalid `--bus`: a bus URL starts with postgres://"),
+        "{err}"
+    );
+    Ok(())
+}

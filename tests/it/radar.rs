@@ -176,11 +176,16 @@ async fn top_shows_the_radar() -> TestResult {
     let socket = server.socket.display().to_string();
     let root = project.root.display().to_string();
     let bin = bin().display().to_string();
+    let mut argv: Vec<&str> = vec![&bin, "--root", &root];
+    if let Some(url) = &project.bus {
+        argv.extend(["--bus", url]);
+    }
+    argv.push("top");
     let pane = server.session(
         "top",
         &project.root,
         &[("INTERCOMM_TMUX_SOCKET", &socket)],
-        &[&bin, "--root", &root, "top"],
+        &argv,
     )?;
     let screen = || {
         server
