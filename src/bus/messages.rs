@@ -284,7 +284,11 @@ pub fn reply_to(conn: &Conn, question: &str, from: &str, to: &str) -> Result<Opt
 /// write moves after its commit): a cheap "anything new?" for waiting loops.
 pub fn data_version(conn: &Conn) -> Result<i64> {
     match conn {
-        Conn::Sqlite(c) => Ok(c.query_row("PRAGMA data_version", [], |r| r.get(0))?),
+        // Cached: a watcher (top, watch, the hooks' waits) asks up to ten
+        // times a second, and parsing the pragma each time was most of it.
+        Conn::Sqlite(c) => Ok(c
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?),
         Conn::Pg(_) => conn.query_one("SELECT last_value FROM bus_changes", &[], |r| r.get(0)),
     }
 }

@@ -183,6 +183,7 @@ pub fn run(paths: &BusPaths) -> Report {
     }
     if let Some(url) = &paths.url {
         checks.push(postgres_bus(url));
+        checks.extend(hosts::run(paths));
         return Report { checks };
     }
     let db = paths.db();

@@ -300,14 +300,23 @@ fn json<T: Serialize>(value: &T) -> Result<serde_json::Value> {
         .map_err(|e| Error::internal("encode", format!("cannot encode an answer: {e}")))
 }
 
-/// A target on the agent's own host, from what the master sent.
-fn local_target(home: &Tmux, p: RemotePane) -> Target {
-    Target {
+/// A target on the agent's own host, from what the master sent: only a
+/// pane id (`%N`) is taken as a tmux target (never a name tmux would
+/// match), as on the master (B11).
+fn local_target(home: &Tmux, p: RemotePane) -> Result<Target> {
+    crate::names::check_id("id", &p.id)?;
+    if !crate::tmux::parse::is_pane_id(&p.pane.pane) {
+        return Err(Error::invalid(
+            "pane",
+            format!("{:?} is not a pane id (%N)", p.pane.pane),
+        ));
+    }
+    Ok(Target {
         id: p.id,
         tmux: home.at(&p.pane.socket),
         pane: p.pane,
         host: Host::Local,
-    }
+    })
 }
 
 /// Runs one request on this machine: what `intercomm host-agent` does
@@ -362,6 +371,7 @@ pub async fn serve(request: Request, home: &Tmux) -> Result<serde_json::Value> {
         }
         Request::Boot {
             bus_root,
+            bus,
             perm_mode,
             accept_api_key,
             ready_timeout_secs,
@@ -384,8 +394,13 @@ pub async fn serve(request: Request, home: &Tmux) -> Result<serde_json::Value> {
                 host: None,
             };
             let root = std::path::PathBuf::from(&bus_root);
+            let url = bus
+                .as_deref()
+                .map(crate::bus::BusUrl::parse)
+                .transpose()
+                .map_err(|e| Error::invalid("bus", e))?;
             let mut ctx = Ctx::new(
-                BusPaths::new(&root, &root),
+                BusPaths::new(&root, &root).with_bus(url),
                 crate::process::ProcessId::current(),
                 None,
             );
@@ -394,8 +409,8 @@ pub async fn serve(request: Request, home: &Tmux) -> Result<serde_json::Value> {
             let deadline = Instant::now() + Duration::from_secs(ready_timeout_secs as u64);
             let mut boots: Vec<Boot> = workers
                 .into_iter()
-                .map(|w| Boot::new(local_target(home, w.target), deadline, w.wake))
-                .collect();
+                .map(|w| Ok(Boot::new(local_target(home, w.target)?, deadline, w.wake)))
+                .collect::<Result<_>>()?;
             boot::drive(Some(&ctx), home, &mut boots, &req, &|_| {}).await;
             let out: Vec<Booted> = boots
                 .into_iter()
@@ -410,7 +425,7 @@ pub async fn serve(request: Request, home: &Tmux) -> Result<serde_json::Value> {
             json(&out)
         }
         Request::Wake { target, text } => {
-            let rung = super::wake::ring(&local_target(home, target), &text).await?;
+            let rung = super::wake::ring(&local_target(home, target)?, &text).await?;
             json(&Woken {
                 state_before: rung.state_before,
                 text: rung.text,
@@ -428,7 +443,7 @@ pub async fn serve(request: Request, home: &Tmux) -> Result<serde_json::Value> {
             if !(1..=600).contains(&timeout_secs) {
                 return Err(Error::invalid("timeout", "must be 1 to 600 seconds"));
             }
-            json(&answer_with_keys(&local_target(home, target), choice, timeout_secs).await?)
+            json(&answer_with_keys(&local_target(home, target)?, choice, timeout_secs).await?)
         }
         Request::Kill { socket, sessions } => {
             json(&kill(&Host::Local, home, &socket, &sessions).await?)
@@ -456,5 +471,57 @@ pub fn target(host: Host, home: &Tmux, id: &str, info: PaneInfo) -> Target {
         tmux: home.at(&info.socket),
         pane: info,
         host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pane(id: &str) -> PaneInfo {
+        PaneInfo {
+            session_id: "$1".into(),
+            session_name: "w-1".into(),
+            pane: id.into(),
+            pid: 1,
+            dead: false,
+            command: "claude".into(),
+            socket: "/nonexistent/intercomm-test.sock".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_agent_takes_only_pane_ids_and_ids_as_targets() {
+        let home = Tmux::new(crate::tmux::Socket::Path("/nonexistent/t.sock".into()));
+        for (id, p) in [("w-1", "w-1:0"), ("w-1", "%1;kill"), ("../x", "%1")] {
+            let err = serve(
+                Request::Wake {
+                    target: RemotePane {
+                        id: id.into(),
+                        pane: pane(p),
+                    },
+                    text: "hi".into(),
+                },
+                &home,
+            )
+            .await
+            .err();
+            assert_eq!(err.map(|e| e.code), Some("invalid_argument"), "{id} {p}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_second_hello_is_a_bad_request() {
+        let home = Tmux::new(crate::tmux::Socket::Path("/nonexistent/t.sock".into()));
+        let err = serve(
+            Request::Hello {
+                protocol: 1,
+                version: "x".into(),
+            },
+            &home,
+        )
+        .await
+        .err();
+        assert_eq!(err.map(|e| e.code), Some("bad_request"));
     }
 }

@@ -138,7 +138,7 @@ pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
         (crate::env::DB_ROOT.to_owned(), root.display().to_string()),
         (crate::env::WORKER_ID.to_owned(), worker.to_owned()),
     ];
-    if let Some(url) = bus {
+    if let Some(url) = &bus {
         env.push((crate::env::BUS.to_owned(), url.as_given().to_owned()));
     }
     let spec = NewSession {
@@ -224,7 +224,7 @@ pub async fn respawn(ctx: &Mutex<Ctx>, worker: &str) -> Result<Respawned> {
         }
         Host::Remote { .. } => {
             let root = with_ctx(ctx, |c| Ok(c.paths.root.clone()))?;
-            let end = super::spawn::boot_remote(&on, &root, &req, vec![boot])
+            let end = super::spawn::boot_remote(&on, &root, bus.as_ref(), &req, vec![boot])
                 .await
                 .pop()
                 .ok_or_else(|| Error::internal("host_failed", "the host booted nothing"))?;

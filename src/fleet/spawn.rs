@@ -446,7 +446,7 @@ async fn launch(
                 })
                 .collect()
         }
-        Host::Remote { .. } => boot_remote(on, root, req, boots).await,
+        Host::Remote { .. } => boot_remote(on, root, bus.as_ref(), req, boots).await,
     };
     for (i, boot) in booted.into_iter().zip(ends) {
         let w = &mut workers[i];
@@ -512,6 +512,7 @@ pub(super) async fn launch_remote(
 pub(super) async fn boot_remote(
     on: &Host,
     root: &std::path::Path,
+    bus: Option<&crate::bus::BusUrl>,
     req: &SpawnRequest,
     boots: Vec<Boot>,
 ) -> Vec<BootEnd> {
@@ -531,6 +532,7 @@ pub(super) async fn boot_remote(
         .collect();
     let request = Request::Boot {
         bus_root: root.display().to_string(),
+        bus: bus.map(|u| u.as_given().to_owned()),
         perm_mode: req.perm_mode,
         accept_api_key: req.accept_api_key,
         ready_timeout_secs: req.ready_timeout_secs,

@@ -92,7 +92,7 @@ pub struct Probe {
 pub async fn probe(name: &str, url: &str) -> Result<Probe> {
     let parsed = HostUrl::parse(url)?;
     let started = std::time::Instant::now();
-    let link = Link::open(&parsed)
+    let link = Link::open(&parsed, CONNECT_TIMEOUT)
         .await
         .map_err(|why| unreachable(name, &why))?;
     drop(link);
@@ -120,8 +120,8 @@ enum Failure {
 }
 
 impl Link {
-    /// Starts the client and shakes hands.
-    async fn open(url: &HostUrl) -> std::result::Result<Self, String> {
+    /// Starts the client and shakes hands within `limit`.
+    async fn open(url: &HostUrl, limit: Duration) -> std::result::Result<Self, String> {
         let config = crate::env::get(SSH_CONFIG_ENV);
         let argv = ssh_argv(url, config.as_deref());
         let mut child = tokio::process::Command::new(&argv[0])
@@ -150,7 +150,7 @@ impl Link {
             protocol: protocol::PROTOCOL,
             version: protocol::VERSION.to_owned(),
         };
-        let answer = match link.call(&hello, CONNECT_TIMEOUT).await {
+        let answer = match link.call(&hello, limit).await {
             Ok(v) => v,
             Err(Failure::Broken(why)) => return Err(why),
             Err(Failure::Answered(e)) => return Err(e.message),
@@ -293,7 +293,8 @@ pub async fn call<T: DeserializeOwned>(
     let mut held = slot.lock().await;
     if held.is_none() {
         let started = std::time::Instant::now();
-        let link = Link::open(&parsed)
+        // A new link gets no longer than the request itself would.
+        let link = Link::open(&parsed, timeout.min(CONNECT_TIMEOUT))
             .await
             .map_err(|why| unreachable(name, &why))?;
         tracing::info!(target: "host.link", host = name, millis = started.elapsed().as_millis() as u64, "link open");

@@ -84,9 +84,12 @@ pub enum Request {
     /// [`Launched`].
     Launch { sessions: Vec<LaunchSpec> },
     /// Boots launched workers: dialogs cleared, the MCP connection awaited
-    /// on the bus at `bus_root`, the wake typed. Answer: `Vec<`[`Booted`]`>`.
+    /// on the bus (the PostgreSQL bus at `bus` when given, else the file
+    /// under `bus_root`), the wake typed. Answer: `Vec<`[`Booted`]`>`.
     Boot {
         bus_root: String,
+        #[serde(default)]
+        bus: Option<String>,
         perm_mode: PermMode,
         accept_api_key: bool,
         ready_timeout_secs: i64,

@@ -9,6 +9,7 @@
 //! SIGINT the server marks its instance inactive before exiting (B14); a
 //! SIGKILL is covered by liveness (the row's process is gone).
 
+mod framing;
 mod params;
 mod stdio;
 mod tools;
@@ -146,7 +147,10 @@ pub async fn serve_stdio(ctx: Ctx) -> std::io::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let running = server
-        .serve(stdio::transport())
+        .serve({
+            let (input, output) = stdio::transport();
+            framing::guard(input, output)
+        })
         .await
         .map_err(std::io::Error::other)?;
     tokio::select! {

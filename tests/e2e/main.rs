@@ -24,4 +24,5 @@ mod hooks_permission;
 mod hooks_wake;
 mod permission;
 mod plugin;
+mod plugin_first_start;
 mod safety;

@@ -90,6 +90,14 @@ async fn round(lab: &mut Lab) -> TestResult {
         );
     }
 
+    // The command line reads the same fleet through its own, short-lived link.
+    let cli_scan: Value = serde_json::from_str(&lab.cli_ok(&["--json", "scan"])?)?;
+    for (id, host) in [(&id1, "h1"), (&id2, "h2")] {
+        let p = pane_of(&cli_scan, id).ok_or_else(|| format!("{id}: {cli_scan}"))?;
+        assert_eq!(p["host"], host, "{cli_scan}");
+        assert_ne!(p["state"], Value::Null, "{cli_scan}");
+    }
+
     // Wake: the doorbell typed on h2 and seen submitted there.
     let rung = ok(
         lab.client(m),
@@ -294,17 +302,34 @@ fn doctor_on_hosts(lab: &Lab) -> TestResult<Vec<(String, bool)>> {
         .unwrap_or_default())
 }
 
-/// The messages to `id` past its read cursor, read from the bus file.
+/// The messages to `id` past its read cursor, read from the bus (the file,
+/// or the lab's PostgreSQL server).
 fn unread(lab: &Lab, id: &str) -> TestResult<Vec<String>> {
+    const SQL: &str = "SELECT content FROM messages WHERE to_id = ?1 AND seq > ?2 ORDER BY seq";
+    if let Some(url) = lab.bus_url() {
+        let paths = intercomm::location::BusPaths::new(&lab.project, &lab.project)
+            .with_bus(Some(intercomm::bus::BusUrl::parse(url)?));
+        let bus = intercomm::bus::Bus::open_existing(&paths)?.ok_or("no bus")?;
+        let cursor = intercomm::bus::messages::cursor(bus.conn(), id)?;
+        return Ok(bus
+            .conn()
+            .query(SQL, intercomm::bus::store::args![id, cursor], |r| r.get(0))?);
+    }
+    // The file belongs to the lab's user, which the bus's guard would
+    // refuse to root: read it directly.
     let conn = rusqlite::Connection::open_with_flags(
         intercomm::location::BusPaths::new(&lab.project, &lab.project).db(),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )?;
-    let mut stmt = conn.prepare(
-        "SELECT content FROM messages WHERE to_id = ?1 AND seq > COALESCE(
-            (SELECT last_read_seq FROM read_cursors WHERE instance_id = ?1), 0) ORDER BY seq",
-    )?;
-    let rows = stmt.query_map([id], |r| r.get::<_, String>(0))?;
+    let cursor: i64 = conn
+        .query_row(
+            "SELECT last_read_seq FROM read_cursors WHERE instance_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap_or(0);
+    let mut stmt = conn.prepare(SQL)?;
+    let rows = stmt.query_map(rusqlite::params![id, cursor], |r| r.get::<_, String>(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -354,6 +379,17 @@ async fn other_version(lab: &mut Lab) -> TestResult {
         message.contains("0.0.1-other") && message.contains(env!("CARGO_PKG_VERSION")),
         "{message}"
     );
+    // `intercomm spawn --host` says the same, exit 1.
+    let (code, _, err) = lab.cli(&[
+        "spawn",
+        "1",
+        "--host",
+        "h1",
+        "--claude-cmd",
+        &lab.fake_cmd(),
+    ])?;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("0.0.1-other"), "{err}");
     assert!(lab.sessions_on(0).is_empty());
     Ok(())
 }

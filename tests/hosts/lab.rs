@@ -13,9 +13,13 @@
 //! - the client side: an ed25519 key and a known_hosts file listing each
 //!   host's key (host keys are checked, never skipped), named by an ssh
 //!   config file that `INTERCOMM_SSH_CONFIG` hands to the master;
-//! - a git project owned by the user, whose bus (the SQLite file: the
-//!   namespaces share the filesystem) every host's workers use. Switching
-//!   the lab to the PostgreSQL bus is [`BUS_ENV`]: the one line to change.
+//! - a git project owned by the user, whose bus every host's workers use:
+//!   the SQLite file (the namespaces share the filesystem), or with
+//!   `INTERCOMM_HOSTS_BUS=postgres` (scripts/test's `hosts@postgres`) the
+//!   lab's own PostgreSQL server on the test namespace's end of host 1's
+//!   veth pair, which every host routes to: no file bus is made then, and
+//!   the remote workers' `intercomm mcp` and the agents' boots reach the
+//!   bus over the network as on real hosts.
 //!
 //! Everything is undone in `Drop`, also when the test fails: every process
 //! of the user (by pid, from /proc), the sshds and everything else in the
@@ -40,7 +44,11 @@ pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>
 /// The bus the workers and the master use, as environment for every
 /// intercomm process of the lab: the SQLite file under the project root
 /// (shared by the namespaces). For the PostgreSQL bus, add its URL here:
-/// `("INTERCOMM_BUS", "postgres://…")`.
+/// `("INTERCOMM_BUS", "postgres://…")`, with the server listening on an
+/// address of the test's namespace that every host routes to (each host's
+/// default route points there, e.g. host 1's peer `172.30.<pid % 250>.5`) and allowing
+/// `172.30.0.0/16`; spawn hands the URL to every worker, and the boot
+/// request to every host agent.
 pub const BUS_ENV: &[(&str, &str)] = &[];
 
 /// Prefix of every name the lab makes (users, namespaces, folders).
@@ -178,6 +186,24 @@ pub fn sweep_stale() {
     }
 }
 
+/// PostgreSQL's server binaries: `$PG_BIN`, else the newest
+/// `/usr/lib/postgresql/<major>/bin` (as scripts/pg-test-cluster picks them).
+fn pg_bin() -> Option<String> {
+    if let Ok(bin) = std::env::var("PG_BIN") {
+        return Some(bin);
+    }
+    let mut majors: Vec<u32> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|m| Path::new(&format!("/usr/lib/postgresql/{m}/bin/initdb")).exists())
+        .collect();
+    majors.sort_unstable();
+    majors
+        .last()
+        .map(|m| format!("/usr/lib/postgresql/{m}/bin"))
+}
+
 /// One host: its namespace, addresses and veth names.
 pub struct Host {
     pub name: String,
@@ -208,6 +234,10 @@ pub struct Lab {
     pub hosts: Vec<Host>,
     user_made: bool,
     namespaces: Vec<String>,
+    /// `INTERCOMM_BUS=…` when the lab runs its own PostgreSQL server.
+    bus_env: Vec<(String, String)>,
+    /// That server's folder.
+    pg_dir: Option<PathBuf>,
     clients: Vec<Client>,
 }
 
@@ -256,6 +286,8 @@ impl Lab {
             hosts: Vec::new(),
             user_made: false,
             namespaces: Vec::new(),
+            bus_env: Vec::new(),
+            pg_dir: None,
             clients: Vec::new(),
         };
         lab.make_user()?;
@@ -278,6 +310,9 @@ impl Lab {
                 "chmod",
                 &["600", &lab.dir.join("client").join(f).display().to_string()],
             )?;
+        }
+        if std::env::var("INTERCOMM_HOSTS_BUS").as_deref() == Ok("postgres") {
+            lab.start_pg()?;
         }
         Ok(lab)
     }
@@ -360,6 +395,9 @@ impl Lab {
         in_ns(&["ip", "addr", "add", &format!("{addr}/30"), "dev", &inside])?;
         in_ns(&["ip", "link", "set", &inside, "up"])?;
         in_ns(&["ip", "link", "set", "lo", "up"])?;
+        // Everything else goes to the test's namespace, so every host
+        // reaches every address there (a bus server on one of them).
+        in_ns(&["ip", "route", "add", "default", "via", &here])?;
         let key = dir.join("ssh_host_ed25519_key");
         sh(
             "ssh-keygen",
@@ -414,6 +452,53 @@ impl Lab {
             veth_in: inside,
             dir,
         });
+        Ok(())
+    }
+
+    /// `INTERCOMM_HOSTS_BUS=postgres`: a throwaway PostgreSQL server (Debian's
+    /// postgresql-15, as the `postgres` user) on the test namespace's end of
+    /// host 1's veth pair, which every host routes to, trusting the lab's
+    /// subnet; every intercomm process of the lab gets its URL.
+    fn start_pg(&mut self) -> TestResult {
+        let bin = pg_bin()
+            .ok_or("no PostgreSQL server binaries (apt-get install postgresql, or set PG_BIN)")?;
+        let dir = std::env::temp_dir().join(format!("{PREFIX}-{}-pg", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        sh("chown", &["postgres:", &dir.display().to_string()])?;
+        self.pg_dir = Some(dir.clone());
+        let data = dir.join("data").display().to_string();
+        run(Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(format!("{bin}/initdb"))
+            .args([
+                "--no-sync",
+                "-N",
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "-D",
+                &data,
+            ]))?;
+        let hba = dir.join("data").join("pg_hba.conf");
+        let mut rules = std::fs::read_to_string(&hba)?;
+        rules.push_str("host all all 172.30.0.0/16 trust\n");
+        std::fs::write(&hba, rules)?;
+        let addr = format!("{}.5", self.subnet());
+        let port = 20000 + std::process::id() % 20000;
+        run(Command::new("runuser").args(["-u", "postgres", "--"]).arg(format!("{bin}/pg_ctl")).args([
+            "-D", &data, "-l", &dir.join("server.log").display().to_string(), "-w", "-t", "30", "-o",
+            &format!("-p {port} -k {} -c listen_addresses={addr} -c fsync=off -c max_connections=200", dir.display()),
+            "start",
+        ]))?;
+        self.bus_env.push((
+            "INTERCOMM_BUS".to_owned(),
+            format!("postgres://postgres@{addr}:{port}/postgres"),
+        ));
         Ok(())
     }
 
@@ -496,6 +581,14 @@ impl Lab {
         self.dir.join("client").join("ssh_config")
     }
 
+    /// The PostgreSQL bus's URL when the lab runs one.
+    pub fn bus_url(&self) -> Option<&str> {
+        self.bus_env
+            .iter()
+            .find(|(k, _)| k == "INTERCOMM_BUS")
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The `ssh://` URL of host `i` (from 0).
     pub fn url(&self, i: usize) -> String {
         format!("ssh://{}@{}", self.user, self.hosts[i].addr)
@@ -512,6 +605,7 @@ impl Lab {
             .env("INTERCOMM_SSH_CONFIG", self.ssh_config())
             .env("INTERCOMM_TMUX_SOCKET", self.dir.join("master-tmux.sock"))
             .envs(BUS_ENV.iter().copied())
+            .envs(self.bus_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .current_dir(&self.project)
     }
 
@@ -710,6 +804,19 @@ impl Drop for Lab {
         for ns in &self.namespaces {
             kill_netns(ns);
             let _ = sh("ip", &["netns", "del", ns]);
+        }
+        if let Some(dir) = &self.pg_dir {
+            let _ = run(Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .args([
+                    &format!("{}/pg_ctl", pg_bin().unwrap_or_default()),
+                    "-D",
+                    &dir.join("data").display().to_string(),
+                    "-m",
+                    "immediate",
+                    "stop",
+                ]));
+            let _ = std::fs::remove_dir_all(dir);
         }
         if self.user_made {
             kill_user(&self.user);

@@ -14,15 +14,34 @@ fn stress() -> bool {
     std::env::var("INTERCOMM_STRESS").is_ok_and(|v| v == "1")
 }
 
+/// Sends SIGKILL to `pid` and waits until it has died (a zombie or gone):
+/// kill(2) returns before the signal is acted on, and on a loaded machine
+/// the process can run on for a while (seen: a restarted master refused
+/// because the killed one still held the id, 2 of 20 runs at load 13).
 fn kill9(pid: u64) -> TestResult {
     let ok = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
         .status()?
         .success();
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("kill -9 {pid} failed").into())
+    if !ok {
+        return Err(format!("kill -9 {pid} failed").into());
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().chars().next())
+            })
+            .flatten();
+        if matches!(state, None | Some('Z' | 'X')) {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("{pid} still runs 60 s after SIGKILL").into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
 

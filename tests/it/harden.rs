@@ -768,3 +768,100 @@ async fn cli_register_force_rings_the_displaced_master() -> TestResult {
     );
     Ok(())
 }
+
+/// Lower finding: malformed JSON-RPC gets the answers the specification
+/// gives (rmcp alone dropped these lines and the client waited forever):
+/// invalid JSON -32700, JSON nested 100k deep -32600, a line over 16 MiB
+/// -32600, and a request reusing the id of one still in flight -32600 with
+/// that id, while the first one still gets its own answer.
+#[test]
+fn malformed_json_rpc_gets_answers() -> TestResult {
+    use std::io::{BufRead, Write};
+    let project = Project::plain()?;
+    project
+        .cli()
+        .args(["register", "master"])
+        .assert()
+        .success();
+    let mut server = std::process::Command::new(bin())
+        .arg("mcp")
+        .env("INTERCOMM_DB_ROOT", &project.root)
+        .env("INTERCOMM_WORKER_ID", "worker-1")
+        .env(
+            "INTERCOMM_TMUX_SOCKET",
+            project.root.with_extension("no-tmux.sock"),
+        )
+        .env_remove("TMUX_PANE")
+        .env_remove("TMUX")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let mut stdin = server.stdin.take().ok_or("stdin")?;
+    let stdout = server.stdout.take().ok_or("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Ok(v) = serde_json::from_str(&line)
+                && tx.send(v).is_err()
+            {
+                break;
+            }
+        }
+    });
+    let next = || rx.recv_timeout(std::time::Duration::from_secs(60));
+    let mut send = |line: &str| -> std::io::Result<()> {
+        stdin.write_all(line.as_bytes())?;
+        stdin.write_all(b"\n")?;
+        stdin.flush()
+    };
+    send(
+        r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+    )?;
+    assert_eq!(next()?["id"], 0);
+    send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)?;
+    send(
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"intercomm_register","arguments":{}}}"#,
+    )?;
+    assert_eq!(next()?["id"], 1);
+    send("this is not json")?;
+    let a = next()?;
+    assert_eq!(
+        (a["error"]["code"].clone(), a["id"].clone()),
+        (json!(-32700), json!(null)),
+        "{a}"
+    );
+    send(&format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)))?;
+    let a = next()?;
+    assert_eq!(a["error"]["code"], -32600, "{a}");
+    send(&format!("{{\"pad\":\"{}\"}}", "x".repeat(17 << 20)))?;
+    let a = next()?;
+    assert_eq!(a["error"]["code"], -32600, "{a}");
+    // A question to the master that waits for its answer (in flight), then
+    // another request with the same id.
+    send(
+        r#"{"jsonrpc":"2.0","id":"q","method":"tools/call","params":{"name":"intercomm_ask","arguments":{"to":"master","question":"base?","wait_seconds":3}}}"#,
+    )?;
+    send(r#"{"jsonrpc":"2.0","id":"q","method":"tools/list"}"#)?;
+    let a = next()?;
+    assert_eq!(
+        (a["error"]["code"].clone(), a["id"].clone()),
+        (json!(-32600), json!("q")),
+        "{a}"
+    );
+    let a = next()?;
+    assert_eq!(a["id"], "q", "{a}");
+    assert!(
+        a.get("result").is_some(),
+        "the first request lost its answer: {a}"
+    );
+    // Still serving.
+    send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#)?;
+    assert_eq!(next()?["id"], 2);
+    drop(stdin);
+    server.wait()?;
+    Ok(())
+}

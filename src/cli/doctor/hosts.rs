@@ -9,10 +9,12 @@ use crate::host::link;
 use crate::location::BusPaths;
 
 /// One check per recorded host; none when the bus has no hosts (or is
-/// missing or older than this intercomm: doctor never migrates it).
+/// missing, or a file older than this intercomm: doctor never migrates it).
 pub fn run(paths: &BusPaths) -> Vec<Check> {
-    let db = paths.db();
-    if !matches!(crate::bus::schema_version(&db), Ok(v) if v == crate::bus::SCHEMA_VERSION) {
+    // A file bus is read only at this schema (doctor never migrates it).
+    if paths.url.is_none()
+        && !matches!(crate::bus::schema_version(&paths.db()), Ok(v) if v == crate::bus::SCHEMA_VERSION)
+    {
         return Vec::new();
     }
     let hosts = match Bus::open_existing(paths) {
