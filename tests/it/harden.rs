@@ -786,6 +786,7 @@ fn malformed_json_rpc_gets_answers() -> TestResult {
     let mut server = std::process::Command::new(bin())
         .arg("mcp")
         .env("INTERCOMM_DB_ROOT", &project.root)
+        .bus_env(&project)
         .env("INTERCOMM_WORKER_ID", "worker-1")
         .env(
             "INTERCOMM_TMUX_SOCKET",
