@@ -193,18 +193,16 @@ fn a_bus_folder_owned_by_another_user_is_refused() -> TestResult {
     Ok(())
 }
 
-/// Finding 7: after a forced takeover the old master is told at once (its
-/// pane, a Claude at its prompt, is rung) and its status no longer says it
-/// is the master.
-#[tokio::test]
-async fn a_displaced_master_is_told_and_its_status_is_accurate() -> TestResult {
+/// A fleet whose master runs in a spawned pane (a stand-in Claude at its
+/// prompt), the way a displaced master is found: the fleet and the master's
+/// client.
+async fn master_in_a_pane() -> TestResult<(Fleet, Client)> {
     let f = Fleet::new().await?;
     let cmd = f.fake("");
     let out = f
         .spawn(json!({"count": 1, "wake": false, "claude_cmd": cmd}))
         .await?;
     let pane = out["workers"][0]["pane"].as_str().ok_or("pane")?.to_owned();
-    // The old master runs in that pane (a Claude at its prompt).
     let old = f.project.client_on(&f.server, Some(&pane)).await?;
     ok(
         &old,
@@ -212,6 +210,15 @@ async fn a_displaced_master_is_told_and_its_status_is_accurate() -> TestResult {
         json!({"role": "master", "force": true}),
     )
     .await?;
+    Ok((f, old))
+}
+
+/// Finding 7: after a forced takeover the old master is told at once (its
+/// pane, a Claude at its prompt, is rung) and its status no longer says it
+/// is the master.
+#[tokio::test]
+async fn a_displaced_master_is_told_and_its_status_is_accurate() -> TestResult {
+    let (f, old) = master_in_a_pane().await?;
     let new = f.project.client().await?;
     let r = ok(
         &new,
@@ -739,19 +746,7 @@ fn a_displaced_master_without_a_pane_is_told_by_its_waiter() -> TestResult {
 /// rings the displaced master's pane, as intercomm_register does.
 #[tokio::test]
 async fn cli_register_force_rings_the_displaced_master() -> TestResult {
-    let f = Fleet::new().await?;
-    let cmd = f.fake("");
-    let out = f
-        .spawn(json!({"count": 1, "wake": false, "claude_cmd": cmd}))
-        .await?;
-    let pane = out["workers"][0]["pane"].as_str().ok_or("pane")?.to_owned();
-    let old = f.project.client_on(&f.server, Some(&pane)).await?;
-    ok(
-        &old,
-        "intercomm_register",
-        json!({"role": "master", "force": true}),
-    )
-    .await?;
+    let (f, _old) = master_in_a_pane().await?;
     f.project
         .cli()
         .args(["register", "master", "--force"])
