@@ -402,38 +402,9 @@ async fn aimfp_round_tasks_in_branches_merged_through_the_bridge() {
 
     // The master: a real Claude Code in the main checkout, driven by the
     // stand-in model; the user trusts the folder and its MCP server.
-    world.new_session(
-        "master",
-        &world.repo,
-        &[],
-        &[&claude, "--permission-mode", "acceptEdits"],
-    );
     world
-        .until(60, "the master's trust dialog", || {
-            menu(&world.capture("master"))
-                .iter()
-                .any(|(l, _)| l.starts_with("Yes, I trust"))
-                .then_some(())
-        })
+        .start_master(&[&claude, "--permission-mode", "acceptEdits"], true)
         .await;
-    world.choose("master", "Yes, I trust").await;
-    let mcp = world
-        .until(60, "the master's MCP approval or prompt", || {
-            let s = world.capture("master");
-            if menu(&s)
-                .iter()
-                .any(|(l, _)| l.starts_with("Use this MCP server"))
-            {
-                Some(true)
-            } else {
-                is_idle(&s).then_some(false)
-            }
-        })
-        .await;
-    if mcp {
-        world.choose("master", "Use this MCP server").await;
-    }
-    world.idle("master", 60).await;
 
     // Turn 1: plan and spawn.
     world

@@ -86,40 +86,9 @@ fn result_of(turn: &Value, tool: &str) -> Value {
 async fn escalation_rings_a_real_claude_master_once() {
     let claude = claude_bin().display().to_string();
     let world = World::new("escalation", rules(&claude));
-    world.new_session(
-        "master",
-        &world.repo,
-        &[],
-        &[&claude, "--permission-mode", "acceptEdits"],
-    );
-
-    // The user's side of the master's boot: trust the folder, use the server.
     world
-        .until(60, "the master's trust dialog", || {
-            menu(&world.capture("master"))
-                .iter()
-                .any(|(l, _)| l.starts_with("Yes, I trust"))
-                .then_some(())
-        })
+        .start_master(&[&claude, "--permission-mode", "acceptEdits"], true)
         .await;
-    world.choose("master", "Yes, I trust").await;
-    let mcp = world
-        .until(60, "the master's MCP approval or prompt", || {
-            let s = world.capture("master");
-            if menu(&s)
-                .iter()
-                .any(|(l, _)| l.starts_with("Use this MCP server"))
-            {
-                Some(true)
-            } else {
-                is_idle(&s).then_some(false)
-            }
-        })
-        .await;
-    if mcp {
-        world.choose("master", "Use this MCP server").await;
-    }
-    world.idle("master", 60).await;
     world
         .submit(
             "master",

@@ -76,22 +76,9 @@ async fn hooks_master_woken_by_escalation() {
     let claude = claude_bin().display().to_string();
     let world = World::new("hooks_master", rules(&claude));
     install_plugin(&world);
-    world.new_session(
-        "master",
-        &world.repo,
-        &[],
-        &[&claude, "--permission-mode", "acceptEdits"],
-    );
     world
-        .until(60, "the master's trust dialog", || {
-            menu(&world.capture("master"))
-                .iter()
-                .any(|(l, _)| l.starts_with("Yes, I trust"))
-                .then_some(())
-        })
+        .start_master(&[&claude, "--permission-mode", "acceptEdits"], false)
         .await;
-    world.choose("master", "Yes, I trust").await;
-    world.idle("master", 60).await;
     world
         .submit(
             "master",

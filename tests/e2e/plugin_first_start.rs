@@ -95,29 +95,19 @@ async fn plugin_first_start_tools_arrive_after_the_build() {
     // over a `-e PATH=…`.
     let path = format!("PATH={path}");
     let cache_s = format!("INTERCOMM_CACHE={}", cache.display());
-    world.new_session(
-        "master",
-        &world.repo,
-        &[],
-        &[
-            "/usr/bin/env",
-            &path,
-            &cache_s,
-            &claude,
-            "--permission-mode",
-            "acceptEdits",
-        ],
-    );
     world
-        .until(60, "the master's trust dialog", || {
-            menu(&world.capture("master"))
-                .iter()
-                .any(|(l, _)| l.starts_with("Yes, I trust"))
-                .then_some(())
-        })
+        .start_master(
+            &[
+                "/usr/bin/env",
+                &path,
+                &cache_s,
+                &claude,
+                "--permission-mode",
+                "acceptEdits",
+            ],
+            false,
+        )
         .await;
-    world.choose("master", "Yes, I trust").await;
-    world.idle("master", 60).await;
 
     // While the build runs: only the launcher's status tool.
     world

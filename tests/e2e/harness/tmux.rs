@@ -235,4 +235,39 @@ impl World {
         })
         .await
     }
+
+    /// Starts a Claude master in the main checkout with `argv` and answers
+    /// its boot the way the user would: trusts the folder, approves the
+    /// project's MCP server when `mcp_dialog` (a `.mcp.json` server; the
+    /// plugin's needs no approval), and waits for the idle prompt.
+    pub async fn start_master(&self, argv: &[&str], mcp_dialog: bool) {
+        self.new_session("master", &self.repo, &[], argv);
+        self.until(60, "the master's trust dialog", || {
+            menu(&self.capture("master"))
+                .iter()
+                .any(|(l, _)| l.starts_with("Yes, I trust"))
+                .then_some(())
+        })
+        .await;
+        self.choose("master", "Yes, I trust").await;
+        if mcp_dialog {
+            let asked = self
+                .until(60, "the master's MCP approval or prompt", || {
+                    let s = self.capture("master");
+                    if menu(&s)
+                        .iter()
+                        .any(|(l, _)| l.starts_with("Use this MCP server"))
+                    {
+                        Some(true)
+                    } else {
+                        is_idle(&s).then_some(false)
+                    }
+                })
+                .await;
+            if asked {
+                self.choose("master", "Use this MCP server").await;
+            }
+        }
+        self.idle("master", 60).await;
+    }
 }
