@@ -72,11 +72,7 @@ fn bad_input_is_one_line_and_exit_one() -> TestResult {
 #[test]
 fn read_does_not_steal_and_clear_honours_zero() -> TestResult {
     let project = Project::plain()?;
-    project
-        .cli()
-        .args(["register", "master"])
-        .assert()
-        .success();
+    project.register_master();
     project.cli().args(["register"]).assert().success();
     project
         .cli()

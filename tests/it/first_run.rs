@@ -59,11 +59,7 @@ fn a_root_that_is_missing_or_a_file_is_exit_one_with_the_fix() -> TestResult {
 #[test]
 fn errors_name_commands_not_tools() -> TestResult {
     let project = Project::plain()?;
-    project
-        .cli()
-        .args(["register", "master"])
-        .assert()
-        .success();
+    project.register_master();
     let out = project
         .cli()
         .args(["send", "--from", "master", "all", "hi"])
@@ -81,11 +77,7 @@ fn errors_name_commands_not_tools() -> TestResult {
 fn spawn_without_claude_says_claude_not_found() -> TestResult {
     let project = Project::git()?;
     let socket = project.root.with_extension("tmux.sock");
-    project
-        .cli()
-        .args(["register", "master"])
-        .assert()
-        .success();
+    project.register_master();
     project
         .cli()
         .args(["spawn", "1"])
@@ -105,11 +97,7 @@ fn spawn_without_claude_says_claude_not_found() -> TestResult {
 fn spawn_exits_one_when_a_worker_failed() -> TestResult {
     let project = Project::git()?;
     let server = TmuxServer::new()?;
-    project
-        .cli()
-        .args(["register", "master"])
-        .assert()
-        .success();
+    project.register_master();
     let out = project
         .cli()
         .args([

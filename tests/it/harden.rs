@@ -637,11 +637,7 @@ async fn a_spawn_prefix_never_makes_ids_other_commands_refuse() -> TestResult {
 #[test]
 fn worktree_add_refuses_git_folders_and_leaves_nothing_when_git_refuses() -> TestResult {
     let project = Project::git()?;
-    project
-        .cli()
-        .args(["register", "master"])
-        .assert()
-        .success();
+    project.register_master();
     let inside = project.root.join(".git").join("inside");
     project
         .cli()
@@ -691,11 +687,7 @@ fn worktree_add_refuses_git_folders_and_leaves_nothing_when_git_refuses() -> Tes
 #[test]
 fn a_displaced_master_without_a_pane_is_told_by_its_waiter() -> TestResult {
     let project = Project::plain()?;
-    project
-        .cli()
-        .args(["register", "master"])
-        .assert()
-        .success();
+    project.register_master();
     let mut waiter = std::process::Command::new(bin())
         .arg("--root")
         .arg(&project.root)
@@ -773,11 +765,7 @@ async fn cli_register_force_rings_the_displaced_master() -> TestResult {
 fn malformed_json_rpc_gets_answers() -> TestResult {
     use std::io::{BufRead, Write};
     let project = Project::plain()?;
-    project
-        .cli()
-        .args(["register", "master"])
-        .assert()
-        .success();
+    project.register_master();
     let mut server = std::process::Command::new(bin())
         .arg("mcp")
         .env("INTERCOMM_DB_ROOT", &project.root)

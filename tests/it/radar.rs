@@ -40,11 +40,7 @@ fn radar_notices(project: &Project) -> TestResult<Vec<String>> {
 #[test]
 fn hooks_feed_the_radar_and_the_master_is_told_once() -> TestResult {
     let project = Project::git()?;
-    project
-        .cli()
-        .args(["register", "master"])
-        .assert()
-        .success();
+    project.register_master();
     let mut wt = Vec::new();
     for id in ["worker-1", "worker-2"] {
         project
@@ -145,11 +141,7 @@ fn hooks_feed_the_radar_and_the_master_is_told_once() -> TestResult {
 #[tokio::test]
 async fn top_shows_the_radar() -> TestResult {
     let project = Project::git()?;
-    project
-        .cli()
-        .args(["register", "master"])
-        .assert()
-        .success();
+    project.register_master();
     for id in ["worker-1", "worker-2"] {
         project
             .cli()

@@ -176,10 +176,16 @@ impl Project {
         cmd
     }
 
+    /// Registers `master` through the CLI (it lives as long as the test
+    /// process, the CLI's calling shell).
+    pub fn register_master(&self) {
+        self.cli().args(["register", "master"]).assert().success();
+    }
+
     /// Registers `master` and `worker-1` through the CLI (each lives as
     /// long as the test process, the CLI's calling shell).
     pub fn register_master_and_worker(&self) {
-        self.cli().args(["register", "master"]).assert().success();
+        self.register_master();
         self.cli()
             .args(["register", "--id", "worker-1"])
             .assert()
