@@ -346,6 +346,14 @@ impl Bus {
 /// [`Bus::write`] on PostgreSQL: `BEGIN`, the bus's write lock (so writes
 /// are serialised as `BEGIN IMMEDIATE` serialises them on SQLite), `f`,
 /// `COMMIT`; then the change counter moves (see [`pg::BUMP`]).
+///
+/// After a server restart the connection is found closed at the `BEGIN`,
+/// before anything ran: that `BEGIN` runs again on a new connection (with
+/// the session's liveness locks taken again, [`pg::PgConn`]), so the
+/// transaction does not fail. A connection lost after the `BEGIN` fails
+/// the transaction: `f` is not run twice, and a `COMMIT` whose answer was
+/// lost is never sent again (its outcome is unknown); the next call
+/// reconnects.
 fn pg_write<T, E>(
     conn: &Conn,
     pg: &pg::PgConn,
@@ -355,28 +363,31 @@ fn pg_write<T, E>(
 where
     E: From<BusError>,
 {
-    if lock_first {
+    let begun = if lock_first {
         pg.batch(&format!("BEGIN; {}", pg.write_lock_sql()))
     } else {
         pg.batch("BEGIN")
+    };
+    if let Err(err) = begun {
+        // The lock statement may have failed in an open transaction.
+        let _ = pg.batch("ROLLBACK");
+        return Err(BusError::from(err).into());
     }
-    .map_err(BusError::from)?;
     pg.set_in_tx(true, lock_first);
-    let outcome = f(conn);
-    pg.set_in_tx(false, false);
-    match outcome {
-        Ok(value) => {
-            pg.batch(&format!("COMMIT; {}", pg::BUMP))
-                .map_err(BusError::from)?;
-            Ok(value)
-        }
+    let outcome = match f(conn) {
+        Ok(value) => pg
+            .batch(&format!("COMMIT; {}", pg::BUMP))
+            .map(|()| value)
+            .map_err(|e| BusError::from(e).into()),
         Err(e) => {
             if let Err(err) = pg.batch("ROLLBACK") {
                 tracing::warn!(target: "bus", %err, "rollback failed");
             }
             Err(e)
         }
-    }
+    };
+    pg.set_in_tx(false, false);
+    outcome
 }
 
 /// SQLite answers "unable to open database file" when a WAL bus on a
