@@ -67,30 +67,89 @@ pub struct Instance {
     /// On PostgreSQL, whether the holder's connection lives (its session
     /// lock is held, see `bus::pg`); `None` on SQLite and when writing.
     pub connected: Option<bool>,
+    /// On PostgreSQL, when the bus server (re)started after this holder
+    /// registered and less than
+    /// [`RESTART_GRACE_MS`](super::pg::RESTART_GRACE_MS) ago: how long ago,
+    /// in ms (the server's clock, from `pg_postmaster_start_time()`; the
+    /// registration time is the holder's clock). `None` otherwise, on
+    /// SQLite, and when writing.
+    pub restarted_ms: Option<i64>,
+}
+
+/// Whether an instance's holder is there, as status and scan show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// Its process runs, or its connection holds its lock.
+    Alive,
+    /// The PostgreSQL bus server restarted less than
+    /// [`RESTART_GRACE_MS`](super::pg::RESTART_GRACE_MS) ago, after this
+    /// holder registered; the restart dropped every session lock and this
+    /// holder has not taken its lock again yet, and its process cannot be
+    /// checked from here (another host). It counts as alive: its id is not
+    /// given away, and an unforced master takeover is refused.
+    Reconnecting,
+    /// Active, but its process exited (or its connection ended).
+    Gone,
+    /// Signed off, torn down, or exited cleanly.
+    SignedOff,
+}
+
+impl Presence {
+    /// `alive`, `reconnecting`, `gone` or `signed_off`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Alive => "alive",
+            Self::Reconnecting => "reconnecting",
+            Self::Gone => "gone",
+            Self::SignedOff => "signed_off",
+        }
+    }
 }
 
 impl Instance {
     /// Whether the holder is running: `active`, and its process alive (rows
-    /// from another host, or from intercomm-aimfp, use what can be known).
+    /// from another host, or from intercomm-aimfp, use what can be known),
+    /// or [`Presence::Reconnecting`].
     ///
     /// On PostgreSQL the holder is alive while its connection holds its
     /// session lock; a holder on this machine is also alive while its
     /// process runs (a CLI registration lives as long as its shell, not its
-    /// connection). A holder on another host with its lock free is gone.
+    /// connection). A holder on another host with its lock free is gone,
+    /// unless the bus server restarted within the grace period.
     pub fn is_alive(&self, now_ms: i64) -> bool {
+        matches!(
+            self.presence(now_ms),
+            Presence::Alive | Presence::Reconnecting
+        )
+    }
+
+    /// Whether the holder is there (see [`Instance::is_alive`]).
+    pub fn presence(&self, now_ms: i64) -> Presence {
         if !self.active {
-            return false;
+            return Presence::SignedOff;
         }
         if self.connected == Some(true) {
-            return true;
+            return Presence::Alive;
         }
-        if self.process.pid == 0 {
-            return self.connected.is_none() && now_ms - self.last_active <= LEGACY_STALE_MS;
-        }
-        match (self.connected, self.process.liveness()) {
-            (_, Liveness::Alive) => true,
-            (Some(_), _) => false,
-            (None, liveness) => liveness != Liveness::Dead,
+        let liveness = self.process.liveness();
+        let runs = if self.process.pid == 0 {
+            self.connected.is_none() && now_ms - self.last_active <= LEGACY_STALE_MS
+        } else {
+            match (self.connected, liveness) {
+                (_, Liveness::Alive) => true,
+                (Some(_), _) => false,
+                (None, liveness) => liveness != Liveness::Dead,
+            }
+        };
+        if runs {
+            Presence::Alive
+        } else if self.connected == Some(false)
+            && liveness != Liveness::Dead
+            && self.restarted_ms.is_some()
+        {
+            Presence::Reconnecting
+        } else {
+            Presence::Gone
         }
     }
 
@@ -112,6 +171,7 @@ impl Instance {
             tmux_socket: row.get(11)?,
             summary: row.get(12)?,
             connected: row.get(13)?,
+            restarted_ms: row.get(14)?,
         })
     }
 }
@@ -120,15 +180,23 @@ const COLUMNS: &str = "id, role, active, last_active, registered_at, session_id,
                        pid, proc_start, boot_id, host, pane, tmux_socket, summary";
 
 /// The columns [`Instance::from_row`] reads: [`COLUMNS`], then whether the
-/// holder's session lock is held (PostgreSQL) or NULL (SQLite).
+/// holder's session lock is held and [`Instance::restarted_ms`]
+/// (PostgreSQL), or NULLs (SQLite).
 fn columns(conn: &Conn) -> String {
     match conn.pg() {
-        None => format!("{COLUMNS}, NULL"),
+        None => format!("{COLUMNS}, NULL, NULL"),
         Some(pg) => format!(
             "{COLUMNS}, EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'
                 AND l.classid = {class} AND l.objid::text::bigint = instances.lock_key
-                AND l.objsubid = 2 AND l.granted)",
-            class = pg.url().lock_class()
+                AND l.objsubid = 2 AND l.granted),
+             CASE WHEN clock_timestamp() - pg_postmaster_start_time()
+                       < interval '{grace} milliseconds'
+                   AND instances.registered_at
+                       < EXTRACT(EPOCH FROM pg_postmaster_start_time()) * 1000
+             THEN CAST(EXTRACT(EPOCH FROM clock_timestamp() - pg_postmaster_start_time())
+                       * 1000 AS BIGINT) END",
+            class = pg.url().lock_class(),
+            grace = super::pg::RESTART_GRACE_MS
         ),
     }
 }

@@ -355,6 +355,16 @@ pub const PROBE_EVERY: Duration = Duration::from_secs(4);
 /// database system is starting up", for under a second on loopback.
 pub const RECONNECT_WAIT: Duration = Duration::from_secs(6);
 
+/// The grace period after the bus server started (`pg_postmaster_start_time()`),
+/// in ms: a restart drops every session lock at once, so within it a holder
+/// whose lock is free reads as reconnecting, not gone
+/// ([`super::instances::Presence::Reconnecting`]), and an unforced master
+/// takeover is refused. 15 s: an idle holder notices the restart within
+/// [`PROBE_EVERY`] (4 s) and reconnects within [`RECONNECT_WAIT`] (6 s),
+/// with 5 s to spare on a loaded machine; the same 15 s the bus gives a
+/// vanished host, whose lock the server's keepalives free within 11 s.
+pub const RESTART_GRACE_MS: i64 = 15_000;
+
 /// The client and its prepared statements, owned by the connection thread.
 struct Session {
     client: Client,

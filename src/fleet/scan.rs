@@ -48,8 +48,13 @@ pub struct PaneView {
     pub hook_age_ms: Option<i64>,
     /// Set when the hooks and the screen disagree.
     pub disagreement: Option<String>,
-    /// The instance's MCP server runs.
+    /// The instance's MCP server runs (or is reconnecting).
     pub registered_alive: bool,
+    /// Its MCP server, on another host, has not taken its liveness lock
+    /// again since the PostgreSQL bus server restarted (within 15 s of it):
+    /// it counts as alive meanwhile.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reconnecting: bool,
     pub worktree: Option<String>,
     /// What it is working on (its summary, else its task's target).
     pub summary: Option<String>,
@@ -101,6 +106,9 @@ impl Outcome for Scanned {
             if let Some(h) = &p.host {
                 out.push_str(&format!("  on {h}"));
             }
+            if p.reconnecting {
+                out.push_str("  (reconnecting to the bus)");
+            }
             if let Some(s) = &p.summary {
                 out.push_str(&format!("  [{s}]"));
             }
@@ -131,6 +139,7 @@ struct Member {
     pane: String,
     session_id: Option<String>,
     alive: bool,
+    reconnecting: bool,
     worktree: Option<String>,
     hook: Option<HookState>,
     summary: Option<String>,
@@ -147,6 +156,10 @@ fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
     let wanted = format!("{prefix}-");
     let rows = instances::list(conn).map_err(db)?;
     let alive = |id: &str| rows.iter().any(|r| r.id == id && r.is_alive(now));
+    let reconnecting = |id: &str| {
+        rows.iter()
+            .any(|r| r.id == id && r.presence(now) == instances::Presence::Reconnecting)
+    };
     let summary = |id: &str| {
         let own = rows
             .iter()
@@ -162,6 +175,7 @@ fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
                 Member {
                     host: Host::of_session(conn, &s.name)?,
                     alive: alive(&s.name),
+                    reconnecting: reconnecting(&s.name),
                     hook: hooks::get(conn, &s.name).map_err(db)?,
                     permission: first_pending(conn, &s.name, now)?,
                     wake_hook: wake_armed(conn, &s.name, now)?,
@@ -195,6 +209,7 @@ fn fleet(ctx: &mut Ctx, prefix: &str) -> Result<Vec<Member>> {
                     pane: r.pane.clone(),
                     session_id: None,
                     alive: true,
+                    reconnecting: reconnecting(&r.id),
                     worktree: wt,
                 },
             );
@@ -371,6 +386,7 @@ pub async fn scan(ctx: &Mutex<Ctx>, prefix: &str) -> Result<Scanned> {
                 hook_age_ms: m.hook.as_ref().map(|h| now - h.at_ms),
                 disagreement,
                 registered_alive: m.alive,
+                reconnecting: m.reconnecting,
                 worktree: m.worktree.clone(),
                 summary: m.summary.clone(),
                 attention: match (state, &m.permission) {

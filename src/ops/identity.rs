@@ -14,7 +14,8 @@
 use serde::Serialize;
 
 use super::{Acting, Ctx, Identity, Outcome, db, short};
-use crate::bus::instances::{self, Instance, Role};
+use crate::bus::instances::{self, Instance, Presence, Role};
+use crate::bus::pg::RESTART_GRACE_MS;
 use crate::bus::{messages, worktrees};
 use crate::clock;
 use crate::error::{Error, Result};
@@ -162,6 +163,7 @@ pub fn register(ctx: &mut Ctx, req: RegisterRequest) -> Result<Registered> {
                 tmux_socket: pane.socket.clone(),
                 summary: String::new(),
                 connected: None,
+                restarted_ms: None,
             },
         )
         .map_err(db)?;
@@ -203,6 +205,11 @@ pub fn register(ctx: &mut Ctx, req: RegisterRequest) -> Result<Registered> {
 
 /// Whether this process may take the master id; `Some(row)` of a live
 /// master displaced by `force`.
+///
+/// A master whose lock a bus server restart dropped, and which has not
+/// taken it again yet, counts as live for [`RESTART_GRACE_MS`] after the
+/// restart: without force, a restart cannot hand the master role to
+/// whoever registers first.
 fn master_slot(
     tx: &crate::bus::Conn,
     token: &str,
@@ -212,11 +219,33 @@ fn master_slot(
     let Some(current) = instances::get(tx, MASTER_ID).map_err(db)? else {
         return Ok(None);
     };
-    if current.session_id == token || !current.is_alive(now) {
+    if current.session_id == token {
         return Ok(None);
     }
-    if !force {
-        return Err(Error::user(
+    let presence = current.presence(now);
+    match presence {
+        Presence::Gone | Presence::SignedOff => return Ok(None),
+        Presence::Alive | Presence::Reconnecting if force => return Ok(Some(current)),
+        Presence::Alive | Presence::Reconnecting => {}
+    }
+    let hint = "register as a worker, or pass force=true to take over (the old master loses master powers)";
+    match (presence, current.restarted_ms) {
+        (Presence::Reconnecting, Some(ago)) => Err(Error::user(
+            "master_reconnecting",
+            format!(
+                "the bus restarted {} s ago and the master (pid {}) has not reconnected yet: \
+                 within {} s of a restart a master whose connection is not back counts as alive",
+                ago / 1000,
+                current.process.pid,
+                RESTART_GRACE_MS / 1000
+            ),
+        )
+        .with_hint(format!(
+            "wait {} s and register again (the master is gone if it has not come back by then), \
+             or pass force=true to take over now",
+            (RESTART_GRACE_MS - ago + 999) / 1000
+        ))),
+        _ => Err(Error::user(
             "master_alive",
             format!(
                 "the master id is held by a live process (pid {}, last call {} ago)",
@@ -224,11 +253,8 @@ fn master_slot(
                 clock::ago(now - current.last_active)
             ),
         )
-        .with_hint(
-            "register as a worker, or pass force=true to take over (the old master loses master powers)",
-        ));
+        .with_hint(hint)),
     }
-    Ok(Some(current))
 }
 
 /// Claims an id given by the environment (spawn names each worker).
@@ -306,9 +332,11 @@ pub fn signoff(ctx: &mut Ctx) -> Result<SignedOff> {
 pub struct InstanceView {
     pub id: String,
     pub role: Role,
-    /// Its holder process runs.
+    /// Its holder process runs, or it is reconnecting (see `state`).
     pub alive: bool,
-    /// `alive`, `gone` (process exited) or `signed_off`.
+    /// `alive`, `reconnecting` (the PostgreSQL bus server restarted within
+    /// the last 15 s and this holder, on another host, has not taken its
+    /// lock again yet), `gone` (process exited) or `signed_off`.
     pub state: &'static str,
     pub pid: u32,
     pub session: String,
@@ -452,16 +480,12 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
         let wt = worktrees::get(conn, &row.id)
             .map_err(db)?
             .filter(|w| w.status != worktrees::WorktreeStatus::Removed);
-        let alive = row.is_alive(now);
+        let presence = row.presence(now);
         let summary = super::threads::summary_of(conn, &row.id, &row.summary)?;
         views.push(InstanceView {
             summary,
-            state: match (alive, row.active) {
-                (true, _) => "alive",
-                (false, true) => "gone",
-                (false, false) => "signed_off",
-            },
-            alive,
+            state: presence.as_str(),
+            alive: matches!(presence, Presence::Alive | Presence::Reconnecting),
             pid: row.process.pid,
             session: short(&row.session_id).to_owned(),
             last_active_ms: row.last_active,

@@ -552,6 +552,16 @@ fn doctor_names_an_unreachable_bus_and_what_to_check() -> TestResult {
     Ok(())
 }
 
+/// The server's uptime in ms, on its own clock.
+fn server_up_ms(bus: &Bus) -> TestResult<i64> {
+    Ok(bus.conn().query_one(
+        "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp() - pg_postmaster_start_time()) * 1000
+                AS BIGINT)",
+        &[],
+        |r| r.get(0),
+    )?)
+}
+
 /// A project on a cluster of the test's own, in schema `schema`.
 fn project_on(cluster: &OwnCluster, schema: &str) -> TestResult<Project> {
     let mut project = Project::plain()?;
@@ -567,6 +577,30 @@ fn as_if_elsewhere(project: &Project, id: &str) -> TestResult {
         args![id],
     )?;
     Ok(())
+}
+
+/// A process stopped (SIGSTOP) for as long as this lives, as a host that
+/// cannot answer: continued (SIGCONT) on drop, whatever the test did.
+struct Stopped(u64);
+
+impl Stopped {
+    fn new(pid: u64) -> TestResult<Self> {
+        let status = std::process::Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()?;
+        if !status.success() {
+            return Err(format!("kill -STOP {pid} failed").into());
+        }
+        Ok(Self(pid))
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
 }
 
 /// The instance `id` in a status result.
@@ -638,5 +672,145 @@ async fn calls_after_a_server_restart_succeed_on_their_first_try() -> TestResult
     for id in ["master", worker_id.as_str()] {
         assert_eq!(instance(&status, id)?["state"], "alive", "{status}");
     }
+    Ok(())
+}
+
+/// A bus server restart drops every session lock at once; for
+/// `RESTART_GRACE_MS` after it a holder whose lock is free reads as
+/// reconnecting, not gone: a master on another host whose process cannot
+/// answer (stopped) keeps the master role against an unforced takeover,
+/// which is refused saying the bus restarted and to wait or force; a
+/// forced one takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_does_not_hand_the_master_role_to_an_unforced_takeover() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let cluster = OwnCluster::start()?;
+    let project = project_on(&cluster, "grace")?;
+    let first = project.process().await?;
+    let pid = ok(&first, "intercomm_register", json!({"role": "master"})).await?["pid"]
+        .as_u64()
+        .ok_or("pid")?;
+    as_if_elsewhere(&project, "master")?;
+    let second = project.process().await?;
+    let stopped = Stopped::new(pid)?;
+    // The checks must run within the grace period; on a machine so loaded
+    // that they did not, the server is restarted again.
+    let mut checked = false;
+    for _ in 0..3 {
+        cluster.restart_immediate()?;
+        let refused = err(&second, "intercomm_register", json!({"role": "master"})).await?;
+        let status = ok(&second, "intercomm_status", json!({})).await?;
+        if server_up_ms(&project.bus()?)? >= intercomm::bus::pg::RESTART_GRACE_MS {
+            continue;
+        }
+        assert_eq!(refused["code"], "master_reconnecting", "{refused}");
+        let message = refused["message"].as_str().unwrap_or_default();
+        assert!(message.contains("the bus restarted"), "{refused}");
+        assert!(message.contains(" s ago"), "{refused}");
+        assert!(
+            refused["hint"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("wait")
+                && refused["hint"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("force=true"),
+            "{refused}"
+        );
+        let m = instance(&status, "master")?;
+        assert_eq!(m["state"], "reconnecting", "{m}");
+        assert_eq!(m["alive"], true, "{m}");
+        checked = true;
+        break;
+    }
+    assert!(
+        checked,
+        "three restarts, each checked after the grace period"
+    );
+    let taken = ok(
+        &second,
+        "intercomm_register",
+        json!({"role": "master", "force": true}),
+    )
+    .await?;
+    assert_eq!(taken["id"], "master");
+    assert_eq!(taken["displaced_master_pid"].as_u64(), Some(pid));
+    drop(stopped);
+    let status = ok(&first, "intercomm_status", json!({})).await?;
+    assert!(
+        status["you"].is_null(),
+        "the old master lost the id: {status}"
+    );
+    Ok(())
+}
+
+/// The other side of the grace period: a holder on another host that
+/// cannot answer reads as reconnecting right after the restart, alive again
+/// once it has taken its lock again, and gone once the grace period is over
+/// if it has not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_holder_reads_reconnecting_after_a_restart_then_alive_or_gone() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let cluster = OwnCluster::start()?;
+    let project = project_on(&cluster, "grace_status")?;
+    let master = project.process().await?;
+    register(&master, "master").await?;
+    let (back, away) = (project.process().await?, project.process().await?);
+    let back_pid = ok(&back, "intercomm_register", json!({"role": "worker"})).await?;
+    let away_pid = ok(&away, "intercomm_register", json!({"role": "worker"})).await?;
+    let id = |v: &serde_json::Value| v["id"].as_str().unwrap_or_default().to_owned();
+    let (back_id, away_id) = (id(&back_pid), id(&away_pid));
+    as_if_elsewhere(&project, &back_id)?;
+    as_if_elsewhere(&project, &away_id)?;
+    let back_stopped = Stopped::new(back_pid["pid"].as_u64().ok_or("pid")?)?;
+    let away_stopped = Stopped::new(away_pid["pid"].as_u64().ok_or("pid")?)?;
+    let mut checked = false;
+    for _ in 0..3 {
+        cluster.restart_immediate()?;
+        let status = ok(&master, "intercomm_status", json!({})).await?;
+        if server_up_ms(&project.bus()?)? >= intercomm::bus::pg::RESTART_GRACE_MS {
+            continue;
+        }
+        for w in [&back_id, &away_id] {
+            let view = instance(&status, w)?;
+            assert_eq!(view["state"], "reconnecting", "{view}");
+        }
+        let text = text(&call(&master, "intercomm_status", json!({})).await?);
+        assert!(
+            text.contains(&format!("{back_id} [worker] — reconnecting")),
+            "{text}"
+        );
+        checked = true;
+        break;
+    }
+    assert!(
+        checked,
+        "three restarts, each checked after the grace period"
+    );
+    drop(back_stopped);
+    let mut relocked = false;
+    for _ in 0..600 {
+        let status = ok(&master, "intercomm_status", json!({})).await?;
+        if instance(&status, &back_id)?["state"] == "alive" {
+            relocked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(relocked, "{back_id} never took its lock again");
+    let bus = project.bus()?;
+    while server_up_ms(&bus)? < intercomm::bus::pg::RESTART_GRACE_MS {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let status = ok(&master, "intercomm_status", json!({})).await?;
+    let view = instance(&status, &away_id)?;
+    assert_eq!(view["state"], "gone", "after the grace period: {view}");
+    assert_eq!(view["alive"], false, "{view}");
+    drop(away_stopped);
     Ok(())
 }
