@@ -363,16 +363,12 @@ fn pg_write<T, E>(
 where
     E: From<BusError>,
 {
-    let begun = if lock_first {
+    if lock_first {
         pg.batch(&format!("BEGIN; {}", pg.write_lock_sql()))
     } else {
         pg.batch("BEGIN")
-    };
-    if let Err(err) = begun {
-        // The lock statement may have failed in an open transaction.
-        let _ = pg.batch("ROLLBACK");
-        return Err(BusError::from(err).into());
     }
+    .map_err(BusError::from)?;
     pg.set_in_tx(true, lock_first);
     let outcome = match f(conn) {
         Ok(value) => pg

@@ -462,6 +462,10 @@ impl Session {
     /// opens one when it ran, one starting with `COMMIT`, `ROLLBACK` or
     /// `END` ends it either way (on a failed commit the server has rolled
     /// back, or the connection is gone).
+    ///
+    /// A batch that opened a transaction and then failed (`BEGIN; SELECT
+    /// pg_advisory_xact_lock(…)`) is rolled back here, unless the connection
+    /// is gone.
     fn note_tx(&mut self, sql: &str, ok: bool) {
         let first = sql
             .trim_start()
@@ -470,7 +474,12 @@ impl Session {
             .unwrap_or_default()
             .to_ascii_uppercase();
         match first.as_str() {
-            "BEGIN" | "START" => self.tx_open = ok,
+            "BEGIN" | "START" => {
+                if !ok && !self.client.is_closed() {
+                    let _ = self.client.batch_execute("ROLLBACK");
+                }
+                self.tx_open = ok;
+            }
             "COMMIT" | "ROLLBACK" | "END" | "ABORT" => self.tx_open = false,
             _ => {}
         }
