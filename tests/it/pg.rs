@@ -814,3 +814,64 @@ async fn a_remote_holder_reads_reconnecting_after_a_restart_then_alive_or_gone()
     drop(away_stopped);
     Ok(())
 }
+
+/// Scan shows the same: a spawned worker whose MCP server is on "another
+/// host" and cannot answer (stopped) is `reconnecting` in the scan after a
+/// restart, and still counts as registered and alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_shows_a_worker_reconnecting_after_a_restart() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let cluster = OwnCluster::start()?;
+    let mut project = Project::git()?;
+    project.bus = Some(format!("{}?schema=grace_scan", cluster.url));
+    let server = TmuxServer::new()?;
+    let master = crate::stand_in::master_on(&project, &server).await?;
+    let out = ok(
+        &master,
+        "intercomm_spawn",
+        json!({"count": 1, "claude_cmd": crate::stand_in::fake_cmd(server.dir(), "")}),
+    )
+    .await?;
+    assert_eq!(out["workers"][0]["id"], "worker-1", "{out}");
+    // The stand-in does not register; an `intercomm mcp` named as the
+    // session holds the id, as the worker's own server would.
+    let mut cmd = tokio::process::Command::new(bin());
+    cmd.arg("mcp")
+        .current_dir(&project.root)
+        .env("INTERCOMM_DB_ROOT", &project.root)
+        .env("INTERCOMM_WORKER_ID", "worker-1")
+        .env("INTERCOMM_TMUX_SOCKET", &server.socket)
+        .env_remove("TMUX")
+        .env_remove("TMUX_PANE")
+        .bus_env(&project);
+    let worker = rmcp::ServiceExt::serve((), rmcp::transport::TokioChildProcess::new(cmd)?).await?;
+    let pid = ok(&worker, "intercomm_register", json!({"role": "worker"})).await?;
+    assert_eq!(pid["id"], "worker-1", "{pid}");
+    as_if_elsewhere(&project, "worker-1")?;
+    let stopped = Stopped::new(pid["pid"].as_u64().ok_or("pid")?)?;
+    let mut checked = false;
+    for _ in 0..3 {
+        cluster.restart_immediate()?;
+        let scan = ok(&master, "intercomm_scan", json!({})).await?;
+        let shown = text(&call(&master, "intercomm_scan", json!({})).await?);
+        if server_up_ms(&project.bus()?)? >= intercomm::bus::pg::RESTART_GRACE_MS {
+            continue;
+        }
+        let pane = &scan["panes"][0];
+        assert_eq!(pane["id"], "worker-1", "{scan}");
+        assert_eq!(pane["reconnecting"], true, "{pane}");
+        assert_eq!(pane["registered_alive"], true, "{pane}");
+        assert!(shown.contains("(reconnecting to the bus)"), "{shown}");
+        checked = true;
+        break;
+    }
+    assert!(
+        checked,
+        "three restarts, each checked after the grace period"
+    );
+    drop(stopped);
+    ok(&master, "intercomm_teardown", json!({})).await?;
+    Ok(())
+}
