@@ -603,6 +603,28 @@ impl Drop for Stopped {
     }
 }
 
+/// `intercomm mcp` processes killed (SIGKILL) when this is dropped, before
+/// the test's own cluster stops: a process still exiting then would find
+/// its server gone and wait for it to come back.
+struct Killed(Vec<u64>);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// Registers `client` as `role`: its id and its process's pid.
+async fn registered(client: &Client, role: &str) -> TestResult<(String, u64)> {
+    let r = ok(client, "intercomm_register", json!({ "role": role })).await?;
+    let id = r["id"].as_str().ok_or("id")?.to_owned();
+    Ok((id, r["pid"].as_u64().ok_or("pid")?))
+}
+
 /// The instance `id` in a status result.
 fn instance(status: &serde_json::Value, id: &str) -> TestResult<serde_json::Value> {
     Ok(status["instances"]
@@ -629,9 +651,10 @@ async fn calls_after_a_server_restart_succeed_on_their_first_try() -> TestResult
     let cluster = OwnCluster::start()?;
     let project = project_on(&cluster, "survive")?;
     let master = project.process().await?;
-    register(&master, "master").await?;
+    let (_, master_pid) = registered(&master, "master").await?;
     let worker = project.process().await?;
-    let worker_id = register(&worker, "worker").await?;
+    let (worker_id, worker_pid) = registered(&worker, "worker").await?;
+    let _killed = Killed(vec![master_pid, worker_pid]);
     as_if_elsewhere(&project, "master")?;
     as_if_elsewhere(&project, &worker_id)?;
     let mut writer = project.bus()?;
@@ -689,11 +712,10 @@ async fn a_restart_does_not_hand_the_master_role_to_an_unforced_takeover() -> Te
     let cluster = OwnCluster::start()?;
     let project = project_on(&cluster, "grace")?;
     let first = project.process().await?;
-    let pid = ok(&first, "intercomm_register", json!({"role": "master"})).await?["pid"]
-        .as_u64()
-        .ok_or("pid")?;
+    let (_, pid) = registered(&first, "master").await?;
     as_if_elsewhere(&project, "master")?;
     let second = project.process().await?;
+    let mut killed = Killed(vec![pid]);
     let stopped = Stopped::new(pid)?;
     // The checks must run within the grace period; on a machine so loaded
     // that they did not, the server is restarted again.
@@ -738,6 +760,7 @@ async fn a_restart_does_not_hand_the_master_role_to_an_unforced_takeover() -> Te
     .await?;
     assert_eq!(taken["id"], "master");
     assert_eq!(taken["displaced_master_pid"].as_u64(), Some(pid));
+    killed.0.push(taken["pid"].as_u64().ok_or("pid")?);
     drop(stopped);
     let status = ok(&first, "intercomm_status", json!({})).await?;
     assert!(
@@ -759,16 +782,15 @@ async fn a_remote_holder_reads_reconnecting_after_a_restart_then_alive_or_gone()
     let cluster = OwnCluster::start()?;
     let project = project_on(&cluster, "grace_status")?;
     let master = project.process().await?;
-    register(&master, "master").await?;
+    let (_, master_pid) = registered(&master, "master").await?;
     let (back, away) = (project.process().await?, project.process().await?);
-    let back_pid = ok(&back, "intercomm_register", json!({"role": "worker"})).await?;
-    let away_pid = ok(&away, "intercomm_register", json!({"role": "worker"})).await?;
-    let id = |v: &serde_json::Value| v["id"].as_str().unwrap_or_default().to_owned();
-    let (back_id, away_id) = (id(&back_pid), id(&away_pid));
+    let (back_id, back_pid) = registered(&back, "worker").await?;
+    let (away_id, away_pid) = registered(&away, "worker").await?;
+    let _killed = Killed(vec![master_pid, back_pid, away_pid]);
     as_if_elsewhere(&project, &back_id)?;
     as_if_elsewhere(&project, &away_id)?;
-    let back_stopped = Stopped::new(back_pid["pid"].as_u64().ok_or("pid")?)?;
-    let away_stopped = Stopped::new(away_pid["pid"].as_u64().ok_or("pid")?)?;
+    let back_stopped = Stopped::new(back_pid)?;
+    let away_stopped = Stopped::new(away_pid)?;
     let mut checked = false;
     for _ in 0..3 {
         cluster.restart_immediate()?;
@@ -847,10 +869,11 @@ async fn scan_shows_a_worker_reconnecting_after_a_restart() -> TestResult {
         .env_remove("TMUX_PANE")
         .bus_env(&project);
     let worker = rmcp::ServiceExt::serve((), rmcp::transport::TokioChildProcess::new(cmd)?).await?;
-    let pid = ok(&worker, "intercomm_register", json!({"role": "worker"})).await?;
-    assert_eq!(pid["id"], "worker-1", "{pid}");
+    let (id, pid) = registered(&worker, "worker").await?;
+    assert_eq!(id, "worker-1");
+    let _killed = Killed(vec![pid]);
     as_if_elsewhere(&project, "worker-1")?;
-    let stopped = Stopped::new(pid["pid"].as_u64().ok_or("pid")?)?;
+    let stopped = Stopped::new(pid)?;
     let mut checked = false;
     for _ in 0..3 {
         cluster.restart_immediate()?;
