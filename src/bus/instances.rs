@@ -293,3 +293,60 @@ pub fn set_summary(conn: &Conn, id: &str, summary: &str, now_ms: i64) -> Result<
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PostgreSQL row held from another host (its pid cannot be checked
+    /// here), with its lock held or not, read `restarted_ms` after a restart.
+    fn remote(connected: bool, restarted_ms: Option<i64>) -> Instance {
+        Instance {
+            id: "worker-1".to_owned(),
+            role: Role::Worker,
+            active: true,
+            last_active: 0,
+            registered_at: 0,
+            session_id: "s".to_owned(),
+            process: ProcessId {
+                pid: 4242,
+                start: 1,
+                boot: String::new(),
+                host: "another-host.invalid".to_owned(),
+            },
+            pane: String::new(),
+            tmux_socket: String::new(),
+            summary: String::new(),
+            connected: Some(connected),
+            restarted_ms,
+        }
+    }
+
+    #[test]
+    fn a_free_lock_reads_reconnecting_only_within_the_grace_period() {
+        let now = 1_000_000;
+        assert_eq!(remote(true, None).presence(now), Presence::Alive);
+        assert_eq!(remote(true, Some(2_000)).presence(now), Presence::Alive);
+        let back_soon = remote(false, Some(2_000));
+        assert_eq!(back_soon.presence(now), Presence::Reconnecting);
+        assert!(back_soon.is_alive(now), "reconnecting counts as alive");
+        let gone = remote(false, None);
+        assert_eq!(gone.presence(now), Presence::Gone);
+        assert!(!gone.is_alive(now));
+        let signed_off = Instance {
+            active: false,
+            ..remote(false, Some(2_000))
+        };
+        assert_eq!(signed_off.presence(now), Presence::SignedOff);
+        // A holder on this machine whose process has exited will not
+        // reconnect: gone, grace or not.
+        let exited = Instance {
+            process: ProcessId {
+                pid: u32::MAX - 1,
+                ..ProcessId::current()
+            },
+            ..remote(false, Some(2_000))
+        };
+        assert_eq!(exited.presence(now), Presence::Gone);
+    }
+}
