@@ -228,7 +228,6 @@ fn master_slot(
         Presence::Alive | Presence::Reconnecting if force => return Ok(Some(current)),
         Presence::Alive | Presence::Reconnecting => {}
     }
-    let hint = "register as a worker, or pass force=true to take over (the old master loses master powers)";
     match (presence, current.restarted_ms) {
         (Presence::Reconnecting, Some(ago)) => Err(Error::user(
             "master_reconnecting",
@@ -253,7 +252,9 @@ fn master_slot(
                 clock::ago(now - current.last_active)
             ),
         )
-        .with_hint(hint)),
+        .with_hint(
+            "register as a worker, or pass force=true to take over (the old master loses master powers)",
+        )),
     }
 }
 
