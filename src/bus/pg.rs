@@ -423,12 +423,13 @@ impl Session {
             return f(self);
         }
         if self.client.is_closed() {
-            self.reconnect();
+            self.reconnect()?;
         }
         match f(self) {
             Err(err) if self.lost() => {
                 tracing::info!(target: "bus", %err, "the PostgreSQL bus connection was lost; retrying on a new one");
-                if self.reconnect() { f(self) } else { Err(err) }
+                self.reconnect()?;
+                f(self)
             }
             out => out,
         }
@@ -453,7 +454,7 @@ impl Session {
         }
         if self.client.is_closed() || self.lost() {
             tracing::info!(target: "bus", "the PostgreSQL bus connection was lost while idle; reconnecting");
-            self.reconnect();
+            let _ = self.reconnect();
         }
     }
 
@@ -488,8 +489,8 @@ impl Session {
     /// A new connection in place of a lost one, with the same session
     /// locks, trying for up to [`RECONNECT_WAIT`] while the server is not
     /// back (a restart: refused, then "the database system is starting
-    /// up"); whether it connected.
-    fn reconnect(&mut self) -> bool {
+    /// up"); the last connect error when it did not come back.
+    fn reconnect(&mut self) -> Result<()> {
         let started = std::time::Instant::now();
         let mut pause = Duration::from_millis(50);
         let client = loop {
@@ -497,7 +498,14 @@ impl Session {
                 Ok(client) => break client,
                 Err(err) if started.elapsed() + pause >= RECONNECT_WAIT => {
                     tracing::warn!(target: "bus", %err, "cannot reconnect to the PostgreSQL bus");
-                    return false;
+                    let why = match err.source() {
+                        Some(cause) => format!("{err}: {cause}"),
+                        None => err.to_string(),
+                    };
+                    return Err(StoreError::Pg(format!(
+                        "the connection was lost and the server did not come back within {} s ({why})",
+                        RECONNECT_WAIT.as_secs()
+                    )));
                 }
                 Err(_) => {
                     std::thread::sleep(pause);
@@ -517,7 +525,7 @@ impl Session {
             }
         }
         tracing::info!(target: "bus", "reconnected to the PostgreSQL bus");
-        true
+        Ok(())
     }
 
     fn statement(&mut self, sql: &str) -> std::result::Result<Statement, postgres::Error> {

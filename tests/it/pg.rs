@@ -898,3 +898,29 @@ async fn scan_shows_a_worker_reconnecting_after_a_restart() -> TestResult {
     ok(&master, "intercomm_teardown", json!({})).await?;
     Ok(())
 }
+
+/// A server that stays away: a long-lived connection's call waits for it
+/// (`RECONNECT_WAIT`), then fails saying so, with the connect error.
+#[test]
+fn a_call_fails_saying_the_server_did_not_come_back() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let cluster = OwnCluster::start()?;
+    let dir = tempfile::tempdir()?;
+    let url = BusUrl::parse(&format!("{}?schema=away", cluster.url))?;
+    let paths = BusPaths::new(dir.path(), dir.path()).with_bus(Some(url));
+    let bus = Bus::open_or_create(&paths)?;
+    messages::count(bus.conn())?;
+    drop(cluster);
+    let e = messages::count(bus.conn())
+        .err()
+        .ok_or("a count without a server")?
+        .to_string();
+    assert!(
+        e.contains("the connection was lost and the server did not come back within 10 s"),
+        "{e}"
+    );
+    assert!(e.contains("Connection refused"), "{e}");
+    Ok(())
+}
