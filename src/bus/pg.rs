@@ -30,7 +30,7 @@
 //! [`RESTART_GRACE_MS`] after the server's start a holder whose lock is
 //! free reads as reconnecting rather than gone.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
@@ -458,31 +458,38 @@ impl Session {
         }
     }
 
-    /// Records whether the simple-query batch `sql` opened or ended a
-    /// transaction (`ok`: whether it ran). A batch starting with `BEGIN`
-    /// opens one when it ran, one starting with `COMMIT`, `ROLLBACK` or
-    /// `END` ends it either way (on a failed commit the server has rolled
-    /// back, or the connection is gone).
-    ///
-    /// A batch that opened a transaction and then failed (`BEGIN; SELECT
-    /// pg_advisory_xact_lock(…)`) is rolled back here, unless the connection
-    /// is gone.
+    /// Records whether the simple-query batch `sql` left a transaction
+    /// open (`ok`: whether it ran): its statements that open one (`BEGIN`,
+    /// `START TRANSACTION`) and end one (`COMMIT`, `ROLLBACK`, `END`,
+    /// `ABORT`), in order. A batch that failed ended any transaction it
+    /// took part in: one it opened is rolled back here, unless the
+    /// connection is gone (`BEGIN; SELECT pg_advisory_xact_lock(…)` whose
+    /// lock failed), and a failed commit has rolled back on the server.
     fn note_tx(&mut self, sql: &str, ok: bool) {
-        let first = sql
-            .trim_start()
-            .split(|c: char| !c.is_ascii_alphabetic())
-            .next()
-            .unwrap_or_default()
-            .to_ascii_uppercase();
-        match first.as_str() {
-            "BEGIN" | "START" => {
-                if !ok && !self.client.is_closed() {
-                    let _ = self.client.batch_execute("ROLLBACK");
-                }
-                self.tx_open = ok;
+        let mut open = self.tx_open;
+        let (mut begins, mut ends) = (false, false);
+        for statement in sql.split(';') {
+            let first = statement
+                .trim_start()
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .next()
+                .unwrap_or_default()
+                .to_ascii_uppercase();
+            match first.as_str() {
+                "BEGIN" | "START" => (open, begins) = (true, true),
+                "COMMIT" | "ROLLBACK" | "END" | "ABORT" => (open, ends) = (false, true),
+                _ => {}
             }
-            "COMMIT" | "ROLLBACK" | "END" | "ABORT" => self.tx_open = false,
-            _ => {}
+        }
+        if ok {
+            self.tx_open = open;
+            return;
+        }
+        if begins && !self.client.is_closed() {
+            let _ = self.client.batch_execute("ROLLBACK");
+        }
+        if begins || ends {
+            self.tx_open = false;
         }
     }
 
@@ -597,6 +604,12 @@ pub struct PgConn {
     in_tx: Cell<bool>,
     /// Whether the open transaction holds [`WRITE_LOCK`].
     locked: Cell<bool>,
+    /// Whether the open transaction queued a message in the outbox
+    /// ([`super::messages::post`]).
+    queued: Cell<bool>,
+    /// The seqs the last outbox move on this connection gave, by message id
+    /// ([`super::messages::sequence`] looks here first).
+    moved: RefCell<HashMap<String, i64>>,
 }
 
 impl fmt::Debug for PgConn {
@@ -640,6 +653,8 @@ impl PgConn {
                 url: url.clone(),
                 in_tx: Cell::new(false),
                 locked: Cell::new(false),
+                queued: Cell::new(false),
+                moved: RefCell::new(HashMap::new()),
             }),
             Ok(Err(e)) => Err(StoreError::from(e)),
             Err(_) => Err(StoreError::Pg("the bus thread ended".to_owned())),
@@ -667,6 +682,11 @@ impl PgConn {
             "SELECT pg_advisory_xact_lock({}, {WRITE_LOCK})",
             self.url.lock_class()
         )
+    }
+
+    /// Whether the open transaction holds [`WRITE_LOCK`].
+    pub fn holds_write_lock(&self) -> bool {
+        self.in_tx.get() && self.locked.get()
     }
 
     /// Takes [`WRITE_LOCK`] in the open transaction unless it holds it
@@ -725,6 +745,56 @@ impl PgConn {
                 .batch_execute(&format!("SELECT pg_advisory_lock({class}, {key})"))?;
             s.held.push((class, key));
             Ok(())
+        })
+    }
+
+    /// Notes that the open transaction queued a message in the outbox.
+    pub(super) fn note_queued(&self) {
+        self.queued.set(true);
+    }
+
+    /// Whether the transaction now ending queued a message (and forgets it).
+    pub(super) fn take_queued(&self) -> bool {
+        self.queued.replace(false)
+    }
+
+    /// Keeps the seqs an outbox move gave, by message id, in place of the
+    /// last move's.
+    pub(super) fn set_moved(&self, moved: HashMap<String, i64>) {
+        *self.moved.borrow_mut() = moved;
+    }
+
+    /// The seq the last outbox move on this connection gave message `id`.
+    pub(super) fn moved_seq(&self, id: &str) -> Option<i64> {
+        self.moved.borrow().get(id).copied()
+    }
+
+    /// Runs statements without arguments (the simple query protocol) and
+    /// returns the rows of those whose columns are named `columns`, each
+    /// value as text (`None` for NULL).
+    pub fn batch_rows(
+        &self,
+        sql: &str,
+        columns: &'static [&'static str],
+    ) -> Result<Vec<Vec<Option<String>>>> {
+        let sql = sql.to_owned();
+        self.run(move |s| {
+            let ran = s.client.simple_query(&sql);
+            s.note_tx(&sql, ran.is_ok());
+            let mut rows = Vec::new();
+            for m in ran? {
+                if let postgres::SimpleQueryMessage::Row(row) = m {
+                    let names = row.columns().iter().map(|c| c.name());
+                    if names.eq(columns.iter().copied()) {
+                        rows.push(
+                            (0..row.len())
+                                .map(|i| row.get(i).map(str::to_owned))
+                                .collect(),
+                        );
+                    }
+                }
+            }
+            Ok(rows)
         })
     }
 
