@@ -378,6 +378,45 @@ pub const RECONNECT_WAIT: Duration = Duration::from_secs(10);
 /// (the server's keepalives free its lock within 11 s).
 pub const RESTART_GRACE_MS: i64 = 15_000;
 
+/// What a simple-query batch does to the connection's transaction: its
+/// statements that open one (`BEGIN`, `START TRANSACTION`) and end one
+/// (`COMMIT`, `ROLLBACK`, `END`, `ABORT`), read in order. The bus's batches
+/// are fixed SQL with no `;` inside a literal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TxControl {
+    /// Some statement opens a transaction.
+    begins: bool,
+    /// Whether a transaction is open after the whole batch ran; `None` when
+    /// no statement opens or ends one (as before the batch).
+    open_after: Option<bool>,
+}
+
+impl TxControl {
+    fn of(sql: &str) -> Self {
+        let mut control = Self {
+            begins: false,
+            open_after: None,
+        };
+        for statement in sql.split(';') {
+            let first = statement
+                .trim_start()
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .next()
+                .unwrap_or_default()
+                .to_ascii_uppercase();
+            match first.as_str() {
+                "BEGIN" | "START" => {
+                    control.begins = true;
+                    control.open_after = Some(true);
+                }
+                "COMMIT" | "ROLLBACK" | "END" | "ABORT" => control.open_after = Some(false),
+                _ => {}
+            }
+        }
+        control
+    }
+}
+
 /// The client and its prepared statements, owned by the connection thread.
 struct Session {
     client: Client,
@@ -459,36 +498,21 @@ impl Session {
     }
 
     /// Records whether the simple-query batch `sql` left a transaction
-    /// open (`ok`: whether it ran): its statements that open one (`BEGIN`,
-    /// `START TRANSACTION`) and end one (`COMMIT`, `ROLLBACK`, `END`,
-    /// `ABORT`), in order. A batch that failed ended any transaction it
-    /// took part in: one it opened is rolled back here, unless the
-    /// connection is gone (`BEGIN; SELECT pg_advisory_xact_lock(…)` whose
-    /// lock failed), and a failed commit has rolled back on the server.
+    /// open (`ok`: whether it ran; see [`TxControl`]). A batch that failed
+    /// ended any transaction it took part in: one it opened is rolled back
+    /// here, unless the connection is gone (`BEGIN; SELECT
+    /// pg_advisory_xact_lock(…)` whose lock failed), and a failed commit has
+    /// rolled back on the server.
     fn note_tx(&mut self, sql: &str, ok: bool) {
-        let mut open = self.tx_open;
-        let (mut begins, mut ends) = (false, false);
-        for statement in sql.split(';') {
-            let first = statement
-                .trim_start()
-                .split(|c: char| !c.is_ascii_alphabetic())
-                .next()
-                .unwrap_or_default()
-                .to_ascii_uppercase();
-            match first.as_str() {
-                "BEGIN" | "START" => (open, begins) = (true, true),
-                "COMMIT" | "ROLLBACK" | "END" | "ABORT" => (open, ends) = (false, true),
-                _ => {}
-            }
-        }
+        let control = TxControl::of(sql);
         if ok {
-            self.tx_open = open;
+            self.tx_open = control.open_after.unwrap_or(self.tx_open);
             return;
         }
-        if begins && !self.client.is_closed() {
+        if control.begins && !self.client.is_closed() {
             let _ = self.client.batch_execute("ROLLBACK");
         }
-        if begins || ends {
+        if control.open_after.is_some() {
             self.tx_open = false;
         }
     }
@@ -852,6 +876,41 @@ mod tests {
         assert_eq!(
             placeholders("SELECT ?1, '?2', \"a?\" FROM t WHERE x = ?12"),
             "SELECT $1, '?2', \"a?\" FROM t WHERE x = $12"
+        );
+    }
+
+    #[test]
+    fn batches_say_whether_they_leave_a_transaction_open() {
+        let of = |sql: &str| {
+            let c = TxControl::of(sql);
+            (c.begins, c.open_after)
+        };
+        assert_eq!(of("BEGIN"), (true, Some(true)));
+        assert_eq!(
+            of("BEGIN; SELECT pg_advisory_xact_lock(7, -1)"),
+            (true, Some(true))
+        );
+        assert_eq!(of("start transaction"), (true, Some(true)));
+        assert_eq!(
+            of("COMMIT; SELECT nextval('bus_changes')"),
+            (false, Some(false))
+        );
+        assert_eq!(of("ROLLBACK"), (false, Some(false)));
+        // The outbox move after a send's commit: ends one, opens and ends
+        // another.
+        assert_eq!(
+            of(
+                "COMMIT; SELECT nextval('bus_changes'); BEGIN; SELECT pg_advisory_xact_lock(7, -1); \
+                WITH moved AS (DELETE FROM outbox RETURNING id) SELECT id FROM moved; COMMIT; \
+                SELECT nextval('bus_changes')"
+            ),
+            (true, Some(false))
+        );
+        assert_eq!(of("\n  BEGIN;\n SELECT 1;\n COMMIT"), (true, Some(false)));
+        assert_eq!(of("SELECT pg_advisory_lock(7, 3)"), (false, None));
+        assert_eq!(
+            of("CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('a')"),
+            (false, None)
         );
     }
 
