@@ -367,8 +367,9 @@ where
     pg.set_in_tx(false, false);
     match outcome {
         Ok(value) => {
-            if pg.take_queued() {
-                messages::commit_and_move(pg)
+            let queued = pg.take_queued();
+            if !queued.is_empty() {
+                messages::commit_and_move(pg, &queued)
             } else {
                 pg.batch(&format!("COMMIT; {}", pg::BUMP))
             }

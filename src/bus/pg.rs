@@ -450,9 +450,9 @@ pub struct PgConn {
     in_tx: Cell<bool>,
     /// Whether the open transaction holds [`WRITE_LOCK`].
     locked: Cell<bool>,
-    /// Whether the open transaction queued a message in the outbox
+    /// The ids of the messages the open transaction queued in the outbox
     /// ([`super::messages::post`]).
-    queued: Cell<bool>,
+    queued: RefCell<Vec<String>>,
     /// The seqs the last outbox move on this connection gave, by message id
     /// ([`super::messages::sequence`] looks here first).
     moved: RefCell<HashMap<String, i64>>,
@@ -500,7 +500,7 @@ impl PgConn {
                 url: url.clone(),
                 in_tx: Cell::new(false),
                 locked: Cell::new(false),
-                queued: Cell::new(false),
+                queued: RefCell::new(Vec::new()),
                 moved: RefCell::new(HashMap::new()),
             }),
             Ok(Err(e)) => Err(StoreError::from(e)),
@@ -598,14 +598,14 @@ impl PgConn {
         })
     }
 
-    /// Notes that the open transaction queued a message in the outbox.
-    pub(super) fn note_queued(&self) {
-        self.queued.set(true);
+    /// Notes that the open transaction queued message `id` in the outbox.
+    pub(super) fn note_queued(&self, id: &str) {
+        self.queued.borrow_mut().push(id.to_owned());
     }
 
-    /// Whether the transaction now ending queued a message (and forgets it).
-    pub(super) fn take_queued(&self) -> bool {
-        self.queued.replace(false)
+    /// The ids the transaction now ending queued (and forgets them).
+    pub(super) fn take_queued(&self) -> Vec<String> {
+        std::mem::take(&mut *self.queued.borrow_mut())
     }
 
     /// Keeps the seqs an outbox move gave, by message id, in place of the
