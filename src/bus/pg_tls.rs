@@ -119,6 +119,12 @@ impl TlsSettings {
         let root_cert = match root_cert {
             None | Some("system") => None,
             Some("") => return Err("sslrootcert= names no file".to_owned()),
+            Some(path) if !path.starts_with('/') => {
+                return Err(format!(
+                    "sslrootcert={path} is a relative path: give it from / (workers and hooks \
+                     start in other folders)"
+                ));
+            }
             Some(path) => Some(PathBuf::from(path)),
         };
         Ok(Self { mode, root_cert })
@@ -441,6 +447,7 @@ mod tests {
         assert!(err(Some("allow"), None).contains("sslmode=allow is not supported"));
         assert!(err(Some("verify_full"), None).contains("sslmode=\"verify_full\" is not one of"));
         assert!(err(Some("require"), Some("")).contains("sslrootcert= names no file"));
+        assert!(err(Some("verify-ca"), Some("ca.pem")).contains("ca.pem is a relative path"));
     }
 
     #[test]
