@@ -727,7 +727,7 @@ fn verify_full_refuses_a_certificate_of_another_ca_or_host() -> TestResult {
 /// `require` (no CA given) and the default `prefer` connect over TLS; the
 /// negative control: the same server refuses `sslmode=disable`, so it really
 /// demanded TLS of every connection above (pg_hba.conf: `hostssl` only).
-/// And `require` refuses the suite's server, which has no TLS.
+/// And `require` refuses a server without TLS.
 #[test]
 fn require_encrypts_and_the_tls_server_refuses_a_plain_client() -> TestResult {
     if skip() {
@@ -741,8 +741,8 @@ fn require_encrypts_and_the_tls_server_refuses_a_plain_client() -> TestResult {
     let err = open_error(&format!("{}?schema=tls_req&sslmode=disable", cluster.url))?;
     assert!(err.contains("no pg_hba.conf entry"), "{err}");
     assert!(err.contains("no encryption"), "{err}");
-    let plain = test_bus()?.ok_or("no test bus")?;
-    let err = open_error(&format!("{plain}&sslmode=require"))?;
+    let plain = OwnCluster::start()?;
+    let err = open_error(&format!("{}?schema=tls_req&sslmode=require", plain.url))?;
     assert!(
         err.contains("the bus server does not accept TLS connections (sslmode=require)"),
         "{err}"
