@@ -749,3 +749,67 @@ fn require_encrypts_and_the_tls_server_refuses_a_plain_client() -> TestResult {
     );
     Ok(())
 }
+
+/// doctor on a bus "on another machine" (the URL's host is `bus.example`;
+/// `hostaddr` reaches the test's server): with `verify-ca` it connects over
+/// TLS and says so, but warns that the host name goes unchecked and says
+/// what to add.
+#[test]
+fn doctor_warns_of_a_remote_bus_without_verify_full() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let (cluster, ca) = tls_cluster()?;
+    let port_and_db = cluster.url.rsplit(':').next().ok_or("port")?;
+    let mut project = Project::plain()?;
+    project.bus = Some(format!(
+        "postgres://postgres@bus.example:{port_and_db}?hostaddr=127.0.0.1&schema=tls_doctor\
+         &sslmode=verify-ca&sslrootcert={ca}"
+    ));
+    let out = project.cli().args(["--json", "doctor"]).output()?;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let bus = report["checks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == "bus"))
+        .ok_or(format!("no bus check in {report}"))?;
+    assert_eq!(bus["verdict"], "warn", "{bus}");
+    let detail = bus["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("TLS (verify-ca, TLSv1."), "{detail}");
+    assert!(
+        detail.contains("bus.example is another machine, and sslmode=verify-ca does not check"),
+        "{detail}"
+    );
+    let fix = bus["fix"].as_str().unwrap_or_default();
+    assert!(fix.contains("sslmode=verify-full&sslrootcert="), "{fix}");
+    Ok(())
+}
+
+/// After the server restarts, a long-lived connection comes back verified
+/// and encrypted as before (the reconnect goes through the same TLS
+/// settings; a plain reconnect would be refused by this server anyway, so
+/// the check is that it comes back at all, and over TLS).
+#[test]
+fn a_connection_comes_back_over_tls_after_a_restart() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let (cluster, ca) = tls_cluster()?;
+    let (_dir, bus) = open_bus(&format!(
+        "{}?schema=tls_again&sslmode=verify-full&sslrootcert={ca}",
+        cluster.url
+    ))?;
+    assert!(tls_of(&bus)?.is_some(), "TLS before the restart");
+    cluster.restart_immediate()?;
+    let mut calls = 0;
+    let after = loop {
+        match tls_of(&bus) {
+            Ok(v) => break v,
+            Err(_) => {
+                calls += 1;
+                assert!(calls < 3, "the connection never came back");
+            }
+        }
+    };
+    assert!(after.is_some(), "came back without TLS");
+    Ok(())
+}
