@@ -36,6 +36,7 @@ pub mod messages;
 pub mod permissions;
 pub mod pg;
 pub mod pg_schema;
+pub mod pg_tls;
 pub mod radar;
 pub mod readers;
 mod schema;
