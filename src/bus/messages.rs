@@ -189,7 +189,7 @@ pub enum Posted {
 pub fn post(conn: &Conn, m: &NewMessage<'_>) -> Result<Posted> {
     match conn {
         Conn::Pg(pg) if !pg.holds_write_lock() => {
-            pg.note_queued();
+            pg.note_queued(m.id);
             conn.execute(
                 "INSERT INTO outbox (id, from_id, to_id, type, content, in_reply_to)
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6
@@ -263,12 +263,14 @@ pub fn flush_outbox(conn: &Conn) -> Result<()> {
         pg.lock_for_write()?;
         return pg.batch(MOVE);
     }
-    move_in(pg, "")
+    move_in(pg, "", "")
 }
 
-/// Commits the open transaction of a send that queued a message and moves
-/// the outbox in the same round trip, keeping the seqs it gave for
-/// [`sequence`].
+/// Commits the open transaction of a send that queued messages `queued`
+/// and moves the outbox in the same round trip, keeping for [`sequence`]
+/// the seqs it gave and those of `queued` (moved by this move or an
+/// earlier one: ids of the form [`plain_id`] only, as they are written into
+/// the statement).
 ///
 /// Why a queue and a move rather than inserting under the lock: a seq
 /// taken at INSERT becomes visible at COMMIT, so seq order is visibility
@@ -279,15 +281,39 @@ pub fn flush_outbox(conn: &Conn) -> Result<()> {
 /// together), and each move gives seqs to everything queued by the time it
 /// holds the lock, so while one move waits for the disk, the sends that
 /// commit meanwhile are all moved by the next.
-pub(super) fn commit_and_move(pg: &super::pg::PgConn) -> Result<()> {
-    move_in(pg, &format!("COMMIT; {};", super::pg::BUMP))
+pub(super) fn commit_and_move(pg: &super::pg::PgConn, queued: &[String]) -> Result<()> {
+    let ids: Vec<String> = queued
+        .iter()
+        .filter(|id| plain_id(id))
+        .map(|id| format!("'{id}'"))
+        .collect();
+    let lookup = if ids.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; SELECT id, seq FROM messages WHERE id IN ({})",
+            ids.join(", ")
+        )
+    };
+    move_in(pg, &format!("COMMIT; {};", super::pg::BUMP), &lookup)
 }
 
-/// Runs `first` (statements ending a transaction, or nothing), then the
-/// outbox move in a transaction of its own, in one round trip.
-fn move_in(pg: &super::pg::PgConn, first: &str) -> Result<()> {
+/// Whether message id `id` can be written into a statement as a literal as
+/// it is: 1 to 64 ASCII letters, digits, `-` and `_` (a UUID, as
+/// [`crate::ops::messaging::new_message_id`] makes them).
+fn plain_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Runs `first` (statements ending a transaction, or nothing), the outbox
+/// move in a transaction of its own, and `last` (a lookup of `id, seq`
+/// rows, or nothing), in one round trip.
+fn move_in(pg: &super::pg::PgConn, first: &str, last: &str) -> Result<()> {
     let sql = format!(
-        "{first} BEGIN; {}; {MOVE}; COMMIT; {}",
+        "{first} BEGIN; {}; {MOVE}; COMMIT; {}{last}",
         pg.write_lock_sql(),
         super::pg::BUMP
     );
@@ -554,4 +580,18 @@ pub fn sent_status_with_prefix(conn: &Conn, from: &str, to: &str, prefix: &str) 
             |_| Ok(()),
         )?
         .is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_id;
+
+    #[test]
+    fn only_plain_ids_are_written_into_a_statement() {
+        assert!(plain_id(&crate::ops::messaging::new_message_id()));
+        assert!(plain_id("w0-0001"));
+        for bad in ["", "a'b", "a b", "a;b", "ü", &"x".repeat(65)] {
+            assert!(!plain_id(bad), "{bad:?}");
+        }
+    }
 }

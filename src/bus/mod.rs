@@ -36,6 +36,7 @@ pub mod messages;
 pub mod permissions;
 pub mod pg;
 pub mod pg_schema;
+pub mod pg_tls;
 pub mod radar;
 pub mod readers;
 mod schema;
@@ -373,8 +374,9 @@ where
     pg.set_in_tx(true, lock_first);
     let outcome = match f(conn) {
         Ok(value) => {
-            let committed = if pg.take_queued() {
-                messages::commit_and_move(pg)
+            let queued = pg.take_queued();
+            let committed = if !queued.is_empty() {
+                messages::commit_and_move(pg, &queued)
             } else {
                 pg.batch(&format!("COMMIT; {}", pg::BUMP))
             };

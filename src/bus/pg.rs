@@ -42,6 +42,7 @@ use bytes::BytesMut;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, Statement};
 
+use super::pg_tls::TlsSettings;
 use super::store::{Arg, Result, StoreError};
 
 /// The transaction lock of every bus write (see the module doc). The bus's
@@ -64,12 +65,15 @@ const KEEPALIVE_OPTIONS: &str = "-c tcp_keepalives_idle=5 -c tcp_keepalives_inte
 
 /// A `postgres://` bus URL: libpq's URL syntax, plus an optional
 /// `schema=NAME` query parameter (default [`DEFAULT_SCHEMA`]) naming the
-/// project's schema in the database (one schema per project).
+/// project's schema in the database (one schema per project). Its
+/// `sslmode` and `sslrootcert` are read here too ([`super::pg_tls`]; the
+/// `postgres` crate knows neither `verify-*` nor `sslrootcert`).
 #[derive(Clone)]
 pub struct BusUrl(std::sync::Arc<UrlParts>);
 
 struct UrlParts {
     config: postgres::Config,
+    tls: TlsSettings,
     schema: String,
     shown: String,
     given: String,
@@ -105,14 +109,23 @@ impl BusUrl {
         }
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut schema = DEFAULT_SCHEMA.to_owned();
+        let (mut sslmode, mut sslrootcert) = (None, None);
         let mut rest = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
                 Some(("schema", name)) => schema = name.to_owned(),
+                Some(("sslmode", mode)) => sslmode = Some(decoded("sslmode", mode)?),
+                Some(("sslrootcert", path)) => sslrootcert = Some(decoded("sslrootcert", path)?),
+                Some((key @ ("sslcert" | "sslkey" | "sslpassword"), _)) => {
+                    return Err(format!(
+                        "{key}= is not supported: the bus client has no client certificates"
+                    ));
+                }
                 _ => rest.push(pair),
             }
         }
         check_schema(&schema)?;
+        let tls = TlsSettings::new(sslmode.as_deref(), sslrootcert.as_deref())?;
         let libpq = if rest.is_empty() {
             base.to_owned()
         } else {
@@ -123,6 +136,16 @@ impl BusUrl {
         if config.get_hosts().is_empty() {
             return Err("the bus URL names no host".to_owned());
         }
+        // No TLS over a Unix socket (the server offers none there).
+        let all_sockets = config
+            .get_hosts()
+            .iter()
+            .all(|h| !matches!(h, postgres::config::Host::Tcp(_)));
+        config.ssl_mode(if all_sockets {
+            postgres::config::SslMode::Disable
+        } else {
+            tls.client_mode()
+        });
         let options = match config.get_options() {
             Some(own) => format!("{own} {KEEPALIVE_OPTIONS} -c search_path={schema}"),
             None => format!("{KEEPALIVE_OPTIONS} -c search_path={schema}"),
@@ -138,6 +161,7 @@ impl BusUrl {
         let shown = hide_password(url);
         Ok(Self(std::sync::Arc::new(UrlParts {
             config,
+            tls,
             schema,
             shown,
             given: url.to_owned(),
@@ -157,6 +181,40 @@ impl BusUrl {
     /// The project's schema.
     pub fn schema(&self) -> &str {
         &self.0.schema
+    }
+
+    /// The URL's TLS settings (`sslmode`, `sslrootcert`).
+    pub fn tls(&self) -> &TlsSettings {
+        &self.0.tls
+    }
+
+    /// The URL's TCP hosts that are not this machine (neither `localhost`
+    /// nor a loopback address; Unix sockets are local): where the bus's
+    /// traffic crosses a network.
+    pub fn remote_hosts(&self) -> Vec<String> {
+        self.0
+            .config
+            .get_hosts()
+            .iter()
+            .filter_map(|h| match h {
+                postgres::config::Host::Tcp(name) => Some(name),
+                #[cfg(unix)]
+                postgres::config::Host::Unix(_) => None,
+            })
+            .filter(|name| {
+                let name = name.trim_start_matches('[').trim_end_matches(']');
+                !(name.eq_ignore_ascii_case("localhost")
+                    || name
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback()))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// A new client on this URL, with its TLS settings.
+    fn client(&self) -> Result<Client> {
+        self.0.tls.connect(&self.0.config)
     }
 
     /// The advisory-lock class of this bus: a 31-bit FNV-1a hash of the
@@ -184,6 +242,9 @@ pub struct Probe {
     pub server_major: u32,
     /// The bus schema's version, `None` when the schema holds no bus.
     pub schema_version: Option<i64>,
+    /// The TLS version of this connection (`pg_stat_ssl`), e.g. `TLSv1.3`;
+    /// `None` when it is not encrypted.
+    pub tls: Option<String>,
 }
 
 /// Connects to `url` and reads the server's and the schema's versions.
@@ -198,11 +259,27 @@ pub fn probe(url: &BusUrl) -> Result<Probe> {
         _ => String::new(),
     };
     let num: u32 = text(1).parse().unwrap_or(0);
+    let ssl = conn.query(
+        "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
+        &[],
+    )?;
     Ok(Probe {
         server_version: text(0),
         server_major: num / 10_000,
         schema_version: super::pg_schema::version(&conn)?,
+        tls: ssl.first().map(|r| match r.first() {
+            Some(Value::Text(v)) => v.clone(),
+            _ => "TLS".to_owned(),
+        }),
     })
+}
+
+/// A query value, percent-decoded (a path may hold `%20`).
+fn decoded(key: &str, value: &str) -> std::result::Result<String, String> {
+    percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .map(|v| v.into_owned())
+        .map_err(|_| format!("{key}= is not UTF-8 once percent-decoded"))
 }
 
 /// A schema name: a lower-case SQL identifier of at most 63 bytes, so it
@@ -421,7 +498,7 @@ impl TxControl {
 struct Session {
     client: Client,
     statements: HashMap<String, Statement>,
-    config: postgres::Config,
+    url: BusUrl,
     /// Session locks this connection holds `(class, key)`, taken again
     /// after a reconnect.
     held: Vec<(i32, i32)>,
@@ -525,13 +602,13 @@ impl Session {
         let started = std::time::Instant::now();
         let mut pause = Duration::from_millis(50);
         let client = loop {
-            match self.config.connect(postgres::NoTls) {
+            match self.url.client() {
                 Ok(client) => break client,
                 Err(err) if started.elapsed() + pause >= RECONNECT_WAIT => {
                     tracing::warn!(target: "bus", %err, "cannot reconnect to the PostgreSQL bus");
-                    let why = match err.source() {
-                        Some(cause) => format!("{err}: {cause}"),
-                        None => err.to_string(),
+                    let why = match err {
+                        StoreError::Pg(why) => why,
+                        other => other.to_string(),
                     };
                     return Err(StoreError::Pg(format!(
                         "the connection was lost and the server did not come back within {} s ({why})",
@@ -628,9 +705,9 @@ pub struct PgConn {
     in_tx: Cell<bool>,
     /// Whether the open transaction holds [`WRITE_LOCK`].
     locked: Cell<bool>,
-    /// Whether the open transaction queued a message in the outbox
+    /// The ids of the messages the open transaction queued in the outbox
     /// ([`super::messages::post`]).
-    queued: Cell<bool>,
+    queued: RefCell<Vec<String>>,
     /// The seqs the last outbox move on this connection gave, by message id
     /// ([`super::messages::sequence`] looks here first).
     moved: RefCell<HashMap<String, i64>>,
@@ -647,11 +724,11 @@ impl PgConn {
     pub fn connect(url: &BusUrl) -> Result<Self> {
         let (jobs, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
-        let config = url.0.config.clone();
+        let own = url.clone();
         std::thread::Builder::new()
             .name("intercomm-bus".to_owned())
             .spawn(move || {
-                let client = match config.connect(postgres::NoTls) {
+                let client = match own.client() {
                     Ok(c) => {
                         let _ = ready_tx.send(Ok(()));
                         c
@@ -664,7 +741,7 @@ impl PgConn {
                 let session = Session {
                     client,
                     statements: HashMap::new(),
-                    config,
+                    url: own,
                     held: Vec::new(),
                     tx_open: false,
                 };
@@ -677,10 +754,10 @@ impl PgConn {
                 url: url.clone(),
                 in_tx: Cell::new(false),
                 locked: Cell::new(false),
-                queued: Cell::new(false),
+                queued: RefCell::new(Vec::new()),
                 moved: RefCell::new(HashMap::new()),
             }),
-            Ok(Err(e)) => Err(StoreError::from(e)),
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(StoreError::Pg("the bus thread ended".to_owned())),
         }
     }
@@ -772,14 +849,14 @@ impl PgConn {
         })
     }
 
-    /// Notes that the open transaction queued a message in the outbox.
-    pub(super) fn note_queued(&self) {
-        self.queued.set(true);
+    /// Notes that the open transaction queued message `id` in the outbox.
+    pub(super) fn note_queued(&self, id: &str) {
+        self.queued.borrow_mut().push(id.to_owned());
     }
 
-    /// Whether the transaction now ending queued a message (and forgets it).
-    pub(super) fn take_queued(&self) -> bool {
-        self.queued.replace(false)
+    /// The ids the transaction now ending queued (and forgets them).
+    pub(super) fn take_queued(&self) -> Vec<String> {
+        std::mem::take(&mut *self.queued.borrow_mut())
     }
 
     /// Keeps the seqs an outbox move gave, by message id, in place of the
@@ -946,5 +1023,39 @@ mod tests {
             err("postgres://db/x?schema=pg_catalog").contains("not starting with a digit or pg_")
         );
         assert!(err("postgres://db/x?bogus=1").contains("not a PostgreSQL URL"));
+    }
+
+    #[test]
+    fn a_bus_url_takes_its_tls_settings_and_names_remote_hosts() -> std::result::Result<(), String>
+    {
+        let url = BusUrl::parse(
+            "postgres://ic@db.example:5433/bus?sslmode=verify-full&sslrootcert=/etc/ic%20ca.pem",
+        )?;
+        assert_eq!(
+            url.tls(),
+            &TlsSettings::new(Some("verify-full"), Some("/etc/ic ca.pem"))?
+        );
+        assert_eq!(
+            url.0.config.get_ssl_mode(),
+            postgres::config::SslMode::Require
+        );
+        assert_eq!(url.remote_hosts(), ["db.example"]);
+        let local = BusUrl::parse("postgres://ic@localhost,127.0.0.1,[::1]/bus?sslmode=disable")?;
+        assert!(
+            local.remote_hosts().is_empty(),
+            "{:?}",
+            local.remote_hosts()
+        );
+        let socket = BusUrl::parse("postgres://ic@%2Frun%2Fpostgresql/bus?sslmode=require")?;
+        assert!(socket.remote_hosts().is_empty());
+        assert_eq!(
+            socket.0.config.get_ssl_mode(),
+            postgres::config::SslMode::Disable,
+            "no TLS over a socket"
+        );
+        let err = |u: &str| BusUrl::parse(u).err().unwrap_or_default();
+        assert!(err("postgres://db/x?sslmode=verify").contains("sslmode=\"verify\" is not one of"));
+        assert!(err("postgres://db/x?sslcert=/c.pem").contains("sslcert= is not supported"));
+        Ok(())
     }
 }

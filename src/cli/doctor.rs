@@ -338,7 +338,10 @@ fn claude_setup(setup: &Setup) -> Vec<Check> {
     checks
 }
 
-/// The PostgreSQL bus: reachable, the server's version, the schema's.
+/// The PostgreSQL bus: reachable, the server's version, the schema's,
+/// whether the connection is encrypted; a warning where the bus is on
+/// another machine and its certificate's host is not checked
+/// (`sslmode=verify-full`), or where the URL holds a password.
 fn postgres_bus(url: &bus::BusUrl) -> Check {
     let probe = match bus::pg::probe(url) {
         Ok(p) => p,
@@ -349,12 +352,23 @@ fn postgres_bus(url: &bus::BusUrl) -> Check {
                 format!("{url}: {e}"),
                 Some(
                     "check INTERCOMM_BUS (or --bus), that the server runs and accepts this user \
-                     (password in ~/.pgpass or PGPASSFILE)",
+                     (password in ~/.pgpass or PGPASSFILE), and the URL's sslmode and sslrootcert \
+                     (docs/BEYOND.md, TLS)",
                 ),
             );
         }
     };
-    let server = format!("PostgreSQL {}", probe.server_version);
+    let mode = url.tls().mode();
+    let server = match &probe.tls {
+        Some(version) => format!(
+            "PostgreSQL {}; TLS ({mode}, {version})",
+            probe.server_version
+        ),
+        None => format!(
+            "PostgreSQL {}; not encrypted (sslmode={mode})",
+            probe.server_version
+        ),
+    };
     if probe.server_major < bus::pg::MIN_SERVER_MAJOR {
         return check(
             "bus",
@@ -394,15 +408,36 @@ fn postgres_bus(url: &bus::BusUrl) -> Check {
             )
         }
     };
-    if verdict == Verdict::Ok && url.has_password() {
-        return check(
-            "bus",
-            Verdict::Warn,
-            detail,
-            Some(
-                "keep the password out of the URL: spawn hands the URL to workers through tmux; use ~/.pgpass",
-            ),
+    if verdict != Verdict::Ok {
+        return check("bus", verdict, detail, fix);
+    }
+    let mut detail = detail;
+    let mut fixes = Vec::new();
+    let remote = url.remote_hosts();
+    if !remote.is_empty() && !url.tls().verifies_host() {
+        detail.push_str(&format!(
+            "; {} is another machine, and sslmode={mode} does not check that the server is the \
+             one named{}",
+            remote.join(", "),
+            if probe.tls.is_none() {
+                " nor encrypt the bus"
+            } else {
+                ""
+            }
+        ));
+        fixes.push(
+            "add sslmode=verify-full&sslrootcert=PATH_TO_THE_SERVER'S_CA.crt to the bus URL \
+             (docs/BEYOND.md, TLS)",
         );
     }
-    check("bus", verdict, detail, fix)
+    if url.has_password() {
+        fixes.push(
+            "keep the password out of the URL: spawn hands the URL to workers through tmux; use ~/.pgpass",
+        );
+    }
+    if fixes.is_empty() {
+        check("bus", Verdict::Ok, detail, None)
+    } else {
+        check("bus", Verdict::Warn, detail, Some(&fixes.join("; ")))
+    }
 }
