@@ -530,18 +530,9 @@ async fn the_backlog_bound_holds_for_every_way_to_send() -> TestResult {
     let project = Project::plain()?;
     let master = project.client().await?;
     register(&master, "master").await?;
-    let mut cmd = tokio::process::Command::new(bin());
-    cmd.arg("mcp")
-        .env("INTERCOMM_DB_ROOT", &project.root)
-        .env("INTERCOMM_MAX_BACKLOG", "3")
-        .env(
-            "INTERCOMM_TMUX_SOCKET",
-            project.root.with_extension("no-tmux.sock"),
-        )
-        .env_remove("INTERCOMM_WORKER_ID")
-        .bus_env(&project);
-    let worker: Client =
-        rmcp::ServiceExt::serve((), rmcp::transport::TokioChildProcess::new(cmd)?).await?;
+    let worker = project
+        .process_with(&[("INTERCOMM_MAX_BACKLOG", "3")])
+        .await?;
     register(&worker, "worker").await?;
     let asked = ok(
         &master,
@@ -688,16 +679,11 @@ fn worktree_add_refuses_git_folders_and_leaves_nothing_when_git_refuses() -> Tes
 fn a_displaced_master_without_a_pane_is_told_by_its_waiter() -> TestResult {
     let project = Project::plain()?;
     project.register_master();
-    let mut waiter = std::process::Command::new(bin())
-        .arg("--root")
-        .arg(&project.root)
-        .args(["hook", "Rewake"])
+    let mut waiter = project
+        .command(&["hook", "Rewake"])
         .env("INTERCOMM_WORKER_ID", "master")
         .env("INTERCOMM_REWAKE_WAIT", "20")
-        .env_remove("INTERCOMM_DB_ROOT")
-        .env_remove("TMUX_PANE")
         .env_remove("INTERCOMM_HOOK_MAIL")
-        .bus_env(&project)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -766,17 +752,9 @@ fn malformed_json_rpc_gets_answers() -> TestResult {
     use std::io::{BufRead, Write};
     let project = Project::plain()?;
     project.register_master();
-    let mut server = std::process::Command::new(bin())
-        .arg("mcp")
-        .env("INTERCOMM_DB_ROOT", &project.root)
-        .bus_env(&project)
+    let mut server = project
+        .command(&["mcp"])
         .env("INTERCOMM_WORKER_ID", "worker-1")
-        .env(
-            "INTERCOMM_TMUX_SOCKET",
-            project.root.with_extension("no-tmux.sock"),
-        )
-        .env_remove("TMUX_PANE")
-        .env_remove("TMUX")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
