@@ -767,7 +767,8 @@ async fn cli_register_force_rings_the_displaced_master() -> TestResult {
 /// gives (rmcp alone dropped these lines and the client waited forever):
 /// invalid JSON -32700, JSON nested 100k deep -32600, a line over 16 MiB
 /// -32600, and a request reusing the id of one still in flight -32600 with
-/// that id, while the first one still gets its own answer.
+/// that id, while the first one still gets its own answer (and then frees
+/// the id).
 #[test]
 fn malformed_json_rpc_gets_answers() -> TestResult {
     use std::io::{BufRead, Write};
@@ -841,6 +842,10 @@ fn malformed_json_rpc_gets_answers() -> TestResult {
         a.get("result").is_some(),
         "the first request lost its answer: {a}"
     );
+    // Answered, its id is free again (read from the answer's head).
+    send(r#"{"jsonrpc":"2.0","id":"q","method":"tools/list"}"#)?;
+    let a = next()?;
+    assert!(a["id"] == "q" && a.get("result").is_some(), "{a}");
     // Still serving.
     send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#)?;
     assert_eq!(next()?["id"], 2);
