@@ -6,6 +6,11 @@
 //! is every message above its cursor addressed to it, or broadcast by someone
 //! else. Reads use the `(to_id, seq)` index, so their cost does not grow with
 //! the size of the bus.
+//!
+//! On PostgreSQL a seq is handed out only under the bus's write lock, held
+//! until the commit is visible, for the same guarantee: either by
+//! [`insert`] in a locked transaction, or by [`flush_outbox`], which moves
+//! the sends queued by [`post`] into `messages` in one statement.
 
 use super::store::{Conn, Result, Row, args};
 use serde::{Deserialize, Serialize};
@@ -158,6 +163,154 @@ pub fn insert(conn: &Conn, m: &NewMessage<'_>) -> Result<i64> {
     }
 }
 
+/// Where [`post`] left a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posted {
+    /// Stored with this seq (SQLite, or a PostgreSQL transaction that holds
+    /// the write lock).
+    Stored(i64),
+    /// Committed to PostgreSQL's `outbox` with its transaction; it takes its
+    /// seq when [`sequence`] moves it into `messages`.
+    Queued,
+}
+
+/// Stores a message from a send, whose transaction need not hold the
+/// bus's write lock.
+///
+/// On PostgreSQL, outside the write lock, the message goes to the `outbox`
+/// table (a retry of an id already stored or queued is a no-op), and after
+/// the commit [`sequence`] gives it its seq. Why: a seq taken at INSERT
+/// becomes visible at COMMIT, so seq order is visibility order only if the
+/// lock is held from the insert through the commit (see [`insert`]), and
+/// then every send waits in line for the one before it to reach the disk
+/// (460 msgs/s for 16 senders, measured). Queued sends commit side by side
+/// (the server flushes their commits together), and one short locked
+/// statement gives seqs to all queued messages at once.
+pub fn post(conn: &Conn, m: &NewMessage<'_>) -> Result<Posted> {
+    match conn {
+        Conn::Pg(pg) if !pg.holds_write_lock() => {
+            pg.note_queued();
+            conn.execute(
+                "INSERT INTO outbox (id, from_id, to_id, type, content, in_reply_to)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                  WHERE NOT EXISTS (SELECT 1 FROM messages WHERE id = ?1)
+                 ON CONFLICT (id) DO NOTHING",
+                args![
+                    m.id,
+                    m.from,
+                    m.to,
+                    m.kind.as_str(),
+                    m.content,
+                    m.in_reply_to
+                ],
+            )?;
+            Ok(Posted::Queued)
+        }
+        _ => insert(conn, m).map(Posted::Stored),
+    }
+}
+
+/// The seq of message `id`, [`post`]ed as [`Posted::Queued`] in a
+/// transaction that has committed. Usually known without a query: the
+/// commit of a send's transaction also moved the outbox
+/// ([`commit_and_move`]). Else the message was moved by another process
+/// meanwhile, or (a retry, a sender that died) is still queued and moved now.
+///
+/// Errors: the store's, and [`super::store::StoreError::Pg`] when the
+/// message is neither queued nor stored (its transaction never committed).
+pub fn sequence(conn: &Conn, id: &str) -> Result<i64> {
+    if let Conn::Pg(pg) = conn
+        && let Some(seq) = pg.moved_seq(id)
+    {
+        return Ok(seq);
+    }
+    let stored = |conn: &Conn| {
+        conn.query_opt("SELECT seq FROM messages WHERE id = ?1", args![id], |r| {
+            r.get::<i64>(0)
+        })
+    };
+    if let Some(seq) = stored(conn)? {
+        return Ok(seq);
+    }
+    flush_outbox(conn)?;
+    stored(conn)?
+        .ok_or_else(|| super::store::StoreError::Pg(format!("message {id} was not stored")))
+}
+
+/// Moves every queued message from the outbox into `messages`, in the order
+/// they were queued, each taking its seq; returns the moved rows' `id, seq`.
+/// Runs with the bus's write lock held, taken before this statement starts
+/// so that it reads the outbox after every move before it has committed.
+const MOVE: &str = "WITH moved AS (DELETE FROM outbox
+                   RETURNING ins, id, from_id, to_id, type, content, ts, in_reply_to)
+             INSERT INTO messages (id, from_id, to_id, type, content, ts, in_reply_to)
+             SELECT id, from_id, to_id, type, content, ts, in_reply_to FROM moved ORDER BY ins
+             ON CONFLICT (id) DO NOTHING
+             RETURNING id, seq";
+
+/// Moves every message queued in PostgreSQL's outbox into `messages`
+/// ([`MOVE`]). Outside a transaction it is one round trip (`BEGIN`, the
+/// write lock, the move, `COMMIT`); in one it takes the write lock first.
+/// A no-op on SQLite, which has no outbox.
+///
+/// Readers run it too, so a message whose sender died between its commit
+/// and its move is delivered by the next read anyone makes.
+pub fn flush_outbox(conn: &Conn) -> Result<()> {
+    let Conn::Pg(pg) = conn else {
+        return Ok(());
+    };
+    if pg.in_tx() {
+        pg.lock_for_write()?;
+        return pg.batch(MOVE);
+    }
+    move_in(pg, "")
+}
+
+/// Commits the open transaction of a send that queued a message and moves
+/// the outbox in the same round trip, keeping the seqs it gave for
+/// [`sequence`].
+///
+/// Why a queue and a move rather than inserting under the lock: a seq
+/// taken at INSERT becomes visible at COMMIT, so seq order is visibility
+/// order only if the write lock is held from the insert through the commit
+/// (see [`insert`]), and then every send waits in line for the one before
+/// it to reach the disk (16 senders: 460 msgs/s, measured). Queued sends
+/// commit side by side (the server flushes their commits to disk
+/// together), and each move gives seqs to everything queued by the time it
+/// holds the lock, so while one move waits for the disk, the sends that
+/// commit meanwhile are all moved by the next.
+pub(super) fn commit_and_move(pg: &super::pg::PgConn) -> Result<()> {
+    move_in(pg, &format!("COMMIT; {};", super::pg::BUMP))
+}
+
+/// Runs `first` (statements ending a transaction, or nothing), then the
+/// outbox move in a transaction of its own, in one round trip.
+fn move_in(pg: &super::pg::PgConn, first: &str) -> Result<()> {
+    let sql = format!(
+        "{first} BEGIN; {}; {MOVE}; COMMIT; {}",
+        pg.write_lock_sql(),
+        super::pg::BUMP
+    );
+    match pg.batch_rows(&sql, &["id", "seq"]) {
+        Ok(rows) => {
+            let moved = rows
+                .into_iter()
+                .filter_map(|r| match r.as_slice() {
+                    [Some(id), Some(seq)] => Some((id.clone(), seq.parse().ok()?)),
+                    _ => None,
+                })
+                .collect();
+            pg.set_moved(moved);
+            Ok(())
+        }
+        Err(e) => {
+            // A failed statement leaves the batch's transaction open, aborted.
+            let _ = pg.batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
 /// Up to `limit` messages for `reader` with seq above `after`, in seq order.
 pub fn inbox(conn: &Conn, reader: &str, after: i64, limit: i64) -> Result<Vec<Message>> {
     conn.query(
@@ -214,6 +367,27 @@ pub fn last_seq(conn: &Conn) -> Result<i64> {
             }),
     };
     Ok(seq.unwrap_or(0))
+}
+
+/// `reader`'s cursor and the highest seq handed out ([`cursor`] and
+/// [`last_seq`] in one query): what a send's backlog check needs. On
+/// PostgreSQL inside a transaction without the write lock, the seq may be
+/// one not yet visible, so the gap may count a message not yet delivered.
+pub fn cursor_and_last_seq(conn: &Conn, reader: &str) -> Result<(i64, i64)> {
+    let last = match conn {
+        Conn::Sqlite(_) => "SELECT seq FROM sqlite_sequence WHERE name = 'messages'",
+        Conn::Pg(_) => {
+            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM messages_seq_seq"
+        }
+    };
+    conn.query_one(
+        &format!(
+            "SELECT COALESCE((SELECT last_read_seq FROM read_cursors WHERE instance_id = ?1), 0),
+                    COALESCE(({last}), 0)"
+        ),
+        args![reader],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// `reader`'s cursor (0 when it has none).

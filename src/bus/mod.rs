@@ -303,12 +303,13 @@ impl Bus {
     }
 
     /// [`Bus::write`] for a send: its reads (the gate, the recipient, the
-    /// backlog) need not be serialised with other writers, only its message
-    /// insert. The same as `write` on SQLite; on PostgreSQL the write lock
-    /// is taken by the message insert ([`messages::insert`]) rather than at
-    /// `BEGIN`, so it is held only from the insert to the commit. Seq order
-    /// stays visibility order. A backlog bound may be passed by as many
-    /// sends as race for it.
+    /// backlog) need not be serialised with other writers. The same as
+    /// `write` on SQLite; on PostgreSQL the transaction takes no write lock
+    /// unless a statement in it asks ([`messages::insert`]), so a message
+    /// stored with [`messages::post`] waits in the outbox and takes its seq
+    /// in [`messages::sequence`] after the commit. Seq order stays
+    /// visibility order. A backlog bound may be passed by as many sends as
+    /// race for it.
     pub fn write_send<T, E>(&mut self, f: impl FnOnce(&Conn) -> Result<T, E>) -> Result<T, E>
     where
         E: From<BusError>,
@@ -366,11 +367,16 @@ where
     pg.set_in_tx(false, false);
     match outcome {
         Ok(value) => {
-            pg.batch(&format!("COMMIT; {}", pg::BUMP))
-                .map_err(BusError::from)?;
+            if pg.take_queued() {
+                messages::commit_and_move(pg)
+            } else {
+                pg.batch(&format!("COMMIT; {}", pg::BUMP))
+            }
+            .map_err(BusError::from)?;
             Ok(value)
         }
         Err(e) => {
+            pg.take_queued();
             if let Err(err) = pg.batch("ROLLBACK") {
                 tracing::warn!(target: "bus", %err, "rollback failed");
             }

@@ -23,7 +23,7 @@
 //!   through startup options, bound how long a vanished host's lock outlives
 //!   it to idle 5 s + 3 × 2 s (`tcp_user_timeout` 11 s).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
@@ -450,6 +450,12 @@ pub struct PgConn {
     in_tx: Cell<bool>,
     /// Whether the open transaction holds [`WRITE_LOCK`].
     locked: Cell<bool>,
+    /// Whether the open transaction queued a message in the outbox
+    /// ([`super::messages::post`]).
+    queued: Cell<bool>,
+    /// The seqs the last outbox move on this connection gave, by message id
+    /// ([`super::messages::sequence`] looks here first).
+    moved: RefCell<HashMap<String, i64>>,
 }
 
 impl fmt::Debug for PgConn {
@@ -494,6 +500,8 @@ impl PgConn {
                 url: url.clone(),
                 in_tx: Cell::new(false),
                 locked: Cell::new(false),
+                queued: Cell::new(false),
+                moved: RefCell::new(HashMap::new()),
             }),
             Ok(Err(e)) => Err(StoreError::from(e)),
             Err(_) => Err(StoreError::Pg("the bus thread ended".to_owned())),
@@ -521,6 +529,11 @@ impl PgConn {
             "SELECT pg_advisory_xact_lock({}, {WRITE_LOCK})",
             self.url.lock_class()
         )
+    }
+
+    /// Whether the open transaction holds [`WRITE_LOCK`].
+    pub fn holds_write_lock(&self) -> bool {
+        self.in_tx.get() && self.locked.get()
     }
 
     /// Takes [`WRITE_LOCK`] in the open transaction unless it holds it
@@ -582,6 +595,54 @@ impl PgConn {
                 .batch_execute(&format!("SELECT pg_advisory_lock({class}, {key})"))?;
             s.held.push((class, key));
             Ok(())
+        })
+    }
+
+    /// Notes that the open transaction queued a message in the outbox.
+    pub(super) fn note_queued(&self) {
+        self.queued.set(true);
+    }
+
+    /// Whether the transaction now ending queued a message (and forgets it).
+    pub(super) fn take_queued(&self) -> bool {
+        self.queued.replace(false)
+    }
+
+    /// Keeps the seqs an outbox move gave, by message id, in place of the
+    /// last move's.
+    pub(super) fn set_moved(&self, moved: HashMap<String, i64>) {
+        *self.moved.borrow_mut() = moved;
+    }
+
+    /// The seq the last outbox move on this connection gave message `id`.
+    pub(super) fn moved_seq(&self, id: &str) -> Option<i64> {
+        self.moved.borrow().get(id).copied()
+    }
+
+    /// Runs statements without arguments (the simple query protocol) and
+    /// returns the rows of those whose columns are named `columns`, each
+    /// value as text (`None` for NULL).
+    pub fn batch_rows(
+        &self,
+        sql: &str,
+        columns: &'static [&'static str],
+    ) -> Result<Vec<Vec<Option<String>>>> {
+        let sql = sql.to_owned();
+        self.run(move |s| {
+            let mut rows = Vec::new();
+            for m in s.client.simple_query(&sql)? {
+                if let postgres::SimpleQueryMessage::Row(row) = m {
+                    let names = row.columns().iter().map(|c| c.name());
+                    if names.eq(columns.iter().copied()) {
+                        rows.push(
+                            (0..row.len())
+                                .map(|i| row.get(i).map(str::to_owned))
+                                .collect(),
+                        );
+                    }
+                }
+            }
+            Ok(rows)
         })
     }
 

@@ -8,6 +8,7 @@
 //! | version | what |
 //! |---------|------|
 //! | 1       | the SQLite bus's tables at its version 11, plus `instances.lock_key` (liveness), the `bus_changes` counter, and `messages.ts` from the server clock |
+//! | 2       | `outbox`: sends committed but not yet given their seq (see [`super::messages::post`]) |
 //!
 //! Types: every integer is `BIGINT`, every text `TEXT`, so that both stores
 //! read the same columns as `i64` and `String`.
@@ -16,7 +17,7 @@ use super::pg::{MIGRATE_LOCK, PgConn};
 use super::store::Result;
 use super::{BusError, BusUrl};
 
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this binary writes on PostgreSQL.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -146,6 +147,23 @@ CREATE TABLE session_hosts (
     host TEXT NOT NULL
 );
 CREATE SEQUENCE bus_changes;
+";
+
+/// A send commits its message here, without the write lock, and the row
+/// moves to `messages` (taking its seq) in a short locked statement that
+/// moves every queued row at once; `ins` keeps the order they came in.
+const V2: &str = "
+CREATE TABLE outbox (
+    ins BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    from_id TEXT NOT NULL,
+    to_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    content TEXT NOT NULL,
+    ts BIGINT NOT NULL
+        DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT,
+    in_reply_to TEXT
+);
 ";
 
 /// The stored schema version, or `None` when the schema holds no bus.

@@ -95,7 +95,7 @@ pub fn send(ctx: &mut Ctx, to: &str, content: &str, kind: MessageType) -> Result
     let limit = max_backlog();
     // The gate, the checks and the insert share one write transaction: a
     // sender takes the bus lock once and reads one snapshot.
-    let (seq, recipient) = ctx.send_acting(|tx, me| {
+    let (posted, recipient) = ctx.send_acting(|tx, me| {
         check_type(me, kind, content)?;
         if to == me.id {
             return Err(Error::invalid(
@@ -116,9 +116,10 @@ pub fn send(ctx: &mut Ctx, to: &str, content: &str, kind: MessageType) -> Result
             sent_at_ms: now,
             in_reply_to: None,
         };
-        let seq = messages::insert(tx, &message).map_err(db)?;
-        Ok((seq, recipient))
+        let posted = messages::post(tx, &message).map_err(db)?;
+        Ok((posted, recipient))
     })?;
+    let seq = ctx.sequenced(&id, posted)?;
     // Liveness reads /proc: done after the commit, outside the write lock.
     Ok(Sent {
         message_id: id,
@@ -148,7 +149,7 @@ pub fn broadcast(ctx: &mut Ctx, content: &str, kind: MessageType) -> Result<Sent
     let id = new_message_id();
     let now = clock::now_ms();
     let limit = max_backlog();
-    let seq = ctx.send_acting(|tx, me| {
+    let posted = ctx.send_acting(|tx, me| {
         check_type(me, kind, content)?;
         // A broadcast lands in every inbox: refused while any live
         // recipient is at the bound (a dead one's inbox waits for its
@@ -158,7 +159,7 @@ pub fn broadcast(ctx: &mut Ctx, content: &str, kind: MessageType) -> Result<Sent
                 check_backlog(tx, &r.id, limit)?;
             }
         }
-        messages::insert(
+        messages::post(
             tx,
             &NewMessage {
                 id: &id,
@@ -172,6 +173,7 @@ pub fn broadcast(ctx: &mut Ctx, content: &str, kind: MessageType) -> Result<Sent
         )
         .map_err(db)
     })?;
+    let seq = ctx.sequenced(&id, posted)?;
     Ok(Sent {
         message_id: id,
         seq,
@@ -187,8 +189,8 @@ pub fn broadcast(ctx: &mut Ctx, content: &str, kind: MessageType) -> Result<Sent
 /// between its cursor and the last seq, so the capped count is needed only
 /// when that gap is large.
 pub(super) fn check_backlog(conn: &crate::bus::Conn, to: &str, limit: i64) -> Result<()> {
-    let cursor = messages::cursor(conn, to).map_err(db)?;
-    if messages::last_seq(conn).map_err(db)? - cursor < limit {
+    let (cursor, last) = messages::cursor_and_last_seq(conn, to).map_err(db)?;
+    if last - cursor < limit {
         return Ok(());
     }
     let backlog = messages::count_inbox(conn, to, cursor, limit).map_err(db)?;
@@ -449,6 +451,9 @@ fn take_unread_in(
     limit: i64,
     mark_read: bool,
 ) -> Result<ReadResult> {
+    // Mail whose sender died before moving it out of the outbox
+    // (PostgreSQL) is delivered now rather than at the next send.
+    messages::flush_outbox(tx).map_err(db)?;
     let current = messages::cursor(tx, reader).map_err(db)?;
     let after = if all { 0 } else { current };
     let page = messages::inbox(tx, reader, after, limit).map_err(db)?;

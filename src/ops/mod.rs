@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::bus::Bus;
 use crate::bus::instances::{self, Instance, Role};
+use crate::bus::messages;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::location::BusPaths;
@@ -154,13 +155,29 @@ impl Ctx {
     }
 
     /// [`Ctx::write_acting`] for a send ([`Bus::write_send`]): on PostgreSQL
-    /// the bus's write lock is held only from the message insert to the
+    /// the transaction takes no write lock, and a message stored with
+    /// [`messages::post`] takes its seq in [`Ctx::sequenced`] after the
     /// commit.
     pub fn send_acting<T>(
         &mut self,
         f: impl FnOnce(&crate::bus::Conn, &Acting) -> Result<T>,
     ) -> Result<T> {
         self.acting_tx(false, f)
+    }
+
+    /// The seq of message `id`, stored or queued by [`messages::post`] in a
+    /// [`Ctx::send_acting`] that has committed: a queued message is moved
+    /// into `messages` first ([`messages::sequence`]).
+    pub fn sequenced(&mut self, id: &str, posted: messages::Posted) -> Result<i64> {
+        match posted {
+            messages::Posted::Stored(seq) => Ok(seq),
+            messages::Posted::Queued => {
+                let Some(bus) = self.existing_bus()? else {
+                    return Err(not_registered());
+                };
+                messages::sequence(bus.conn(), id).map_err(db)
+            }
+        }
     }
 
     fn acting_tx<T>(
