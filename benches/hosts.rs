@@ -93,9 +93,7 @@ fn line(name: &str, v: &[f64]) -> String {
 
 async fn run(lab: &mut Lab, quick: bool) -> R {
     let (scans, wakes) = if quick { (10, 6) } else { (40, 20) };
-    lab.wait_for_sshd()?;
-    let m = lab.master().await?;
-    lab.cli_ok(&["host", "add", "h1", &lab.url(0)])?;
+    let m = lab.master_with_hosts().await?;
     let cmd = lab.fake_cmd_with("--busy-seconds 0.1");
     let base = json!({"count": PANES, "claude_cmd": cmd, "wake": false, "ready_timeout": 180});
     let mut remote = base.clone();

@@ -25,7 +25,8 @@
 //! 1. cold start: spawn → initialize + initialized + tools/list (one write) →
 //!    the tools/list reply line;
 //! 2. peak RSS (VmHWM) of a master server after 1,000 tool calls;
-//! 3. send + read round trip between two servers, per call and per pair;
+//! 3. send + read round trip between two servers, per call and per pair,
+//!    and a read of a full page (60 messages of ~1 KB);
 //! 4. fan-in: 16 worker servers send to one master at once, verified, beside
 //!    the raw limit of the same inserts through the library on one connection;
 //! 5. read latency on buses pre-filled with 10k, 100k and 1M messages;

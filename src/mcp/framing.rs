@@ -17,11 +17,21 @@
 //! and either passed on or answered here; rmcp's output passes through
 //! line by line, releasing answered ids. Answers from both sides are
 //! written whole under one lock, so lines never interleave.
+//!
+//! What this costs a line: an input line is parsed once here for its
+//! syntax (rmcp would drop a bad one silently) without building values,
+//! and its nesting is scanned only when it holds more opening brackets than
+//! [`MAX_DEPTH`]; an output line is read only up to its id and `result` or
+//! `error`, the first few dozen bytes of what rmcp writes, not parsed a
+//! second time. Measured with valgrind (docs/PERFORMANCE.md), this took
+//! 12% of the server's instructions off a read of a 149 KB page and 22% off
+//! a send of a 59 KB message; a small call's 3% is lost in its latency.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
@@ -33,6 +43,25 @@ pub const MAX_LINE: usize = 16 * 1024 * 1024;
 /// The deepest nesting serde_json parses into a value (its recursion
 /// limit, which rmcp's parse hits and then drops the line).
 pub const MAX_DEPTH: usize = 128;
+
+/// Whether arrays and objects may nest deeper than [`MAX_DEPTH`] in
+/// `text`: a count of its opening brackets (strings included, so it counts
+/// too many, never too few) clears almost every line; only a line with more
+/// than [`MAX_DEPTH`] of them is scanned with [`nesting`].
+fn too_deep(text: &[u8]) -> bool {
+    // Counted in u8 per chunk of 255, which the compiler vectorises: ~30x
+    // faster than the byte-wise scan on a 200 KB line.
+    let opening: usize = text
+        .chunks(255)
+        .map(|c| {
+            usize::from(
+                c.iter()
+                    .fold(0u8, |n, &b| n + u8::from(b == b'[' || b == b'{')),
+            )
+        })
+        .sum();
+    opening > MAX_DEPTH && nesting(text) > MAX_DEPTH
+}
 
 /// How deep arrays and objects nest in `text` (strings skipped).
 fn nesting(text: &[u8]) -> usize {
@@ -99,7 +128,7 @@ pub fn classify(line: &[u8], in_flight: &HashSet<String>) -> Verdict {
     if text.is_empty() {
         return Verdict::Skip;
     }
-    if nesting(text) > MAX_DEPTH {
+    if too_deep(text) {
         let id = serde_json::from_slice::<Head>(text).ok().and_then(|h| h.id);
         return Verdict::Answer(error(
             id.as_ref().filter(|v| v.is_string() || v.is_number()),
@@ -165,21 +194,79 @@ pub fn classify(line: &[u8], in_flight: &HashSet<String>) -> Verdict {
     }
 }
 
-/// The id a line of rmcp's output answers, as JSON text, if it is an answer.
+/// The id a line of rmcp's output answers, as JSON text, if it is an answer
+/// (it has `result` or `error`, and a non-null `id`).
+///
+/// Only the head of the line is read: rmcp 3.11 writes a response's fields
+/// in the order `jsonrpc`, `id`, `result`/`error` (its `JsonRpcResponse` and
+/// `JsonRpcError`), so reading stops after a few dozen bytes. Fields in
+/// another order are still read right, only further. A line that is not a
+/// JSON object answers nothing.
 fn answered(line: &[u8]) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Out {
-        #[serde(default)]
-        id: Option<Value>,
-        #[serde(default)]
-        result: Option<serde::de::IgnoredAny>,
-        #[serde(default)]
-        error: Option<serde::de::IgnoredAny>,
+    let mut head = ReplyHead::default();
+    // Stopping inside the object makes serde_json report it unfinished
+    // after the head was read; what was read stands.
+    let _ = (&mut head).deserialize(&mut serde_json::Deserializer::from_slice(line));
+    head.answers.then_some(head.id?).map(|id| id.to_string())
+}
+
+/// What [`answered`] reads of an output line.
+#[derive(Default)]
+struct ReplyHead {
+    id: Option<Value>,
+    /// It has a `result` or an `error`.
+    answers: bool,
+}
+
+/// A top-level key of an output line, as far as [`answered`] cares.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum ReplyKey {
+    Id,
+    Result,
+    Error,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> DeserializeSeed<'de> for &mut ReplyHead {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
     }
-    let out: Out = serde_json::from_slice(line).ok()?;
-    (out.result.is_some() || out.error.is_some())
-        .then_some(out.id?)
-        .map(|id| id.to_string())
+}
+
+impl<'de> Visitor<'de> for &mut ReplyHead {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON-RPC message object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<ReplyKey>()? {
+            match key {
+                ReplyKey::Id => self.id = map.next_value()?,
+                ReplyKey::Result | ReplyKey::Error if self.id.is_some() => {
+                    // The id is known: the rest of the line is not read.
+                    self.answers = true;
+                    return Ok(());
+                }
+                ReplyKey::Result | ReplyKey::Error => {
+                    self.answers = true;
+                    map.next_value::<IgnoredAny>()?;
+                }
+                ReplyKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            if self.answers && self.id.is_some() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Puts the framing checks between `input`/`output` (the process's stdio)
@@ -415,5 +502,39 @@ mod tests {
             Some("\"a\"".into())
         );
         assert_eq!(answered(br#"{"jsonrpc":"2.0","method":"x"}"#), None);
+    }
+
+    #[test]
+    fn an_answer_is_read_from_its_head_in_any_field_order() {
+        // Read without reaching the rest: a bad tail does not matter.
+        assert_eq!(
+            answered(br#"{"jsonrpc":"2.0","id":7,"result":{"content":[ not json"#),
+            Some("7".into())
+        );
+        assert_eq!(
+            answered(br#"{"error":{"code":-1,"message":"x"},"jsonrpc":"2.0","id":"b"}"#),
+            Some("\"b\"".into())
+        );
+        // A request from the server, a null id, not an object: no answer.
+        assert_eq!(
+            answered(br#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#),
+            None
+        );
+        assert_eq!(answered(br#"{"jsonrpc":"2.0","id":null,"error":{}}"#), None);
+        assert_eq!(answered(b"[1,2]"), None);
+        assert_eq!(answered(b"not json"), None);
+    }
+
+    #[test]
+    fn too_deep_counts_brackets_before_it_scans() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(!too_deep(deep(MAX_DEPTH).as_bytes()));
+        assert!(too_deep(deep(MAX_DEPTH + 1).as_bytes()));
+        // Many brackets, shallow: counted past the limit, then scanned.
+        let wide = format!("[{}]", "[],".repeat(300) + "[]");
+        assert!(!too_deep(wide.as_bytes()));
+        // Brackets inside strings do not nest.
+        let quoted = format!("{{\"m\":\"{}\"}}", "[".repeat(1000));
+        assert!(!too_deep(quoted.as_bytes()));
     }
 }

@@ -45,10 +45,7 @@ async fn spawn_on(lab: &Lab, master: usize, host: &str, worktrees: bool) -> Test
 }
 
 async fn round(lab: &mut Lab) -> TestResult {
-    lab.wait_for_sshd()?;
-    let m = lab.master().await?;
-    lab.cli_ok(&["host", "add", "h1", &lab.url(0)])?;
-    lab.cli_ok(&["host", "add", "h2", &lab.url(1)])?;
+    let m = lab.master_with_hosts().await?;
 
     // Spawn: one worker on each host, each booted and woken there.
     let w1 = spawn_on(lab, m, "h1", true).await?;
@@ -225,18 +222,11 @@ async fn round(lab: &mut Lab) -> TestResult {
 /// back, teardown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_on_two_hosts() -> TestResult {
-    let mut lab = Lab::new(2)?;
-    let outcome = round(&mut lab).await;
-    if outcome.is_err() {
-        eprintln!("{}", lab.diagnostics());
-    }
-    outcome
+    with_lab(2, round).await
 }
 
 async fn cut_off(lab: &mut Lab) -> TestResult {
-    lab.wait_for_sshd()?;
-    let m = lab.master().await?;
-    lab.cli_ok(&["host", "add", "h1", &lab.url(0)])?;
+    let m = lab.master_with_hosts().await?;
     let w = spawn_on(lab, m, "h1", false).await?;
     let id = w["id"].as_str().unwrap_or_default().to_owned();
     ok(
@@ -337,30 +327,18 @@ fn unread(lab: &Lab, id: &str) -> TestResult<Vec<String>> {
 /// its worker's unread mail stays on the bus.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_cut_off_is_reported_and_its_mail_kept() -> TestResult {
-    let mut lab = Lab::new(1)?;
-    let outcome = cut_off(&mut lab).await;
-    if outcome.is_err() {
-        eprintln!("{}", lab.diagnostics());
-    }
-    outcome
+    with_lab(1, cut_off).await
 }
 
 /// A host whose intercomm is another version is refused at the handshake:
 /// nothing is started there, and the error names both versions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_of_another_version_is_refused() -> TestResult {
-    let mut lab = Lab::new(1)?;
-    let outcome = other_version(&mut lab).await;
-    if outcome.is_err() {
-        eprintln!("{}", lab.diagnostics());
-    }
-    outcome
+    with_lab(1, other_version).await
 }
 
 async fn other_version(lab: &mut Lab) -> TestResult {
-    lab.wait_for_sshd()?;
-    let m = lab.master().await?;
-    lab.cli_ok(&["host", "add", "h1", &lab.url(0)])?;
+    let m = lab.master_with_hosts().await?;
     lab.fake_agent(0, "0.0.1-other")?;
     let failed = call(
         lab.client(m),

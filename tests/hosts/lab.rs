@@ -656,6 +656,17 @@ impl Lab {
         Ok(self.clients.len() - 1)
     }
 
+    /// The master ([`Lab::master`]) once every host's sshd answers, with
+    /// every host added under its name (`intercomm host add hN ssh://…`).
+    pub async fn master_with_hosts(&mut self) -> TestResult<usize> {
+        self.wait_for_sshd()?;
+        let m = self.master().await?;
+        for (i, h) in self.hosts.iter().enumerate() {
+            self.cli_ok(&["host", "add", &h.name, &self.url(i)])?;
+        }
+        Ok(m)
+    }
+
     pub fn client(&self, i: usize) -> &Client {
         &self.clients[i]
     }
@@ -830,7 +841,18 @@ impl Drop for Lab {
     }
 }
 
-/// Calls a tool with JSON arguments (60 s at most).
+/// Runs `test` on a new lab of `n` hosts; when it fails, prints the lab's
+/// diagnostics (the master's and sshds' logs) before the lab is undone.
+pub async fn with_lab(n: usize, test: impl AsyncFnOnce(&mut Lab) -> TestResult) -> TestResult {
+    let mut lab = Lab::new(n)?;
+    let outcome = test(&mut lab).await;
+    if outcome.is_err() {
+        eprintln!("{}", lab.diagnostics());
+    }
+    outcome
+}
+
+/// Calls a tool with JSON arguments (90 s at most).
 pub async fn call(client: &Client, tool: &str, args: Value) -> TestResult<CallToolResult> {
     let mut params = CallToolRequestParams::new(tool.to_owned());
     if let Value::Object(map) = args {

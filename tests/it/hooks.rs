@@ -248,15 +248,10 @@ fn hooks_never_break_the_session() -> TestResult {
 /// Runs `intercomm hook PermissionRequest` as worker-1 in the background.
 fn permission_hook(project: &Project, wait: &str) -> TestResult<std::process::Child> {
     use std::io::Write;
-    let mut child = std::process::Command::new(bin())
-        .arg("--root")
-        .arg(&project.root)
-        .args(["hook", "PermissionRequest"])
-        .env_remove("INTERCOMM_DB_ROOT")
-        .env_remove("TMUX_PANE")
+    let mut child = project
+        .command(&["hook", "PermissionRequest"])
         .env("INTERCOMM_WORKER_ID", "worker-1")
         .env("INTERCOMM_PERMISSION_WAIT", wait)
-        .bus_env(project)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -935,16 +935,9 @@ async fn scan_shows_a_worker_reconnecting_after_a_restart() -> TestResult {
     assert_eq!(out["workers"][0]["id"], "worker-1", "{out}");
     // The stand-in does not register; an `intercomm mcp` named as the
     // session holds the id, as the worker's own server would.
-    let mut cmd = tokio::process::Command::new(bin());
-    cmd.arg("mcp")
-        .current_dir(&project.root)
-        .env("INTERCOMM_DB_ROOT", &project.root)
-        .env("INTERCOMM_WORKER_ID", "worker-1")
-        .env("INTERCOMM_TMUX_SOCKET", &server.socket)
-        .env_remove("TMUX")
-        .env_remove("TMUX_PANE")
-        .bus_env(&project);
-    let worker = rmcp::ServiceExt::serve((), rmcp::transport::TokioChildProcess::new(cmd)?).await?;
+    let worker = project
+        .process_with(&[("INTERCOMM_WORKER_ID", "worker-1")])
+        .await?;
     let (id, pid) = registered(&worker, "worker").await?;
     assert_eq!(id, "worker-1");
     let _killed = Killed(vec![pid]);

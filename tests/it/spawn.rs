@@ -109,20 +109,10 @@ async fn a_worker_without_the_mcp_server_is_not_woken() -> TestResult {
 /// through the MCP handshake and a tools/list, and returns once its log says
 /// what it did with the connection.
 async fn handshake_as_worker(project: &Project, id: &str) -> TestResult<String> {
-    let mut cmd = tokio::process::Command::new(bin());
-    cmd.arg("mcp")
-        .current_dir(&project.root)
-        .env("INTERCOMM_DB_ROOT", &project.root)
-        .env("INTERCOMM_WORKER_ID", id)
-        .env("INTERCOMM_LOG", "mcp=debug")
-        .bus_env(project)
-        .env(
-            "INTERCOMM_TMUX_SOCKET",
-            project.root.with_extension("no-tmux.sock"),
-        )
-        .env_remove("TMUX")
-        .env_remove("TMUX_PANE");
-    let (transport, stderr) = TokioChildProcess::builder(cmd)
+    let mut cmd = project.command(&["mcp"]);
+    cmd.env("INTERCOMM_WORKER_ID", id)
+        .env("INTERCOMM_LOG", "mcp=debug");
+    let (transport, stderr) = TokioChildProcess::builder(tokio::process::Command::from(cmd))
         .stderr(Stdio::piped())
         .spawn()?;
     let client = ().serve(transport).await?;

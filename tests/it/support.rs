@@ -74,15 +74,6 @@ impl BusEnv for std::process::Command {
     }
 }
 
-impl BusEnv for tokio::process::Command {
-    fn bus_env(&mut self, project: &Project) -> &mut Self {
-        match &project.bus {
-            Some(url) => self.env("INTERCOMM_BUS", url),
-            None => self.env_remove("INTERCOMM_BUS"),
-        }
-    }
-}
-
 impl BusEnv for assert_cmd::Command {
     fn bus_env(&mut self, project: &Project) -> &mut Self {
         match &project.bus {
@@ -149,10 +140,16 @@ impl Project {
         client_of(self.ctx()).await
     }
 
-    /// A real `intercomm mcp` process on this bus, and a client of it.
-    pub async fn process(&self) -> TestResult<Client> {
-        let mut cmd = tokio::process::Command::new(bin());
-        cmd.arg("mcp")
+    /// A raw `intercomm` child process on this project, for a test that
+    /// needs its pipes or its lifetime (an MCP server, a hook, `watch`):
+    /// `args` after the binary, run in the root with the root as
+    /// `INTERCOMM_DB_ROOT` (what spawn gives a worker and its hooks), this
+    /// test's bus ([`BusEnv`]), a tmux socket no server listens on, and no
+    /// `INTERCOMM_WORKER_ID`, `TMUX` or `TMUX_PANE` of the test's own. The
+    /// caller adds the rest (a worker id, limits, pipes).
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(bin());
+        cmd.args(args)
             .current_dir(&self.root)
             .env("INTERCOMM_DB_ROOT", &self.root)
             .env_remove("INTERCOMM_WORKER_ID")
@@ -163,7 +160,22 @@ impl Project {
             .env_remove("TMUX")
             .env_remove("TMUX_PANE")
             .bus_env(self);
-        Ok(().serve(TokioChildProcess::new(cmd)?).await?)
+        cmd
+    }
+
+    /// A real `intercomm mcp` process on this bus, and a client of it.
+    pub async fn process(&self) -> TestResult<Client> {
+        self.process_with(&[]).await
+    }
+
+    /// [`Project::process`] with `env` added (e.g. `INTERCOMM_MAX_BACKLOG`).
+    pub async fn process_with(&self, env: &[(&str, &str)]) -> TestResult<Client> {
+        let mut cmd = self.command(&["mcp"]);
+        cmd.envs(env.iter().copied());
+        Ok(
+            ().serve(TokioChildProcess::new(tokio::process::Command::from(cmd))?)
+                .await?,
+        )
     }
 
     /// Runs the CLI with `--root` set to this project.

@@ -211,18 +211,9 @@ async fn a_full_inbox_refuses_more_mail() -> TestResult {
     let project = Project::plain()?;
     let master = project.client().await?;
     register(&master, "master").await?;
-    let mut cmd = tokio::process::Command::new(bin());
-    cmd.arg("mcp")
-        .env("INTERCOMM_DB_ROOT", &project.root)
-        .env("INTERCOMM_MAX_BACKLOG", "5")
-        .bus_env(&project)
-        .env(
-            "INTERCOMM_TMUX_SOCKET",
-            project.root.with_extension("no-tmux.sock"),
-        )
-        .env_remove("INTERCOMM_WORKER_ID");
-    let worker: Client =
-        rmcp::ServiceExt::serve((), rmcp::transport::TokioChildProcess::new(cmd)?).await?;
+    let worker = project
+        .process_with(&[("INTERCOMM_MAX_BACKLOG", "5")])
+        .await?;
     register(&worker, "worker").await?;
     for n in 0..5 {
         ok(

@@ -2,7 +2,7 @@
 //! events as JSON lines, `diff` prints a worker's patch against its base.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -18,17 +18,8 @@ struct Watch {
 
 impl Watch {
     fn start(project: &Project) -> TestResult<Self> {
-        let mut child = Command::new(bin())
-            .args(["--root"])
-            .arg(&project.root)
-            .arg("watch")
-            .env_remove("INTERCOMM_DB_ROOT")
-            .bus_env(project)
-            .env(
-                "INTERCOMM_TMUX_SOCKET",
-                project.root.with_extension("no-tmux.sock"),
-            )
-            .env_remove("TMUX")
+        let mut child = project
+            .command(&["watch"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()?;
