@@ -1,0 +1,597 @@
+//! What only the PostgreSQL bus has to prove (INTERCOMM_TEST_BUS=postgres;
+//! elsewhere these return at once): a cursor never passes a message that
+//! commits late, even though a plain sequence would; 16 writer processes'
+//! mail reaches a reading master exactly once and in order; a server
+//! restart mid fan-in loses and duplicates nothing acknowledged; a second
+//! master cannot take over while the first's connection lives. What a
+//! server restart does to live processes is in `restart`, TLS in `tls`.
+
+mod restart;
+mod tls;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use intercomm::bus::messages::{self, MessageType, NewMessage};
+use intercomm::bus::store::args;
+use intercomm::bus::{Bus, BusError, BusUrl};
+use intercomm::location::BusPaths;
+use serde_json::json;
+
+use crate::support::*;
+
+/// Whether this run is on PostgreSQL; the tests below return at once when not.
+pub(super) fn skip() -> bool {
+    !on_postgres()
+}
+
+pub(super) fn message<'a>(id: &'a str, from: &'a str, content: &'a str) -> NewMessage<'a> {
+    NewMessage {
+        id,
+        from,
+        to: "master",
+        kind: MessageType::Status,
+        content,
+        sent_at_ms: 0,
+        in_reply_to: None,
+    }
+}
+
+/// Polls (up to 30 s) until another connection waits for the bus's write
+/// lock: a deterministic "B is blocked", with no timing in the assertion.
+fn until_a_writer_waits(bus: &Bus) -> TestResult<bool> {
+    for _ in 0..600 {
+        let waiting: i64 = bus.conn().query_one(
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+            &[],
+            |r| r.get(0),
+        )?;
+        if waiting > 0 {
+            return Ok(true);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(false)
+}
+
+/// The negative control: with a plain sequence (no lock), a row that takes
+/// seq 1 but commits after seq 2 is never seen by a reader that follows the
+/// highest seq it read. This is the loss the bus's write lock prevents, and
+/// it shows the exactly-once checks below can fail.
+#[test]
+fn a_plain_sequence_cursor_skips_a_late_commit() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let project = Project::plain()?;
+    project.register_master_and_worker();
+    let (a, b, reader) = (project.bus()?, project.bus()?, project.bus()?);
+    reader.conn().execute(
+        "CREATE TABLE plain (seq BIGSERIAL PRIMARY KEY, v TEXT NOT NULL)",
+        &[],
+    )?;
+    let pa = a.conn().pg().ok_or("not PostgreSQL")?;
+    pa.batch("BEGIN")?;
+    pa.batch("INSERT INTO plain (v) VALUES ('late')")?;
+    b.conn()
+        .execute("INSERT INTO plain (v) VALUES ('early')", &[])?;
+    let read = |after: i64| -> TestResult<Vec<(i64, String)>> {
+        Ok(reader.conn().query(
+            "SELECT seq, v FROM plain WHERE seq > ?1 ORDER BY seq",
+            args![after],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    };
+    let first = read(0)?;
+    assert_eq!(first, [(2, "early".to_owned())]);
+    let cursor = first.last().map_or(0, |r| r.0);
+    pa.batch("COMMIT")?;
+    assert!(
+        read(cursor)?.is_empty(),
+        "the late row is behind the cursor"
+    );
+    assert_eq!(read(0)?.len(), 2, "and yet it is stored: skipped forever");
+    Ok(())
+}
+
+/// The same interleaving through the bus: the second writer waits for the
+/// first's commit, so the reader sees seq 1 before (or with) seq 2.
+#[test]
+fn the_write_lock_keeps_a_late_commit_ahead_of_the_cursor() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let project = Project::plain()?;
+    project.register_master_and_worker();
+    let paths = project.paths();
+    let (inserted_tx, inserted) = mpsc::channel();
+    let (go_tx, go) = mpsc::channel::<()>();
+    let first = {
+        let paths = paths.clone();
+        std::thread::spawn(move || -> Result<i64, String> {
+            let mut bus = Bus::open_or_create(&paths).map_err(|e| e.to_string())?;
+            bus.write(|tx| {
+                let seq = messages::insert(tx, &message("m-late", "worker-1", "late"))
+                    .map_err(BusError::from)?;
+                let _ = inserted_tx.send(seq);
+                let _ = go.recv();
+                Ok::<_, BusError>(seq)
+            })
+            .map_err(|e| e.to_string())
+        })
+    };
+    let late_seq = inserted.recv_timeout(Duration::from_secs(30))?;
+    let second = {
+        let paths = paths.clone();
+        std::thread::spawn(move || -> Result<i64, String> {
+            let mut bus = Bus::open_or_create(&paths).map_err(|e| e.to_string())?;
+            bus.write(|tx| {
+                messages::insert(tx, &message("m-early", "worker-1", "early"))
+                    .map_err(BusError::from)
+            })
+            .map_err(|e| e.to_string())
+        })
+    };
+    let reader = project.bus()?;
+    assert!(
+        until_a_writer_waits(&reader)?,
+        "the second writer never waited"
+    );
+    let before = messages::inbox(reader.conn(), "master", 0, 10)?;
+    assert!(before.is_empty(), "nothing is visible yet: {before:?}");
+    go_tx.send(())?;
+    assert_eq!(
+        first.join().map_err(|_| "first writer panicked")??,
+        late_seq
+    );
+    let early_seq = second.join().map_err(|_| "second writer panicked")??;
+    assert!(early_seq > late_seq);
+    let after: Vec<String> = messages::inbox(reader.conn(), "master", 0, 10)?
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert_eq!(after, ["late", "early"]);
+    Ok(())
+}
+
+/// A send's message goes to the outbox, where no reader sees it, and takes
+/// its seq when moved, in the same round trip as the send's commit. A
+/// message left queued (the server stopped between the commit and the move)
+/// loses nothing: the next read moves it and delivers it. Posting an id
+/// again, queued or moved, stores nothing more.
+#[test]
+fn a_queued_message_is_delivered_by_the_next_read_once() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let project = Project::plain()?;
+    project.register_master_and_worker();
+    let mut sender = project.bus()?;
+    let post = |bus: &mut Bus, id: &str| {
+        bus.write_send(|tx| {
+            messages::post(tx, &message(id, "worker-1", id)).map_err(BusError::from)
+        })
+    };
+    assert_eq!(post(&mut sender, "m-1")?, messages::Posted::Queued);
+    let first = messages::sequence(sender.conn(), "m-1")?;
+    assert_eq!(messages::inbox(sender.conn(), "master", 0, 10)?.len(), 1);
+    // Left queued, as a stop between the commit and the move leaves it.
+    sender.conn().execute(
+        "INSERT INTO outbox (id, from_id, to_id, type, content) VALUES ('m-2', 'worker-1', 'master', 'status', 'm-2')",
+        &[],
+    )?;
+    let mut reader = project.bus()?;
+    let unread = messages::inbox(reader.conn(), "master", first, 10)?;
+    assert!(
+        unread.is_empty(),
+        "a queued message is not visible: {unread:?}"
+    );
+    let read = intercomm::ops::messaging::take_unread(&mut reader, "master", false, 10, true)?;
+    let contents: Vec<&str> = read
+        .messages
+        .iter()
+        .map(|m| m.message.content.as_str())
+        .collect();
+    assert_eq!(contents, ["m-1", "m-2"]);
+    for id in ["m-1", "m-2"] {
+        assert_eq!(post(&mut sender, id)?, messages::Posted::Queued);
+    }
+    assert_eq!(messages::sequence(sender.conn(), "m-1")?, first);
+    assert_eq!(
+        messages::sequence(sender.conn(), "m-2")?,
+        read.messages[1].message.seq,
+        "the retry found the stored seq"
+    );
+    assert_eq!(messages::count(sender.conn())?, 2, "each stored once");
+    let queued: i64 = sender
+        .conn()
+        .query_one("SELECT COUNT(*) FROM outbox", &[], |r| r.get(0))?;
+    assert_eq!(queued, 0, "nothing left queued");
+    Ok(())
+}
+
+/// 16 writer processes × 300 messages while the master reads as they
+/// arrive: each message exactly once, each sender's in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_writer_processes_reach_a_reading_master_exactly_once_in_order() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let (writers, per) = (16, 300u32);
+    let project = Project::plain()?;
+    let master = project.process().await?;
+    register(&master, "master").await?;
+    let mut procs = Vec::new();
+    for _ in 0..writers {
+        let c = project.process().await?;
+        let id = register(&c, "worker").await?;
+        procs.push((id, c));
+    }
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let sends = procs.iter().map(|(id, c)| {
+        let done = &done;
+        async move {
+            for n in 0..per {
+                ok(
+                    c,
+                    "intercomm_send",
+                    json!({"to": "master", "message": format!("{id} {n}")}),
+                )
+                .await?;
+            }
+            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            TestResult::Ok(())
+        }
+    });
+    let reading = async {
+        let mut got = Vec::new();
+        loop {
+            let finished = done.load(std::sync::atomic::Ordering::SeqCst) == writers;
+            let page = read_all(&master).await?;
+            let empty = page.is_empty();
+            got.extend(page);
+            if finished && empty {
+                return TestResult::Ok(got);
+            }
+            if empty {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    let (sent, got) = tokio::join!(futures::future::try_join_all(sends), reading);
+    sent?;
+    let got = got?;
+    let mut ids = BTreeSet::new();
+    let mut by_sender: HashMap<String, Vec<u32>> = HashMap::new();
+    for m in &got {
+        assert!(
+            ids.insert(m["id"].as_str().unwrap_or_default().to_owned()),
+            "delivered twice: {m}"
+        );
+        let (from, n) = m["content"]
+            .as_str()
+            .unwrap_or_default()
+            .split_once(' ')
+            .ok_or("content")?;
+        by_sender
+            .entry(from.to_owned())
+            .or_default()
+            .push(n.parse()?);
+    }
+    assert_eq!(got.len(), writers * per as usize, "every message, once");
+    for (id, _) in &procs {
+        let seen = by_sender.get(id).cloned().unwrap_or_default();
+        assert_eq!(seen, (0..per).collect::<Vec<_>>(), "{id}: in order");
+    }
+    Ok(())
+}
+
+/// A cluster of this test's own (fsync on), stopped and removed on drop.
+pub(super) struct OwnCluster {
+    pub(super) url: String,
+    pub(super) dir: String,
+}
+
+impl OwnCluster {
+    pub(super) fn start() -> TestResult<Self> {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-test-cluster");
+        let out = std::process::Command::new(script)
+            .args(["start", "--fsync"])
+            .output()?;
+        if !out.status.success() {
+            return Err(format!(
+                "pg-test-cluster start: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        let text = String::from_utf8(out.stdout)?;
+        let field = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(str::to_owned)
+                .ok_or(format!("no {k} in {text}"))
+        };
+        Ok(Self {
+            url: field("INTERCOMM_TEST_PG=")?,
+            dir: field("INTERCOMM_TEST_PG_DIR=")?,
+        })
+    }
+
+    pub(super) fn restart_immediate(&self) -> TestResult {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-test-cluster");
+        let status = std::process::Command::new(script)
+            .args(["restart", &self.dir, "immediate"])
+            .status()?;
+        if !status.success() {
+            return Err("pg_ctl restart -m immediate failed".into());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-test-cluster");
+        let _ = std::process::Command::new(script)
+            .args(["stop", &self.dir])
+            .status();
+    }
+}
+
+/// `pg_ctl restart -m immediate` (a crash, then WAL redo) while 4 writers
+/// send: every send that returned is stored exactly once, in its sender's
+/// order. A writer whose send failed reconnects and sends the same id again,
+/// a no-op when the first attempt had committed (client-made id, ON
+/// CONFLICT DO NOTHING, in the outbox and in `messages`).
+#[test]
+fn a_server_crash_mid_fan_in_loses_and_duplicates_nothing_acknowledged() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let cluster = OwnCluster::start()?;
+    let dir = tempfile::tempdir()?;
+    let url = BusUrl::parse(&format!("{}?schema=crash", cluster.url))?;
+    let paths = BusPaths::new(dir.path(), dir.path()).with_bus(Some(url));
+    Bus::open_or_create(&paths)?;
+    let (writers, per) = (4, 150u32);
+    let handles: Vec<_> = (0..writers)
+        .map(|w| {
+            let paths = paths.clone();
+            std::thread::spawn(move || -> Result<(Vec<String>, u32), String> {
+                let mut acked = Vec::new();
+                let mut retries = 0;
+                let mut bus = None;
+                for n in 0..per {
+                    let id = format!("w{w}-{n:04}");
+                    let content = format!("w{w} {n}");
+                    let mut attempts = 0;
+                    loop {
+                        attempts += 1;
+                        if attempts > 200 {
+                            return Err(format!("{id}: the bus never came back"));
+                        }
+                        if bus.is_none() {
+                            bus = Bus::open_existing(&paths).ok().flatten();
+                        }
+                        let Some(b) = bus.as_mut() else {
+                            std::thread::sleep(Duration::from_millis(50));
+                            continue;
+                        };
+                        let from = format!("w{w}");
+                        let m = message(&id, &from, &content);
+                        // Even writers send as `intercomm_send` does (the
+                        // outbox, then its move); odd ones insert under the
+                        // write lock, as every other write does.
+                        let sent = if w % 2 == 0 {
+                            b.write_send(|tx| messages::post(tx, &m).map_err(BusError::from))
+                                .and_then(|_| {
+                                    messages::sequence(b.conn(), &id).map_err(BusError::from)
+                                })
+                        } else {
+                            b.write(|tx| messages::insert(tx, &m).map_err(BusError::from))
+                        };
+                        match sent {
+                            Ok(_) => {
+                                acked.push(id.clone());
+                                break;
+                            }
+                            Err(_) => {
+                                retries += 1;
+                                bus = None;
+                            }
+                        }
+                    }
+                }
+                Ok((acked, retries))
+            })
+        })
+        .collect();
+    // Restart once the writers are under way (a tenth of the messages in).
+    let watcher = Bus::open_existing(&paths)?.ok_or("no bus")?;
+    for _ in 0..600 {
+        if messages::count(watcher.conn())? >= i64::from(per) * writers as i64 / 10 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(watcher);
+    cluster.restart_immediate()?;
+    let mut acked = Vec::new();
+    let mut retries = 0;
+    for h in handles {
+        let (a, r) = h.join().map_err(|_| "writer panicked")??;
+        acked.push(a);
+        retries += r;
+    }
+    let bus = Bus::open_existing(&paths)?.ok_or("no bus after restart")?;
+    let stored: Vec<(i64, String)> =
+        bus.conn()
+            .query("SELECT seq, id FROM messages ORDER BY seq", &[], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+    let stored_ids: Vec<&String> = stored.iter().map(|(_, id)| id).collect();
+    let distinct: BTreeSet<&String> = stored_ids.iter().copied().collect();
+    assert_eq!(distinct.len(), stored.len(), "a message stored twice");
+    let total: usize = acked.iter().map(Vec::len).sum();
+    assert_eq!(total, writers * per as usize, "every writer finished");
+    assert_eq!(stored.len(), total, "stored = acknowledged");
+    for (w, ids) in acked.iter().enumerate() {
+        let order: Vec<&String> = stored_ids
+            .iter()
+            .copied()
+            .filter(|id| id.starts_with(&format!("w{w}-")))
+            .collect();
+        assert_eq!(order, ids.iter().collect::<Vec<_>>(), "w{w}: order");
+    }
+    assert!(retries > 0, "the restart hit no send (it proves nothing)");
+    eprintln!("restart mid fan-in: {total} acknowledged = stored = distinct, {retries} retries");
+    Ok(())
+}
+
+/// One master at a time: while the first master's connection lives (its
+/// session lock held), a second cannot take the id, even where its process
+/// cannot be checked (a row from another host); once the connection ends,
+/// it can, without force.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_master_waits_for_the_first_masters_connection() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let project = Project::plain()?;
+    let first = project.process().await?;
+    let pid = ok(&first, "intercomm_register", json!({"role": "master"})).await?["pid"]
+        .as_u64()
+        .ok_or("pid")?;
+    // As if it ran on another host: its pid says nothing here.
+    project.bus()?.conn().execute(
+        "UPDATE instances SET host = 'elsewhere', boot_id = '' WHERE id = 'master'",
+        &[],
+    )?;
+    let second = project.process().await?;
+    let e = err(&second, "intercomm_register", json!({"role": "master"})).await?;
+    assert!(
+        e.to_string().contains("master"),
+        "refused while the first lives: {e}"
+    );
+    let status = ok(&second, "intercomm_status", json!({})).await?;
+    let m = status["instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["id"] == "master")
+        .cloned()
+        .ok_or("master")?;
+    assert_eq!(m["alive"], true, "alive by its connection: {m}");
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()?;
+    let mut taken = false;
+    for _ in 0..300 {
+        let r = call(&second, "intercomm_register", json!({"role": "master"})).await?;
+        if r.is_error != Some(true) {
+            taken = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        taken,
+        "the id stayed taken after the first master's connection ended"
+    );
+    Ok(())
+}
+
+/// The two stores keep the same tables and columns: a table or column added
+/// to the SQLite schema and not to PostgreSQL's (or the reverse) fails here,
+/// before an operation finds it missing. PostgreSQL's own additions are
+/// listed.
+#[test]
+fn both_stores_have_the_same_tables_and_columns() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let project = Project::plain()?;
+    project.register_master_and_worker();
+    let sqlite_dir = tempfile::tempdir()?;
+    let sqlite_paths = BusPaths::new(sqlite_dir.path(), sqlite_dir.path());
+    let sqlite = Bus::open_or_create(&sqlite_paths)?;
+    let lite = sqlite.conn().sqlite().ok_or("not SQLite")?;
+    let mut want = BTreeSet::new();
+    let tables: Vec<String> = sqlite.conn().query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        &[],
+        |r| r.get(0),
+    )?;
+    for t in tables {
+        let mut stmt = lite.prepare(&format!("PRAGMA table_info({t})"))?;
+        let cols = stmt.query_map([], |r| r.get::<_, String>(1))?;
+        for c in cols {
+            want.insert(format!("{t}.{}", c?));
+        }
+    }
+    let pg = project.bus()?;
+    let mut have: BTreeSet<String> = pg
+        .conn()
+        .query(
+            "SELECT table_name, column_name FROM information_schema.columns
+              WHERE table_schema = current_schema()",
+            &[],
+            |r| Ok(format!("{}.{}", r.get::<String>(0)?, r.get::<String>(1)?)),
+        )?
+        .into_iter()
+        .collect();
+    for own in [
+        "instances.lock_key",
+        "schema_version.version",
+        "outbox.ins",
+        "outbox.id",
+        "outbox.from_id",
+        "outbox.to_id",
+        "outbox.type",
+        "outbox.content",
+        "outbox.ts",
+        "outbox.in_reply_to",
+    ] {
+        assert!(have.remove(own), "{own} missing on PostgreSQL");
+    }
+    assert_eq!(have, want);
+    Ok(())
+}
+
+/// either store: it needs no server.
+#[test]
+fn doctor_names_an_unreachable_bus_and_what_to_check() -> TestResult {
+    let project = Project::plain()?;
+    let out = project
+        .cli()
+        .args([
+            "--bus",
+            "postgres://ic:hunter2@127.0.0.1:1/nowhere?schema=ic_x&connect_timeout=2",
+            "doctor",
+        ])
+        .assert()
+        .code(1);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        text.contains("postgres://ic:***@127.0.0.1:1/nowhere"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("check INTERCOMM_BUS (or --bus)"), "{text}");
+    let bad = project
+        .cli()
+        .args(["--bus", "mysql://db/x", "status"])
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&bad.get_output().stderr).into_owned();
+    assert!(
+        err.contains("invalid `--bus`: a bus URL starts with postgres://"),
+        "{err}"
+    );
+    Ok(())
+}
