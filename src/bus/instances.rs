@@ -153,7 +153,7 @@ impl Instance {
         }
     }
 
-    fn from_row(row: &Row<'_>) -> Result<Self> {
+    pub(super) fn from_row(row: &Row<'_>) -> Result<Self> {
         Ok(Self {
             id: row.get(0)?,
             role: Role::parse(&row.get::<String>(1)?),
@@ -182,7 +182,7 @@ const COLUMNS: &str = "id, role, active, last_active, registered_at, session_id,
 /// The columns [`Instance::from_row`] reads: [`COLUMNS`], then whether the
 /// holder's session lock is held and [`Instance::restarted_ms`]
 /// (PostgreSQL), or NULLs (SQLite).
-fn columns(conn: &Conn) -> String {
+pub(super) fn columns(conn: &Conn) -> String {
     match conn.pg() {
         None => format!("{COLUMNS}, NULL, NULL"),
         Some(pg) => format!(
@@ -199,6 +199,12 @@ fn columns(conn: &Conn) -> String {
             grace = super::pg::RESTART_GRACE_MS
         ),
     }
+}
+
+/// How many columns [`columns`] names: a query that adds its own after
+/// them finds the first at this index.
+pub(super) fn row_width() -> usize {
+    COLUMNS.split(',').count() + 2
 }
 
 /// The row for `id`, if any.

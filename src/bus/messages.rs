@@ -210,6 +210,70 @@ pub fn post(conn: &Conn, m: &NewMessage<'_>) -> Result<Posted> {
     }
 }
 
+/// Queues a send on PostgreSQL in one statement (its own transaction), if
+/// nothing stands in its way: the sender `m.from` holds its row with
+/// `token`, the recipient `m.to` is registered, its backlog (the gap
+/// between its cursor and the last seq) is under `limit`, and the id is
+/// new. Returns the recipient's row when it was queued; `None` when it was
+/// not (or on SQLite), and then nothing was written and the caller takes the
+/// full path, which says what stood in the way. After it, [`move_queued`]
+/// gives the message its seq.
+///
+/// Why: a send through the full path is six round trips to the server
+/// (`BEGIN`, the sender's row, the backlog, the recipient, the insert, the
+/// commit with the move), each through the connection's thread; with 16
+/// senders the round trips, not the server, set the rate (taking two of
+/// them away raised the fan-in from 1,349 to 1,703 msgs/s, measured).
+pub fn post_if_clear(
+    conn: &Conn,
+    m: &NewMessage<'_>,
+    token: &str,
+    limit: i64,
+) -> Result<Option<super::instances::Instance>> {
+    if conn.pg().is_none_or(|pg| pg.in_tx()) {
+        return Ok(None);
+    }
+    let width = super::instances::row_width();
+    let row = conn.query_opt(
+        &format!(
+            "WITH rcpt AS (SELECT {} FROM instances WHERE id = ?3),
+             span AS (SELECT COALESCE((SELECT last_read_seq FROM read_cursors
+                                        WHERE instance_id = ?3), 0) AS cur,
+                             (SELECT CASE WHEN is_called THEN last_value ELSE 0 END
+                                FROM messages_seq_seq) AS last),
+             queued AS (
+                INSERT INTO outbox (id, from_id, to_id, type, content, in_reply_to)
+                SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                 WHERE EXISTS (SELECT 1 FROM instances
+                                WHERE id = ?2 AND active = 1 AND session_id = ?7)
+                   AND EXISTS (SELECT 1 FROM rcpt)
+                   AND (SELECT last - cur FROM span) < ?8
+                   AND NOT EXISTS (SELECT 1 FROM messages WHERE id = ?1)
+                ON CONFLICT (id) DO NOTHING
+                RETURNING 1)
+             SELECT rcpt.*, (SELECT COUNT(*) FROM queued) FROM rcpt",
+            super::instances::columns(conn)
+        ),
+        args![
+            m.id,
+            m.from,
+            m.to,
+            m.kind.as_str(),
+            m.content,
+            m.in_reply_to,
+            token,
+            limit
+        ],
+        |r| {
+            let queued: i64 = r.get(width)?;
+            (queued > 0)
+                .then(|| super::instances::Instance::from_row(r))
+                .transpose()
+        },
+    )?;
+    Ok(row.flatten())
+}
+
 /// The seq of message `id`, [`post`]ed as [`Posted::Queued`] in a
 /// transaction that has committed. Usually known without a query: the
 /// commit of a send's transaction also moved the outbox
@@ -282,6 +346,21 @@ pub fn flush_outbox(conn: &Conn) -> Result<()> {
 /// holds the lock, so while one move waits for the disk, the sends that
 /// commit meanwhile are all moved by the next.
 pub(super) fn commit_and_move(pg: &super::pg::PgConn, queued: &[String]) -> Result<()> {
+    move_with(pg, &format!("COMMIT; {};", super::pg::BUMP), queued)
+}
+
+/// Moves the outbox ([`MOVE`]) after messages `queued` were committed
+/// outside a transaction ([`post_if_clear`]), keeping their seqs for
+/// [`sequence`]: one round trip.
+pub fn move_queued(conn: &Conn, queued: &[String]) -> Result<()> {
+    match conn {
+        Conn::Pg(pg) => move_with(pg, "", queued),
+        Conn::Sqlite(_) => Ok(()),
+    }
+}
+
+/// [`move_in`] after `first`, looking up the seqs of `queued` too.
+fn move_with(pg: &super::pg::PgConn, first: &str, queued: &[String]) -> Result<()> {
     let ids: Vec<String> = queued
         .iter()
         .filter(|id| plain_id(id))
@@ -295,7 +374,7 @@ pub(super) fn commit_and_move(pg: &super::pg::PgConn, queued: &[String]) -> Resu
             ids.join(", ")
         )
     };
-    move_in(pg, &format!("COMMIT; {};", super::pg::BUMP), &lookup)
+    move_in(pg, first, &lookup)
 }
 
 /// Whether message id `id` can be written into a statement as a literal as

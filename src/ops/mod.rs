@@ -180,6 +180,51 @@ impl Ctx {
         }
     }
 
+    /// A send's quick path on PostgreSQL ([`messages::post_if_clear`] and
+    /// [`messages::move_queued`]: two round trips): message `id` of `kind`
+    /// from this process's instance to `to`, queued and moved when nothing stands
+    /// in its way. `None` when it does not apply (SQLite, the operator's
+    /// identity, a message to itself, the instance's last call recorded
+    /// too long ago) or
+    /// something stands in the way: then nothing was written and the caller
+    /// takes the full path ([`Ctx::send_acting`]), which says what.
+    pub fn quick_post(
+        &mut self,
+        id: &str,
+        to: &str,
+        kind: messages::MessageType,
+        content: &str,
+        limit: i64,
+    ) -> Result<Option<(i64, Instance)>> {
+        let gate = self.gate_inputs()?;
+        let (Identity::Holder { id: from, .. }, None) = (&gate.identity, gate.touch_at) else {
+            return Ok(None);
+        };
+        if from == to {
+            return Ok(None);
+        }
+        let Some(bus) = self.existing_bus()? else {
+            return Ok(None);
+        };
+        let m = messages::NewMessage {
+            id,
+            from,
+            to,
+            kind,
+            content,
+            sent_at_ms: clock::now_ms(),
+            in_reply_to: None,
+        };
+        let Some(recipient) =
+            messages::post_if_clear(bus.conn(), &m, &gate.token, limit).map_err(db)?
+        else {
+            return Ok(None);
+        };
+        messages::move_queued(bus.conn(), &[m.id.to_owned()]).map_err(db)?;
+        let seq = messages::sequence(bus.conn(), m.id).map_err(db)?;
+        Ok(Some((seq, recipient)))
+    }
+
     fn acting_tx<T>(
         &mut self,
         lock_first: bool,

@@ -211,6 +211,57 @@ fn a_queued_message_is_delivered_by_the_next_read_once() -> TestResult {
     Ok(())
 }
 
+/// The send's quick path queues only what the full path would: with the
+/// sender's own token, to a registered recipient under its backlog bound,
+/// with a new id. Anything else writes nothing and leaves the full path to
+/// say what stood in the way.
+#[test]
+fn the_quick_send_queues_only_a_clear_send() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let project = Project::plain()?;
+    project.register_master_and_worker();
+    let bus = project.bus()?;
+    let token: String = bus.conn().query_one(
+        "SELECT session_id FROM instances WHERE id = 'worker-1'",
+        &[],
+        |r| r.get(0),
+    )?;
+    let post = |id: &str, to: &str, token: &str, limit: i64| -> TestResult<bool> {
+        let m = NewMessage {
+            to,
+            ..message(id, "worker-1", id)
+        };
+        Ok(messages::post_if_clear(bus.conn(), &m, token, limit)?.is_some())
+    };
+    let queued = || -> TestResult<i64> {
+        Ok(bus
+            .conn()
+            .query_one("SELECT COUNT(*) FROM outbox", &[], |r| r.get(0))?)
+    };
+    assert!(
+        !post("m-token", "master", "not-its-token", 100)?,
+        "a stale token"
+    );
+    assert!(
+        !post("m-nobody", "worker-9", &token, 100)?,
+        "an unknown recipient"
+    );
+    assert_eq!(queued()?, 0, "nothing written");
+    assert!(post("m-1", "master", &token, 100)?, "a clear send");
+    messages::move_queued(bus.conn(), &["m-1".to_owned()])?;
+    assert_eq!(messages::sequence(bus.conn(), "m-1")?, 1);
+    assert!(!post("m-1", "master", &token, 100)?, "an id already stored");
+    assert!(
+        !post("m-full", "master", &token, 1)?,
+        "a recipient at its bound"
+    );
+    assert_eq!(queued()?, 0, "nothing written");
+    assert_eq!(messages::count(bus.conn())?, 1);
+    Ok(())
+}
+
 /// 16 writer processes × 300 messages while the master reads as they
 /// arrive: each message exactly once, each sender's in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
