@@ -396,24 +396,18 @@ fn move_in(pg: &super::pg::PgConn, first: &str, last: &str) -> Result<()> {
         pg.write_lock_sql(),
         super::pg::BUMP
     );
-    match pg.batch_rows(&sql, &["id", "seq"]) {
-        Ok(rows) => {
-            let moved = rows
-                .into_iter()
-                .filter_map(|r| match r.as_slice() {
-                    [Some(id), Some(seq)] => Some((id.clone(), seq.parse().ok()?)),
-                    _ => None,
-                })
-                .collect();
-            pg.set_moved(moved);
-            Ok(())
-        }
-        Err(e) => {
-            // A failed statement leaves the batch's transaction open, aborted.
-            let _ = pg.batch("ROLLBACK");
-            Err(e)
-        }
-    }
+    // On failure the connection's thread rolls back a batch that began a
+    // transaction.
+    let rows = pg.batch_rows(&sql, &["id", "seq"])?;
+    let moved = rows
+        .into_iter()
+        .filter_map(|r| match r.as_slice() {
+            [Some(id), Some(seq)] => Some((id.clone(), seq.parse().ok()?)),
+            _ => None,
+        })
+        .collect();
+    pg.set_moved(moved);
+    Ok(())
 }
 
 /// Up to `limit` messages for `reader` with seq above `after`, in seq order.
