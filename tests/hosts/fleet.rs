@@ -242,6 +242,20 @@ async fn cut_off(lab: &mut Lab) -> TestResult {
     );
 
     assert_eq!(doctor_on_hosts(lab)?, [("ok".to_owned(), true)]);
+    // On PostgreSQL, a process on h1 that only its bus connection can show
+    // alive (its host name is not this machine's).
+    let resident = match lab.bus_url() {
+        Some(_) => {
+            let (_, rid) = lab.resident(0).await?;
+            assert_eq!(
+                state_of(lab, m, &rid).await?,
+                "alive",
+                "{rid} before the cut"
+            );
+            Some(rid)
+        }
+        None => None,
+    };
 
     lab.cut(0)?;
     let cut_at = Instant::now();
@@ -260,6 +274,20 @@ async fn cut_off(lab: &mut Lab) -> TestResult {
         "FIGURE host cut off: scan reported h1 unreachable {} ms after the cut",
         seen_after.as_millis()
     );
+    if let Some(rid) = resident {
+        // The server's keepalives (5 s idle, then 3 probes 2 s apart) end
+        // the cut process's connection, and its liveness lock with it.
+        let mut state = String::new();
+        while cut_at.elapsed() < Duration::from_secs(60) && state != "gone" {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            state = state_of(lab, m, &rid).await?;
+        }
+        assert_eq!(state, "gone", "{rid} after the cut");
+        eprintln!(
+            "FIGURE host cut off: its process read gone on the bus {} ms after the cut",
+            cut_at.elapsed().as_millis()
+        );
+    }
     // Its mail is kept: still past its cursor on the bus.
     assert_eq!(unread(lab, &id)?, ["a task for later"]);
     // A new link cannot be made either: the next scan says so too.
@@ -268,6 +296,20 @@ async fn cut_off(lab: &mut Lab) -> TestResult {
     // doctor says so too.
     assert_eq!(doctor_on_hosts(lab)?, [("fail".to_owned(), false)]);
     Ok(())
+}
+
+/// Instance `id`'s state in the master's `intercomm_status` (`alive`,
+/// `gone`, …; empty when it is not listed).
+async fn state_of(lab: &Lab, m: usize, id: &str) -> TestResult<String> {
+    let status = ok(lab.client(m), "intercomm_status", json!({})).await?;
+    Ok(status["instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["id"] == id)
+        .and_then(|i| i["state"].as_str())
+        .unwrap_or_default()
+        .to_owned())
 }
 
 /// doctor's host checks: (verdict, whether it names this intercomm's

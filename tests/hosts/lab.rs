@@ -19,7 +19,9 @@
 //!   lab's own PostgreSQL server on the test namespace's end of host 1's
 //!   veth pair, which every host routes to: no file bus is made then, and
 //!   the remote workers' `intercomm mcp` and the agents' boots reach the
-//!   bus over the network as on real hosts.
+//!   bus over the network as on real hosts. The hosts share this machine's
+//!   host name (so a process on them is checked by its pid), except a
+//!   [`Lab::resident`], which gets one of its own.
 //!
 //! Everything is undone in `Drop`, also when the test fails: every process
 //! of the user (by pid, from /proc), the sshds and everything else in the
@@ -654,6 +656,41 @@ impl Lab {
         }
         self.clients.push(client);
         Ok(self.clients.len() - 1)
+    }
+
+    /// An `intercomm mcp` living on host `i` (its network namespace, and a
+    /// UTS namespace with a host name of its own, as on another machine),
+    /// registered as a worker on the lab's PostgreSQL bus: only its
+    /// connection's liveness lock can say it is alive. Its client index and
+    /// its instance id.
+    pub async fn resident(&mut self, i: usize) -> TestResult<(usize, String)> {
+        let h = &self.hosts[i];
+        let mut std_cmd = Command::new("ip");
+        std_cmd
+            .args(["netns", "exec", &h.ns, "unshare", "--uts", "/bin/sh", "-c"])
+            .arg(r#"hostname "$0" && exec runuser -u "$1" -- "$2" mcp"#)
+            .arg(format!("{}-{}", h.name, std::process::id()))
+            .arg(&self.user)
+            .arg(bin())
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("INTERCOMM_DB_ROOT", &self.project)
+            .env("INTERCOMM_TMUX_SOCKET", h.dir.join("resident-tmux.sock"))
+            .envs(BUS_ENV.iter().copied())
+            .envs(self.bus_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(&self.project);
+        let log = std::fs::File::create(h.dir.join("resident.log"))?;
+        let (transport, _) = TokioChildProcess::builder(tokio::process::Command::from(std_cmd))
+            .stderr(log)
+            .spawn()?;
+        let client = ().serve(transport).await?;
+        let v = ok(&client, "intercomm_register", json!({"role": "worker"})).await?;
+        let id = v["id"]
+            .as_str()
+            .ok_or(format!("registered as {v}"))?
+            .to_owned();
+        self.clients.push(client);
+        Ok((self.clients.len() - 1, id))
     }
 
     /// The master ([`Lab::master`]) once every host's sshd answers, with
