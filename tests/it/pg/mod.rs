@@ -338,6 +338,15 @@ async fn sixteen_writer_processes_reach_a_reading_master_exactly_once_in_order()
     Ok(())
 }
 
+/// The value of `key` in `pg-test-cluster start`'s output (`KEY=value` lines).
+pub(super) fn printed(text: &str, key: &str) -> TestResult<String> {
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .map(str::to_owned)
+        .ok_or(format!("no {key} in {text}"))?)
+}
+
 /// A cluster of this test's own (fsync on), stopped and removed on drop.
 pub(super) struct OwnCluster {
     pub(super) url: String,
@@ -346,29 +355,30 @@ pub(super) struct OwnCluster {
 
 impl OwnCluster {
     pub(super) fn start() -> TestResult<Self> {
+        Ok(Self::launch("--fsync")?.0)
+    }
+
+    /// `pg-test-cluster start <option>`: the cluster, and the lines the
+    /// script printed (`KEY=value`, read with [`printed`]).
+    pub(super) fn launch(option: &str) -> TestResult<(Self, String)> {
         let script =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-test-cluster");
         let out = std::process::Command::new(script)
-            .args(["start", "--fsync"])
+            .args(["start", option])
             .output()?;
         if !out.status.success() {
             return Err(format!(
-                "pg-test-cluster start: {}",
+                "pg-test-cluster start {option}: {}",
                 String::from_utf8_lossy(&out.stderr)
             )
             .into());
         }
         let text = String::from_utf8(out.stdout)?;
-        let field = |k: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(k))
-                .map(str::to_owned)
-                .ok_or(format!("no {k} in {text}"))
+        let cluster = Self {
+            url: printed(&text, "INTERCOMM_TEST_PG")?,
+            dir: printed(&text, "INTERCOMM_TEST_PG_DIR")?,
         };
-        Ok(Self {
-            url: field("INTERCOMM_TEST_PG=")?,
-            dir: field("INTERCOMM_TEST_PG_DIR=")?,
-        })
+        Ok((cluster, text))
     }
 
     pub(super) fn restart_immediate(&self) -> TestResult {

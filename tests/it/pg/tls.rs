@@ -8,29 +8,8 @@ use super::*;
 /// certificate (for 127.0.0.1 and localhost). TCP clients are accepted
 /// over TLS only.
 fn tls_cluster() -> TestResult<(OwnCluster, String)> {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-test-cluster");
-    let out = std::process::Command::new(script)
-        .args(["start", "--tls"])
-        .output()?;
-    if !out.status.success() {
-        return Err(format!(
-            "pg-test-cluster start --tls: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
-    let text = String::from_utf8(out.stdout)?;
-    let field = |k: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(k))
-            .map(str::to_owned)
-            .ok_or(format!("no {k} in {text}"))
-    };
-    let cluster = OwnCluster {
-        url: field("INTERCOMM_TEST_PG=")?,
-        dir: field("INTERCOMM_TEST_PG_DIR=")?,
-    };
-    Ok((cluster, field("INTERCOMM_TEST_PG_CA=")?))
+    let (cluster, text) = OwnCluster::launch("--tls")?;
+    Ok((cluster, printed(&text, "INTERCOMM_TEST_PG_CA")?))
 }
 
 /// The TLS version of a bus's own connection, `None` when it is plain
