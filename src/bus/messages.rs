@@ -7,10 +7,13 @@
 //! else. Reads use the `(to_id, seq)` index, so their cost does not grow with
 //! the size of the bus.
 //!
-//! On PostgreSQL a seq is handed out only under the bus's write lock, held
-//! until the commit is visible, for the same guarantee: either by
-//! [`insert`] in a locked transaction, or by [`flush_outbox`], which moves
-//! the sends queued by [`post`] into `messages` in one statement.
+//! On PostgreSQL sends commit side by side, and a seq taken at INSERT
+//! becomes visible at COMMIT, out of order: a plain cursor would pass a
+//! message that commits late. The seq fence (schema version 3) keeps the
+//! guarantee without serialising writers: every message takes its seq from
+//! `fenced_seq()`, which first takes a shared transaction lock keyed on the
+//! last seq handed out, held until its commit is visible; readers read only
+//! up to [`fence`], the highest seq with no such lock at or below it.
 
 use super::store::{Conn, Result, Row, args};
 use serde::{Deserialize, Serialize};
@@ -113,11 +116,11 @@ pub struct NewMessage<'a> {
 /// Stores a message; returns its seq.
 ///
 /// On PostgreSQL the message takes the server's clock for `ts` (hosts'
-/// clocks drift), and storing an id already stored is a no-op that returns
-/// the stored seq: a sender that lost the answer to a committed send can
-/// send the same id again without making a duplicate. Run it inside
-/// [`super::Bus::write`], whose lock makes seq order the order in which
-/// messages become visible.
+/// clocks drift), its seq from `fenced_seq()` (see the module doc), and
+/// storing an id already stored is a no-op that returns the stored seq: a
+/// sender that lost the answer to a committed send can send the same id
+/// again without making a duplicate. No lock is taken: sends commit side
+/// by side.
 pub fn insert(conn: &Conn, m: &NewMessage<'_>) -> Result<i64> {
     match conn {
         Conn::Sqlite(c) => {
@@ -136,8 +139,7 @@ pub fn insert(conn: &Conn, m: &NewMessage<'_>) -> Result<i64> {
             )?;
             Ok(c.last_insert_rowid())
         }
-        Conn::Pg(pg) => {
-            pg.lock_for_write()?;
+        Conn::Pg(_) => {
             let stored = conn.query_opt(
                 "INSERT INTO messages (id, from_id, to_id, type, content, in_reply_to)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING RETURNING seq",
@@ -163,95 +165,45 @@ pub fn insert(conn: &Conn, m: &NewMessage<'_>) -> Result<i64> {
     }
 }
 
-/// Where [`post`] left a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Posted {
-    /// Stored with this seq (SQLite, or a PostgreSQL transaction that holds
-    /// the write lock).
-    Stored(i64),
-    /// Committed to PostgreSQL's `outbox` with its transaction; it takes its
-    /// seq when [`sequence`] moves it into `messages`.
-    Queued,
-}
-
-/// Stores a message from a send, whose transaction need not hold the
-/// bus's write lock.
-///
-/// On PostgreSQL, outside the write lock, the message goes to the `outbox`
-/// table (a retry of an id already stored or queued is a no-op), and after
-/// the commit [`sequence`] gives it its seq. Why: a seq taken at INSERT
-/// becomes visible at COMMIT, so seq order is visibility order only if the
-/// lock is held from the insert through the commit (see [`insert`]), and
-/// then every send waits in line for the one before it to reach the disk
-/// (460 msgs/s for 16 senders, measured). Queued sends commit side by side
-/// (the server flushes their commits together), and one short locked
-/// statement gives seqs to all queued messages at once.
-pub fn post(conn: &Conn, m: &NewMessage<'_>) -> Result<Posted> {
-    match conn {
-        Conn::Pg(pg) if !pg.holds_write_lock() => {
-            pg.note_queued(m.id);
-            conn.execute(
-                "INSERT INTO outbox (id, from_id, to_id, type, content, in_reply_to)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6
-                  WHERE NOT EXISTS (SELECT 1 FROM messages WHERE id = ?1)
-                 ON CONFLICT (id) DO NOTHING",
-                args![
-                    m.id,
-                    m.from,
-                    m.to,
-                    m.kind.as_str(),
-                    m.content,
-                    m.in_reply_to
-                ],
-            )?;
-            Ok(Posted::Queued)
-        }
-        _ => insert(conn, m).map(Posted::Stored),
-    }
-}
-
-/// Queues a send on PostgreSQL in one statement (its own transaction), if
+/// Stores a send on PostgreSQL in one statement (its own transaction), if
 /// nothing stands in its way: the sender `m.from` holds its row with
 /// `token`, the recipient `m.to` is registered, its backlog (the gap
 /// between its cursor and the last seq) is under `limit`, and the id is
-/// new. Returns the recipient's row when it was queued; `None` when it was
-/// not (or on SQLite), and then nothing was written and the caller takes the
-/// full path, which says what stood in the way. After it, [`move_queued`]
-/// gives the message its seq.
+/// new. Returns the recipient's row and the message's seq when it was
+/// stored; `None` when it was not (or on SQLite, or inside a transaction),
+/// and then nothing was written and the caller takes the full path, which
+/// says what stood in the way.
 ///
-/// Why: a send through the full path is six round trips to the server
-/// (`BEGIN`, the sender's row, the backlog, the recipient, the insert, the
-/// commit with the move), each through the connection's thread; with 16
-/// senders the round trips, not the server, set the rate (taking two of
-/// them away raised the fan-in from 1,349 to 1,703 msgs/s, measured).
-pub fn post_if_clear(
+/// Why: a send through the full path is five round trips to the server
+/// (`BEGIN`, the sender's row, the backlog, the recipient, the insert with
+/// the commit), each through the connection's thread; with 16 senders the
+/// round trips, not the server, set the rate.
+pub fn insert_if_clear(
     conn: &Conn,
     m: &NewMessage<'_>,
     token: &str,
     limit: i64,
-) -> Result<Option<super::instances::Instance>> {
-    if conn.pg().is_none_or(|pg| pg.in_tx()) {
+) -> Result<Option<(super::instances::Instance, i64)>> {
+    let Some(pg) = conn.pg().filter(|pg| !pg.in_tx()) else {
         return Ok(None);
-    }
+    };
     let width = super::instances::row_width();
-    let row = conn.query_opt(
+    let rows = pg.write_query(
         &format!(
             "WITH rcpt AS (SELECT {} FROM instances WHERE id = ?3),
              span AS (SELECT COALESCE((SELECT last_read_seq FROM read_cursors
                                         WHERE instance_id = ?3), 0) AS cur,
-                             (SELECT CASE WHEN is_called THEN last_value ELSE 0 END
-                                FROM messages_seq_seq) AS last),
-             queued AS (
-                INSERT INTO outbox (id, from_id, to_id, type, content, in_reply_to)
+                             COALESCE(pg_sequence_last_value('messages_seq_seq'), 0) AS last),
+             stored AS (
+                INSERT INTO messages (id, from_id, to_id, type, content, in_reply_to)
                 SELECT ?1, ?2, ?3, ?4, ?5, ?6
                  WHERE EXISTS (SELECT 1 FROM instances
                                 WHERE id = ?2 AND active = 1 AND session_id = ?7)
                    AND EXISTS (SELECT 1 FROM rcpt)
                    AND (SELECT last - cur FROM span) < ?8
-                   AND NOT EXISTS (SELECT 1 FROM messages WHERE id = ?1)
                 ON CONFLICT (id) DO NOTHING
-                RETURNING 1)
-             SELECT rcpt.*, (SELECT COUNT(*) FROM queued) FROM rcpt",
+                RETURNING seq)
+             SELECT rcpt.*, (SELECT seq FROM stored) FROM rcpt",
             super::instances::columns(conn)
         ),
         args![
@@ -264,162 +216,41 @@ pub fn post_if_clear(
             token,
             limit
         ],
-        |r| {
-            let queued: i64 = r.get(width)?;
-            (queued > 0)
-                .then(|| super::instances::Instance::from_row(r))
-                .transpose()
-        },
     )?;
-    Ok(row.flatten())
-}
-
-/// The seq of message `id`, [`post`]ed as [`Posted::Queued`] in a
-/// transaction that has committed. Usually known without a query: the
-/// commit of a send's transaction also moved the outbox
-/// ([`commit_and_move`]). Else the message was moved by another process
-/// meanwhile, or (a retry, a sender that died) is still queued and moved now.
-///
-/// Errors: the store's, and [`super::store::StoreError::Pg`] when the
-/// message is neither queued nor stored (its transaction never committed).
-pub fn sequence(conn: &Conn, id: &str) -> Result<i64> {
-    if let Conn::Pg(pg) = conn
-        && let Some(seq) = pg.moved_seq(id)
-    {
-        return Ok(seq);
-    }
-    let stored = |conn: &Conn| {
-        conn.query_opt("SELECT seq FROM messages WHERE id = ?1", args![id], |r| {
-            r.get::<i64>(0)
-        })
+    let Some(row) = rows.first().map(|r| Row::Pg(r)) else {
+        return Ok(None);
     };
-    if let Some(seq) = stored(conn)? {
-        return Ok(seq);
-    }
-    flush_outbox(conn)?;
-    stored(conn)?
-        .ok_or_else(|| super::store::StoreError::Pg(format!("message {id} was not stored")))
+    let seq: Option<i64> = row.get(width)?;
+    seq.map(|seq| Ok((super::instances::Instance::from_row(&row)?, seq)))
+        .transpose()
 }
 
-/// Moves every queued message from the outbox into `messages`, in the order
-/// they were queued, each taking its seq; returns the moved rows' `id, seq`.
-/// Runs with the bus's write lock held, taken before this statement starts
-/// so that it reads the outbox after every move before it has committed.
-const MOVE: &str = "WITH moved AS (DELETE FROM outbox
-                   RETURNING ins, id, from_id, to_id, type, content, ts, in_reply_to)
-             INSERT INTO messages (id, from_id, to_id, type, content, ts, in_reply_to)
-             SELECT id, from_id, to_id, type, content, ts, in_reply_to FROM moved ORDER BY ins
-             ON CONFLICT (id) DO NOTHING
-             RETURNING id, seq";
-
-/// Moves every message queued in PostgreSQL's outbox into `messages`
-/// ([`MOVE`]). Outside a transaction it is one round trip (`BEGIN`, the
-/// write lock, the move, `COMMIT`); in one it takes the write lock first.
-/// A no-op on SQLite, which has no outbox.
-///
-/// Readers run it too, so a message whose sender died between its commit
-/// and its move is delivered by the next read anyone makes.
-pub fn flush_outbox(conn: &Conn) -> Result<()> {
-    let Conn::Pg(pg) = conn else {
-        return Ok(());
-    };
-    if pg.in_tx() {
-        pg.lock_for_write()?;
-        return pg.batch(MOVE);
-    }
-    move_in(pg, "", "")
-}
-
-/// Commits the open transaction of a send that queued messages `queued`
-/// and moves the outbox in the same round trip, keeping for [`sequence`]
-/// the seqs it gave and those of `queued` (moved by this move or an
-/// earlier one: ids of the form [`plain_id`] only, as they are written into
-/// the statement).
-///
-/// Why a queue and a move rather than inserting under the lock: a seq
-/// taken at INSERT becomes visible at COMMIT, so seq order is visibility
-/// order only if the write lock is held from the insert through the commit
-/// (see [`insert`]), and then every send waits in line for the one before
-/// it to reach the disk (16 senders: 460 msgs/s, measured). Queued sends
-/// commit side by side (the server flushes their commits to disk
-/// together), and each move gives seqs to everything queued by the time it
-/// holds the lock, so while one move waits for the disk, the sends that
-/// commit meanwhile are all moved by the next.
-pub(super) fn commit_and_move(pg: &super::pg::PgConn, queued: &[String]) -> Result<()> {
-    move_with(pg, &format!("COMMIT; {};", super::pg::BUMP), queued)
-}
-
-/// Moves the outbox ([`MOVE`]) after messages `queued` were committed
-/// outside a transaction ([`post_if_clear`]), keeping their seqs for
-/// [`sequence`]: one round trip.
-pub fn move_queued(conn: &Conn, queued: &[String]) -> Result<()> {
+/// The seq fence on PostgreSQL (`bus_fence()`, see the module doc): every
+/// message with a seq at or below it that will ever be visible already is
+/// to a statement that starts after this one. `None` on SQLite, whose
+/// writers are serialised, so every seq handed out is visible.
+pub fn fence(conn: &Conn) -> Result<Option<i64>> {
     match conn {
-        Conn::Pg(pg) => move_with(pg, "", queued),
-        Conn::Sqlite(_) => Ok(()),
+        Conn::Sqlite(_) => Ok(None),
+        Conn::Pg(_) => conn
+            .query_one("SELECT bus_fence()", &[], |r| r.get(0))
+            .map(Some),
     }
-}
-
-/// [`move_in`] after `first`, looking up the seqs of `queued` too.
-fn move_with(pg: &super::pg::PgConn, first: &str, queued: &[String]) -> Result<()> {
-    let ids: Vec<String> = queued
-        .iter()
-        .filter(|id| plain_id(id))
-        .map(|id| format!("'{id}'"))
-        .collect();
-    let lookup = if ids.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; SELECT id, seq FROM messages WHERE id IN ({})",
-            ids.join(", ")
-        )
-    };
-    move_in(pg, first, &lookup)
-}
-
-/// Whether message id `id` can be written into a statement as a literal as
-/// it is: 1 to 64 ASCII letters, digits, `-` and `_` (a UUID, as
-/// [`crate::ops::messaging::new_message_id`] makes them).
-fn plain_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// Runs `first` (statements ending a transaction, or nothing), the outbox
-/// move in a transaction of its own, and `last` (a lookup of `id, seq`
-/// rows, or nothing), in one round trip.
-fn move_in(pg: &super::pg::PgConn, first: &str, last: &str) -> Result<()> {
-    let sql = format!(
-        "{first} BEGIN; {}; {MOVE}; COMMIT; {}{last}",
-        pg.write_lock_sql(),
-        super::pg::BUMP
-    );
-    // On failure the connection's thread rolls back a batch that began a
-    // transaction.
-    let rows = pg.batch_rows(&sql, &["id", "seq"])?;
-    let moved = rows
-        .into_iter()
-        .filter_map(|r| match r.as_slice() {
-            [Some(id), Some(seq)] => Some((id.clone(), seq.parse().ok()?)),
-            _ => None,
-        })
-        .collect();
-    pg.set_moved(moved);
-    Ok(())
 }
 
 /// Up to `limit` messages for `reader` with seq above `after`, in seq order.
+/// On PostgreSQL only those at or below the [`fence`], taken first: a
+/// message with a lower seq may still commit.
 pub fn inbox(conn: &Conn, reader: &str, after: i64, limit: i64) -> Result<Vec<Message>> {
+    let upto = fence(conn)?.unwrap_or(i64::MAX);
     conn.query(
         "SELECT seq, id, from_id, to_id, type, content, ts, in_reply_to FROM messages
-          WHERE to_id = ?1 AND seq > ?2 AND from_id <> ?1
+          WHERE to_id = ?1 AND seq > ?2 AND seq <= ?5 AND from_id <> ?1
          UNION ALL
          SELECT seq, id, from_id, to_id, type, content, ts, in_reply_to FROM messages
-          WHERE to_id = ?3 AND seq > ?2 AND from_id <> ?1
+          WHERE to_id = ?3 AND seq > ?2 AND seq <= ?5 AND from_id <> ?1
          ORDER BY seq LIMIT ?4",
-        args![reader, after, BROADCAST, limit],
+        args![reader, after, BROADCAST, limit, upto],
         Message::from_row,
     )
 }
@@ -444,40 +275,28 @@ pub fn get(conn: &Conn, id: &str) -> Result<Option<Message>> {
 }
 
 /// The highest seq ever handed out (0 on an empty bus). Survives deletion.
-/// On PostgreSQL it is read under the bus's write lock, so it never counts
-/// a message that is not yet visible.
+/// On PostgreSQL, the [`fence`]: it never counts a message that may yet
+/// commit behind it, so a cursor set to it skips nothing.
 pub fn last_seq(conn: &Conn) -> Result<i64> {
-    let seq: Option<i64> = match conn {
-        Conn::Sqlite(_) => conn.query_opt(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'messages'",
-            &[],
-            |r| r.get(0),
-        )?,
-        Conn::Pg(pg) => pg
-            .locked_query(
-                "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM messages_seq_seq",
-                &[],
-            )?
-            .first()
-            .and_then(|r| r.first())
-            .and_then(|v| match v {
-                super::pg::Value::Int(v) => Some(*v),
-                _ => None,
-            }),
-    };
+    if let Some(fence) = fence(conn)? {
+        return Ok(fence.max(0));
+    }
+    let seq: Option<i64> = conn.query_opt(
+        "SELECT seq FROM sqlite_sequence WHERE name = 'messages'",
+        &[],
+        |r| r.get(0),
+    )?;
     Ok(seq.unwrap_or(0))
 }
 
 /// `reader`'s cursor and the highest seq handed out ([`cursor`] and
 /// [`last_seq`] in one query): what a send's backlog check needs. On
-/// PostgreSQL inside a transaction without the write lock, the seq may be
-/// one not yet visible, so the gap may count a message not yet delivered.
+/// PostgreSQL the seq may be one not yet visible (it is not the fence), so
+/// the gap may count a message not yet delivered.
 pub fn cursor_and_last_seq(conn: &Conn, reader: &str) -> Result<(i64, i64)> {
     let last = match conn {
         Conn::Sqlite(_) => "SELECT seq FROM sqlite_sequence WHERE name = 'messages'",
-        Conn::Pg(_) => {
-            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM messages_seq_seq"
-        }
+        Conn::Pg(_) => "SELECT pg_sequence_last_value('messages_seq_seq')",
     };
     conn.query_one(
         &format!(
@@ -653,18 +472,4 @@ pub fn sent_status_with_prefix(conn: &Conn, from: &str, to: &str, prefix: &str) 
             |_| Ok(()),
         )?
         .is_some())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::plain_id;
-
-    #[test]
-    fn only_plain_ids_are_written_into_a_statement() {
-        assert!(plain_id(&crate::ops::messaging::new_message_id()));
-        assert!(plain_id("w0-0001"));
-        for bad in ["", "a'b", "a b", "a;b", "ü", &"x".repeat(65)] {
-            assert!(!plain_id(bad), "{bad:?}");
-        }
-    }
 }

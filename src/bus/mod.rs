@@ -305,12 +305,11 @@ impl Bus {
 
     /// [`Bus::write`] for a send: its reads (the gate, the recipient, the
     /// backlog) need not be serialised with other writers. The same as
-    /// `write` on SQLite; on PostgreSQL the transaction takes no write lock
-    /// unless a statement in it asks ([`messages::insert`]), so a message
-    /// stored with [`messages::post`] waits in the outbox and takes its seq
-    /// in [`messages::sequence`] after the commit. Seq order stays
-    /// visibility order. A backlog bound may be passed by as many sends as
-    /// race for it.
+    /// `write` on SQLite; on PostgreSQL the transaction takes no write lock,
+    /// so sends commit side by side, and the seq fence
+    /// ([`messages::fence`]) keeps readers from passing a message that
+    /// commits late. A backlog bound may be passed by as many sends as race
+    /// for it.
     pub fn write_send<T, E>(&mut self, f: impl FnOnce(&Conn) -> Result<T, E>) -> Result<T, E>
     where
         E: From<BusError>,
@@ -346,8 +345,8 @@ impl Bus {
 }
 
 /// [`Bus::write`] on PostgreSQL: `BEGIN`, the bus's write lock (so writes
-/// are serialised as `BEGIN IMMEDIATE` serialises them on SQLite), `f`,
-/// `COMMIT`; then the change counter moves (see [`pg::BUMP`]).
+/// are serialised as `BEGIN IMMEDIATE` serialises them on SQLite; not for a
+/// send), `f`, `COMMIT`; then the change counter moves (see [`pg::BUMP`]).
 ///
 /// After a server restart the connection is found closed at the `BEGIN`,
 /// before anything ran: that `BEGIN` runs again on a new connection (with
@@ -371,28 +370,20 @@ where
         pg.batch("BEGIN")
     }
     .map_err(BusError::from)?;
-    pg.set_in_tx(true, lock_first);
+    pg.set_in_tx(true);
     let outcome = match f(conn) {
-        Ok(value) => {
-            let queued = pg.take_queued();
-            let committed = if !queued.is_empty() {
-                messages::commit_and_move(pg, &queued)
-            } else {
-                pg.batch(&format!("COMMIT; {}", pg::BUMP))
-            };
-            committed
-                .map(|()| value)
-                .map_err(|e| BusError::from(e).into())
-        }
+        Ok(value) => pg
+            .batch(&format!("COMMIT; {}", pg::BUMP))
+            .map(|()| value)
+            .map_err(|e| BusError::from(e).into()),
         Err(e) => {
-            pg.take_queued();
             if let Err(err) = pg.batch("ROLLBACK") {
                 tracing::warn!(target: "bus", %err, "rollback failed");
             }
             Err(e)
         }
     };
-    pg.set_in_tx(false, false);
+    pg.set_in_tx(false);
     outcome
 }
 

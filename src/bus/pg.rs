@@ -10,13 +10,13 @@
 //!
 //! Locks, all keyed `(class, k)` with `class` a hash of the schema, so that
 //! two projects in one database never share one:
-//! - [`WRITE_LOCK`], a transaction lock every bus write transaction takes
-//!   first: PostgreSQL's `BEGIN IMMEDIATE`. Writes are serialised, so
-//!   registration allocates distinct ids, and a message's `seq` becomes
-//!   visible in seq order: a transaction lock is released after the commit is
-//!   visible, so no reader's cursor can pass a message that commits late.
-//!   (A plain sequence does not give this: seq is taken at INSERT and seen
-//!   at COMMIT, out of order under concurrent writers.)
+//! - [`WRITE_LOCK`], a transaction lock every bus write transaction but a
+//!   send's takes first: PostgreSQL's `BEGIN IMMEDIATE`. Those writes are
+//!   serialised, so registration allocates distinct ids and one master is
+//!   chosen at a time. Sends take no lock of their own: a message's seq
+//!   comes with a fence lock (keyed by the `messages` table's oid, see
+//!   [`super::messages`]) that keeps readers' cursors behind it until it
+//!   commits.
 //! - one session lock per registration (`instances.lock_key`), held on the
 //!   registering process's own connection for its life: the instance is
 //!   alive while its connection is. Short TCP keepalives, asked of the server
@@ -30,7 +30,7 @@
 //! [`RESTART_GRACE_MS`] after the server's start a holder whose lock is
 //! free reads as reconnecting rather than gone.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
@@ -269,14 +269,6 @@ pub struct PgConn {
     jobs: mpsc::Sender<Job>,
     url: BusUrl,
     in_tx: Cell<bool>,
-    /// Whether the open transaction holds [`WRITE_LOCK`].
-    locked: Cell<bool>,
-    /// The ids of the messages the open transaction queued in the outbox
-    /// ([`super::messages::post`]).
-    queued: RefCell<Vec<String>>,
-    /// The seqs the last outbox move on this connection gave, by message id
-    /// ([`super::messages::sequence`] looks here first).
-    moved: RefCell<HashMap<String, i64>>,
 }
 
 impl fmt::Debug for PgConn {
@@ -319,9 +311,6 @@ impl PgConn {
                 jobs,
                 url: url.clone(),
                 in_tx: Cell::new(false),
-                locked: Cell::new(false),
-                queued: RefCell::new(Vec::new()),
-                moved: RefCell::new(HashMap::new()),
             }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(StoreError::Pg("the bus thread ended".to_owned())),
@@ -338,9 +327,8 @@ impl PgConn {
         self.in_tx.get()
     }
 
-    pub(super) fn set_in_tx(&self, open: bool, locked: bool) {
+    pub(super) fn set_in_tx(&self, open: bool) {
         self.in_tx.set(open);
-        self.locked.set(locked);
     }
 
     /// The statement that takes this bus's [`WRITE_LOCK`].
@@ -349,22 +337,6 @@ impl PgConn {
             "SELECT pg_advisory_xact_lock({}, {WRITE_LOCK})",
             self.url.lock_class()
         )
-    }
-
-    /// Whether the open transaction holds [`WRITE_LOCK`].
-    pub fn holds_write_lock(&self) -> bool {
-        self.in_tx.get() && self.locked.get()
-    }
-
-    /// Takes [`WRITE_LOCK`] in the open transaction unless it holds it
-    /// already (a message insert in [`super::Bus::write_send`]).
-    pub fn lock_for_write(&self) -> Result<()> {
-        if self.locked.get() {
-            return Ok(());
-        }
-        self.batch(&self.write_lock_sql())?;
-        self.locked.set(true);
-        Ok(())
     }
 
     /// Runs `f` on the connection thread and waits for its answer; outside
@@ -391,6 +363,21 @@ impl PgConn {
         self.run(move |s| s.query(&sql, &args))
     }
 
+    /// Rows of a statement that writes (an `INSERT … RETURNING`); outside a
+    /// transaction the change counter moves after it, as after
+    /// [`PgConn::execute`].
+    pub fn write_query(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Vec<Value>>> {
+        let sql = sql.to_owned();
+        let args: Vec<PgArg> = args.iter().map(PgArg::from).collect();
+        self.run(move |s| {
+            let rows = s.query(&sql, &args)?;
+            if !s.tx_open {
+                s.client.batch_execute(BUMP)?;
+            }
+            Ok(rows)
+        })
+    }
+
     /// Runs a statement; rows changed.
     pub fn execute(&self, sql: &str, args: &[Arg<'_>]) -> Result<usize> {
         let sql = sql.to_owned();
@@ -415,56 +402,6 @@ impl PgConn {
         })
     }
 
-    /// Notes that the open transaction queued message `id` in the outbox.
-    pub(super) fn note_queued(&self, id: &str) {
-        self.queued.borrow_mut().push(id.to_owned());
-    }
-
-    /// The ids the transaction now ending queued (and forgets them).
-    pub(super) fn take_queued(&self) -> Vec<String> {
-        std::mem::take(&mut *self.queued.borrow_mut())
-    }
-
-    /// Keeps the seqs an outbox move gave, by message id, in place of the
-    /// last move's.
-    pub(super) fn set_moved(&self, moved: HashMap<String, i64>) {
-        *self.moved.borrow_mut() = moved;
-    }
-
-    /// The seq the last outbox move on this connection gave message `id`.
-    pub(super) fn moved_seq(&self, id: &str) -> Option<i64> {
-        self.moved.borrow().get(id).copied()
-    }
-
-    /// Runs statements without arguments (the simple query protocol) and
-    /// returns the rows of those whose columns are named `columns`, each
-    /// value as text (`None` for NULL).
-    pub fn batch_rows(
-        &self,
-        sql: &str,
-        columns: &'static [&'static str],
-    ) -> Result<Vec<Vec<Option<String>>>> {
-        let sql = sql.to_owned();
-        self.run(move |s| {
-            let ran = s.client.simple_query(&sql);
-            s.note_tx(&sql, ran.is_ok());
-            let mut rows = Vec::new();
-            for m in ran? {
-                if let postgres::SimpleQueryMessage::Row(row) = m {
-                    let names = row.columns().iter().map(|c| c.name());
-                    if names.eq(columns.iter().copied()) {
-                        rows.push(
-                            (0..row.len())
-                                .map(|i| row.get(i).map(str::to_owned))
-                                .collect(),
-                        );
-                    }
-                }
-            }
-            Ok(rows)
-        })
-    }
-
     /// Runs statements without arguments (the simple query protocol).
     pub fn batch(&self, sql: &str) -> Result<()> {
         let sql = sql.to_owned();
@@ -472,33 +409,6 @@ impl PgConn {
             let ran = s.client.batch_execute(&sql);
             s.note_tx(&sql, ran.is_ok());
             Ok(ran?)
-        })
-    }
-
-    /// Runs `sql` in a transaction of its own that holds [`WRITE_LOCK`]
-    /// (a read that must not see a write half-way, outside
-    /// [`super::Bus::write`]).
-    pub fn locked_query(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Vec<Value>>> {
-        if self.in_tx() {
-            return self.query(sql, args);
-        }
-        let sql = sql.to_owned();
-        let args: Vec<PgArg> = args.iter().map(PgArg::from).collect();
-        let class = self.url.lock_class();
-        self.run(move |s| {
-            s.client.batch_execute(&format!(
-                "BEGIN; SELECT pg_advisory_xact_lock({class}, {WRITE_LOCK})"
-            ))?;
-            match s.query(&sql, &args) {
-                Ok(rows) => {
-                    s.client.batch_execute("COMMIT")?;
-                    Ok(rows)
-                }
-                Err(e) => {
-                    let _ = s.client.batch_execute("ROLLBACK");
-                    Err(e)
-                }
-            }
         })
     }
 }

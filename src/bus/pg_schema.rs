@@ -8,7 +8,8 @@
 //! | version | what |
 //! |---------|------|
 //! | 1       | the SQLite bus's tables at its version 11, plus `instances.lock_key` (liveness), the `bus_changes` counter, and `messages.ts` from the server clock |
-//! | 2       | `outbox`: sends committed but not yet given their seq (see [`super::messages::post`]) |
+//! | 2       | `outbox`: sends committed but not yet given their seq (retired by 3) |
+//! | 3       | the seq fence: `fenced_seq()` gives every message its seq, `bus_fence()` bounds reads (see [`super::messages`]); the outbox's rows move to `messages` and it is dropped |
 //!
 //! Types: every integer is `BIGINT`, every text `TEXT`, so that both stores
 //! read the same columns as `i64` and `String`.
@@ -17,7 +18,7 @@ use super::pg::{MIGRATE_LOCK, PgConn};
 use super::store::Result;
 use super::{BusError, BusUrl};
 
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this binary writes on PostgreSQL.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -149,9 +150,10 @@ CREATE TABLE session_hosts (
 CREATE SEQUENCE bus_changes;
 ";
 
-/// A send commits its message here, without the write lock, and the row
-/// moves to `messages` (taking its seq) in a short locked statement that
-/// moves every queued row at once; `ins` keeps the order they came in.
+/// A send committed its message here, without the write lock, and the row
+/// moved to `messages` (taking its seq) in a short locked statement that
+/// moved every queued row at once; `ins` kept the order they came in.
+/// Retired by [`V3`], which moves what is left.
 const V2: &str = "
 CREATE TABLE outbox (
     ins BIGSERIAL PRIMARY KEY,
@@ -164,6 +166,57 @@ CREATE TABLE outbox (
         DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT,
     in_reply_to TEXT
 );
+";
+
+/// The seq fence, which lets sends commit side by side without a reader's
+/// cursor ever passing a message that commits late.
+///
+/// `fenced_seq()`, the default of `messages.seq`, first takes a shared
+/// transaction advisory lock keyed on (the `messages` table's oid, the last
+/// seq handed out, modulo 2^32: a bigint key, so `objsubid` 1, which the
+/// bus's other locks never use), then takes the next seq, which is above
+/// that key. The lock is released after the transaction's commit is
+/// visible (PostgreSQL ends a transaction in the proc array before it
+/// releases its locks).
+///
+/// `bus_fence()` reads the last seq handed out, then the keys of every
+/// fence lock still held, and returns the highest seq below which every
+/// message that will ever commit already has: the last seq, or one below
+/// the oldest held key. A read then takes its rows in a later statement,
+/// whose snapshot sees every message under the fence. Keys more than 2^31
+/// ahead of the last seq are locks taken after it was read, whose seqs are
+/// above it anyway. Both run with the schema's search path, fixed when they
+/// are created.
+const V3: &str = "
+CREATE FUNCTION fenced_seq() RETURNS BIGINT LANGUAGE plpgsql VOLATILE
+SET search_path FROM CURRENT AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(
+        ('messages'::regclass::oid::BIGINT << 32)
+        | (COALESCE(pg_sequence_last_value('messages_seq_seq'), 0) & 4294967295));
+    RETURN nextval('messages_seq_seq');
+END $$;
+CREATE FUNCTION bus_fence() RETURNS BIGINT LANGUAGE plpgsql VOLATILE
+SET search_path FROM CURRENT AS $$
+DECLARE
+    last BIGINT := COALESCE(pg_sequence_last_value('messages_seq_seq'), 0);
+    oldest BIGINT;
+BEGIN
+    SELECT MIN(last - behind) INTO oldest
+      FROM (SELECT ((last - objid::BIGINT) % 4294967296 + 4294967296) % 4294967296 AS behind
+              FROM pg_locks
+             WHERE locktype = 'advisory' AND objsubid = 1
+               AND classid = 'messages'::regclass::oid
+               AND database = (SELECT oid FROM pg_database
+                                WHERE datname = current_database())) AS held
+     WHERE behind < 2147483648;
+    RETURN LEAST(last, oldest - 1);
+END $$;
+ALTER TABLE messages ALTER COLUMN seq SET DEFAULT fenced_seq();
+INSERT INTO messages (id, from_id, to_id, type, content, ts, in_reply_to)
+SELECT id, from_id, to_id, type, content, ts, in_reply_to FROM outbox ORDER BY ins
+ON CONFLICT (id) DO NOTHING;
+DROP TABLE outbox;
 ";
 
 /// The stored schema version, or `None` when the schema holds no bus.

@@ -94,7 +94,7 @@ pub fn send(ctx: &mut Ctx, to: &str, content: &str, kind: MessageType) -> Result
     let id = new_message_id();
     let limit = max_backlog();
     if kind != MessageType::Task
-        && let Some((seq, recipient)) = ctx.quick_post(&id, to, kind, content, limit)?
+        && let Some((seq, recipient)) = ctx.quick_send(&id, to, kind, content, limit)?
     {
         return Ok(Sent {
             message_id: id,
@@ -106,7 +106,7 @@ pub fn send(ctx: &mut Ctx, to: &str, content: &str, kind: MessageType) -> Result
     }
     // The gate, the checks and the insert share one write transaction: a
     // sender takes the bus lock once and reads one snapshot.
-    let (posted, recipient) = ctx.send_acting(|tx, me| {
+    let (seq, recipient) = ctx.send_acting(|tx, me| {
         check_type(me, kind, content)?;
         if to == me.id {
             return Err(Error::invalid(
@@ -127,10 +127,9 @@ pub fn send(ctx: &mut Ctx, to: &str, content: &str, kind: MessageType) -> Result
             sent_at_ms: now,
             in_reply_to: None,
         };
-        let posted = messages::post(tx, &message).map_err(db)?;
-        Ok((posted, recipient))
+        let seq = messages::insert(tx, &message).map_err(db)?;
+        Ok((seq, recipient))
     })?;
-    let seq = ctx.sequenced(&id, posted)?;
     // Liveness reads /proc: done after the commit, outside the write lock.
     Ok(Sent {
         message_id: id,
@@ -160,7 +159,7 @@ pub fn broadcast(ctx: &mut Ctx, content: &str, kind: MessageType) -> Result<Sent
     let id = new_message_id();
     let now = clock::now_ms();
     let limit = max_backlog();
-    let posted = ctx.send_acting(|tx, me| {
+    let seq = ctx.send_acting(|tx, me| {
         check_type(me, kind, content)?;
         // A broadcast lands in every inbox: refused while any live
         // recipient is at the bound (a dead one's inbox waits for its
@@ -170,7 +169,7 @@ pub fn broadcast(ctx: &mut Ctx, content: &str, kind: MessageType) -> Result<Sent
                 check_backlog(tx, &r.id, limit)?;
             }
         }
-        messages::post(
+        messages::insert(
             tx,
             &NewMessage {
                 id: &id,
@@ -184,7 +183,6 @@ pub fn broadcast(ctx: &mut Ctx, content: &str, kind: MessageType) -> Result<Sent
         )
         .map_err(db)
     })?;
-    let seq = ctx.sequenced(&id, posted)?;
     Ok(Sent {
         message_id: id,
         seq,
@@ -462,9 +460,6 @@ fn take_unread_in(
     limit: i64,
     mark_read: bool,
 ) -> Result<ReadResult> {
-    // Mail whose sender died before moving it out of the outbox
-    // (PostgreSQL) is delivered now rather than at the next send.
-    messages::flush_outbox(tx).map_err(db)?;
     let current = messages::cursor(tx, reader).map_err(db)?;
     let after = if all { 0 } else { current };
     let page = messages::inbox(tx, reader, after, limit).map_err(db)?;

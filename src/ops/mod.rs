@@ -155,9 +155,7 @@ impl Ctx {
     }
 
     /// [`Ctx::write_acting`] for a send ([`Bus::write_send`]): on PostgreSQL
-    /// the transaction takes no write lock, and a message stored with
-    /// [`messages::post`] takes its seq in [`Ctx::sequenced`] after the
-    /// commit.
+    /// the transaction takes no write lock.
     pub fn send_acting<T>(
         &mut self,
         f: impl FnOnce(&crate::bus::Conn, &Acting) -> Result<T>,
@@ -165,30 +163,15 @@ impl Ctx {
         self.acting_tx(false, f)
     }
 
-    /// The seq of message `id`, stored or queued by [`messages::post`] in a
-    /// [`Ctx::send_acting`] that has committed: a queued message is moved
-    /// into `messages` first ([`messages::sequence`]).
-    pub fn sequenced(&mut self, id: &str, posted: messages::Posted) -> Result<i64> {
-        match posted {
-            messages::Posted::Stored(seq) => Ok(seq),
-            messages::Posted::Queued => {
-                let Some(bus) = self.existing_bus()? else {
-                    return Err(not_registered());
-                };
-                messages::sequence(bus.conn(), id).map_err(db)
-            }
-        }
-    }
-
-    /// A send's quick path on PostgreSQL ([`messages::post_if_clear`] and
-    /// [`messages::move_queued`]: two round trips): message `id` of `kind`
-    /// from this process's instance to `to`, queued and moved when nothing stands
-    /// in its way. `None` when it does not apply (SQLite, the operator's
+    /// A send's quick path on PostgreSQL ([`messages::insert_if_clear`]: one
+    /// round trip): message `id` of `kind` from this process's instance to
+    /// `to`, stored when nothing stands in its way; returns its seq and the
+    /// recipient. `None` when it does not apply (SQLite, the operator's
     /// identity, a message to itself, the instance's last call recorded
-    /// too long ago) or
-    /// something stands in the way: then nothing was written and the caller
-    /// takes the full path ([`Ctx::send_acting`]), which says what.
-    pub fn quick_post(
+    /// too long ago) or something stands in the way: then nothing was
+    /// written and the caller takes the full path ([`Ctx::send_acting`]),
+    /// which says what.
+    pub fn quick_send(
         &mut self,
         id: &str,
         to: &str,
@@ -215,14 +198,8 @@ impl Ctx {
             sent_at_ms: clock::now_ms(),
             in_reply_to: None,
         };
-        let Some(recipient) =
-            messages::post_if_clear(bus.conn(), &m, &gate.token, limit).map_err(db)?
-        else {
-            return Ok(None);
-        };
-        messages::move_queued(bus.conn(), &[m.id.to_owned()]).map_err(db)?;
-        let seq = messages::sequence(bus.conn(), m.id).map_err(db)?;
-        Ok(Some((seq, recipient)))
+        let stored = messages::insert_if_clear(bus.conn(), &m, &gate.token, limit).map_err(db)?;
+        Ok(stored.map(|(recipient, seq)| (seq, recipient)))
     }
 
     fn acting_tx<T>(

@@ -38,26 +38,9 @@ pub(super) fn message<'a>(id: &'a str, from: &'a str, content: &'a str) -> NewMe
     }
 }
 
-/// Polls (up to 30 s) until another connection waits for the bus's write
-/// lock: a deterministic "B is blocked", with no timing in the assertion.
-fn until_a_writer_waits(bus: &Bus) -> TestResult<bool> {
-    for _ in 0..600 {
-        let waiting: i64 = bus.conn().query_one(
-            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
-            &[],
-            |r| r.get(0),
-        )?;
-        if waiting > 0 {
-            return Ok(true);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(false)
-}
-
-/// The negative control: with a plain sequence (no lock), a row that takes
+/// The negative control: with a plain sequence (no fence), a row that takes
 /// seq 1 but commits after seq 2 is never seen by a reader that follows the
-/// highest seq it read. This is the loss the bus's write lock prevents, and
+/// highest seq it read. This is the loss the bus's seq fence prevents, and
 /// it shows the exactly-once checks below can fail.
 #[test]
 fn a_plain_sequence_cursor_skips_a_late_commit() -> TestResult {
@@ -95,10 +78,11 @@ fn a_plain_sequence_cursor_skips_a_late_commit() -> TestResult {
     Ok(())
 }
 
-/// The same interleaving through the bus: the second writer waits for the
-/// first's commit, so the reader sees seq 1 before (or with) seq 2.
+/// The same interleaving through the bus: neither send waits for the other
+/// (no lock between them), and the fence keeps the reader behind the late
+/// seq until it commits, so the reader sees seq 1 before (or with) seq 2.
 #[test]
-fn the_write_lock_keeps_a_late_commit_ahead_of_the_cursor() -> TestResult {
+fn the_fence_keeps_a_late_commit_ahead_of_the_cursor() -> TestResult {
     if skip() {
         return Ok(());
     }
@@ -107,116 +91,99 @@ fn the_write_lock_keeps_a_late_commit_ahead_of_the_cursor() -> TestResult {
     let paths = project.paths();
     let (inserted_tx, inserted) = mpsc::channel();
     let (go_tx, go) = mpsc::channel::<()>();
-    let first = {
-        let paths = paths.clone();
-        std::thread::spawn(move || -> Result<i64, String> {
-            let mut bus = Bus::open_or_create(&paths).map_err(|e| e.to_string())?;
-            bus.write(|tx| {
-                let seq = messages::insert(tx, &message("m-late", "worker-1", "late"))
-                    .map_err(BusError::from)?;
-                let _ = inserted_tx.send(seq);
-                let _ = go.recv();
-                Ok::<_, BusError>(seq)
-            })
-            .map_err(|e| e.to_string())
+    let first = std::thread::spawn(move || -> Result<i64, String> {
+        let mut bus = Bus::open_or_create(&paths).map_err(|e| e.to_string())?;
+        bus.write_send(|tx| {
+            let seq = messages::insert(tx, &message("m-late", "worker-1", "late"))
+                .map_err(BusError::from)?;
+            let _ = inserted_tx.send(seq);
+            let _ = go.recv();
+            Ok::<_, BusError>(seq)
         })
-    };
+        .map_err(|e| e.to_string())
+    });
     let late_seq = inserted.recv_timeout(Duration::from_secs(30))?;
-    let second = {
-        let paths = paths.clone();
-        std::thread::spawn(move || -> Result<i64, String> {
-            let mut bus = Bus::open_or_create(&paths).map_err(|e| e.to_string())?;
-            bus.write(|tx| {
-                messages::insert(tx, &message("m-early", "worker-1", "early"))
-                    .map_err(BusError::from)
-            })
-            .map_err(|e| e.to_string())
-        })
-    };
+    let mut second = project.bus()?;
+    let early_seq = second.write_send(|tx| {
+        messages::insert(tx, &message("m-early", "worker-1", "early")).map_err(BusError::from)
+    })?;
+    assert!(early_seq > late_seq);
     let reader = project.bus()?;
-    assert!(
-        until_a_writer_waits(&reader)?,
-        "the second writer never waited"
-    );
+    let committed: i64 = reader
+        .conn()
+        .query_one("SELECT COUNT(*) FROM messages", &[], |r| r.get(0))?;
+    assert_eq!(committed, 1, "the early message is committed and visible");
     let before = messages::inbox(reader.conn(), "master", 0, 10)?;
-    assert!(before.is_empty(), "nothing is visible yet: {before:?}");
+    assert!(before.is_empty(), "read past the fence: {before:?}");
+    assert!(
+        messages::last_seq(reader.conn())? < late_seq,
+        "a cursor set to the last seq would skip the late message"
+    );
     go_tx.send(())?;
     assert_eq!(
         first.join().map_err(|_| "first writer panicked")??,
         late_seq
     );
-    let early_seq = second.join().map_err(|_| "second writer panicked")??;
-    assert!(early_seq > late_seq);
     let after: Vec<String> = messages::inbox(reader.conn(), "master", 0, 10)?
         .into_iter()
         .map(|m| m.content)
         .collect();
     assert_eq!(after, ["late", "early"]);
+    assert_eq!(messages::last_seq(reader.conn())?, early_seq);
     Ok(())
 }
 
-/// A send's message goes to the outbox, where no reader sees it, and takes
-/// its seq when moved, in the same round trip as the send's commit. A
-/// message left queued (the server stopped between the commit and the move)
-/// loses nothing: the next read moves it and delivers it. Posting an id
-/// again, queued or moved, stores nothing more.
+/// A bus left at schema version 2 with sends still queued in its outbox
+/// (committed, never given a seq) delivers them after the upgrade, once
+/// each, and its outbox is gone.
 #[test]
-fn a_queued_message_is_delivered_by_the_next_read_once() -> TestResult {
+fn an_upgrade_from_version_2_delivers_the_queued_sends() -> TestResult {
     if skip() {
         return Ok(());
     }
     let project = Project::plain()?;
     project.register_master_and_worker();
-    let mut sender = project.bus()?;
-    let post = |bus: &mut Bus, id: &str| {
-        bus.write_send(|tx| {
-            messages::post(tx, &message(id, "worker-1", id)).map_err(BusError::from)
-        })
-    };
-    assert_eq!(post(&mut sender, "m-1")?, messages::Posted::Queued);
-    let first = messages::sequence(sender.conn(), "m-1")?;
-    assert_eq!(messages::inbox(sender.conn(), "master", 0, 10)?.len(), 1);
-    // Left queued, as a stop between the commit and the move leaves it.
-    sender.conn().execute(
-        "INSERT INTO outbox (id, from_id, to_id, type, content) VALUES ('m-2', 'worker-1', 'master', 'status', 'm-2')",
+    let bus = project.bus()?;
+    bus.conn().execute(
+        "INSERT INTO messages (id, from_id, to_id, type, content) VALUES ('m-1', 'worker-1', 'master', 'status', 'stored')",
         &[],
     )?;
+    // Version 2 as it was: the plain sequence default and the outbox.
+    bus.conn().pg().ok_or("not PostgreSQL")?.batch(
+        "ALTER TABLE messages ALTER COLUMN seq SET DEFAULT nextval('messages_seq_seq');
+         DROP FUNCTION fenced_seq(); DROP FUNCTION bus_fence();
+         CREATE TABLE outbox (ins BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+             from_id TEXT NOT NULL, to_id TEXT NOT NULL, type TEXT NOT NULL,
+             content TEXT NOT NULL, ts BIGINT NOT NULL DEFAULT 0, in_reply_to TEXT);
+         INSERT INTO outbox (id, from_id, to_id, type, content) VALUES
+             ('m-2', 'worker-1', 'master', 'status', 'queued first'),
+             ('m-1', 'worker-1', 'master', 'status', 'queued and stored'),
+             ('m-3', 'worker-1', 'master', 'status', 'queued last');
+         UPDATE schema_version SET version = 2;",
+    )?;
+    drop(bus);
     let mut reader = project.bus()?;
-    let unread = messages::inbox(reader.conn(), "master", first, 10)?;
-    assert!(
-        unread.is_empty(),
-        "a queued message is not visible: {unread:?}"
-    );
     let read = intercomm::ops::messaging::take_unread(&mut reader, "master", false, 10, true)?;
     let contents: Vec<&str> = read
         .messages
         .iter()
         .map(|m| m.message.content.as_str())
         .collect();
-    assert_eq!(contents, ["m-1", "m-2"]);
-    for id in ["m-1", "m-2"] {
-        assert_eq!(post(&mut sender, id)?, messages::Posted::Queued);
-    }
-    assert_eq!(messages::sequence(sender.conn(), "m-1")?, first);
-    assert_eq!(
-        messages::sequence(sender.conn(), "m-2")?,
-        read.messages[1].message.seq,
-        "the retry found the stored seq"
-    );
-    assert_eq!(messages::count(sender.conn())?, 2, "each stored once");
-    let queued: i64 = sender
-        .conn()
-        .query_one("SELECT COUNT(*) FROM outbox", &[], |r| r.get(0))?;
-    assert_eq!(queued, 0, "nothing left queued");
+    assert_eq!(contents, ["stored", "queued first", "queued last"]);
+    let outbox: Option<String> =
+        reader
+            .conn()
+            .query_one("SELECT to_regclass('outbox')::TEXT", &[], |r| r.get(0))?;
+    assert_eq!(outbox, None, "the outbox is dropped");
     Ok(())
 }
 
-/// The send's quick path queues only what the full path would: with the
+/// The send's quick path stores only what the full path would: with the
 /// sender's own token, to a registered recipient under its backlog bound,
 /// with a new id. Anything else writes nothing and leaves the full path to
 /// say what stood in the way.
 #[test]
-fn the_quick_send_queues_only_a_clear_send() -> TestResult {
+fn the_quick_send_stores_only_a_clear_send() -> TestResult {
     if skip() {
         return Ok(());
     }
@@ -228,36 +195,36 @@ fn the_quick_send_queues_only_a_clear_send() -> TestResult {
         &[],
         |r| r.get(0),
     )?;
-    let post = |id: &str, to: &str, token: &str, limit: i64| -> TestResult<bool> {
+    let send = |id: &str, to: &str, token: &str, limit: i64| -> TestResult<Option<i64>> {
         let m = NewMessage {
             to,
             ..message(id, "worker-1", id)
         };
-        Ok(messages::post_if_clear(bus.conn(), &m, token, limit)?.is_some())
+        Ok(messages::insert_if_clear(bus.conn(), &m, token, limit)?.map(|(_, seq)| seq))
     };
-    let queued = || -> TestResult<i64> {
-        Ok(bus
-            .conn()
-            .query_one("SELECT COUNT(*) FROM outbox", &[], |r| r.get(0))?)
-    };
-    assert!(
-        !post("m-token", "master", "not-its-token", 100)?,
+    assert_eq!(
+        send("m-token", "master", "not-its-token", 100)?,
+        None,
         "a stale token"
     );
-    assert!(
-        !post("m-nobody", "worker-9", &token, 100)?,
+    assert_eq!(
+        send("m-nobody", "worker-9", &token, 100)?,
+        None,
         "an unknown recipient"
     );
-    assert_eq!(queued()?, 0, "nothing written");
-    assert!(post("m-1", "master", &token, 100)?, "a clear send");
-    messages::move_queued(bus.conn(), &["m-1".to_owned()])?;
-    assert_eq!(messages::sequence(bus.conn(), "m-1")?, 1);
-    assert!(!post("m-1", "master", &token, 100)?, "an id already stored");
-    assert!(
-        !post("m-full", "master", &token, 1)?,
+    assert_eq!(messages::count(bus.conn())?, 0, "nothing written");
+    let seq = send("m-1", "master", &token, 100)?.ok_or("a clear send was refused")?;
+    assert_eq!(messages::inbox(bus.conn(), "master", 0, 10)?[0].seq, seq);
+    assert_eq!(
+        send("m-1", "master", &token, 100)?,
+        None,
+        "an id already stored"
+    );
+    assert_eq!(
+        send("m-full", "master", &token, 1)?,
+        None,
         "a recipient at its bound"
     );
-    assert_eq!(queued()?, 0, "nothing written");
     assert_eq!(messages::count(bus.conn())?, 1);
     Ok(())
 }
@@ -408,7 +375,7 @@ impl Drop for OwnCluster {
 /// send: every send that returned is stored exactly once, in its sender's
 /// order. A writer whose send failed reconnects and sends the same id again,
 /// a no-op when the first attempt had committed (client-made id, ON
-/// CONFLICT DO NOTHING, in the outbox and in `messages`).
+/// CONFLICT DO NOTHING).
 #[test]
 fn a_server_crash_mid_fan_in_loses_and_duplicates_nothing_acknowledged() -> TestResult {
     if skip() {
@@ -445,14 +412,11 @@ fn a_server_crash_mid_fan_in_loses_and_duplicates_nothing_acknowledged() -> Test
                         };
                         let from = format!("w{w}");
                         let m = message(&id, &from, &content);
-                        // Even writers send as `intercomm_send` does (the
-                        // outbox, then its move); odd ones insert under the
-                        // write lock, as every other write does.
+                        // Even writers send as `intercomm_send` does (no
+                        // write lock); odd ones insert under it, as every
+                        // other write does.
                         let sent = if w % 2 == 0 {
-                            b.write_send(|tx| messages::post(tx, &m).map_err(BusError::from))
-                                .and_then(|_| {
-                                    messages::sequence(b.conn(), &id).map_err(BusError::from)
-                                })
+                            b.write_send(|tx| messages::insert(tx, &m).map_err(BusError::from))
                         } else {
                             b.write(|tx| messages::insert(tx, &m).map_err(BusError::from))
                         };
@@ -606,18 +570,7 @@ fn both_stores_have_the_same_tables_and_columns() -> TestResult {
         )?
         .into_iter()
         .collect();
-    for own in [
-        "instances.lock_key",
-        "schema_version.version",
-        "outbox.ins",
-        "outbox.id",
-        "outbox.from_id",
-        "outbox.to_id",
-        "outbox.type",
-        "outbox.content",
-        "outbox.ts",
-        "outbox.in_reply_to",
-    ] {
+    for own in ["instances.lock_key", "schema_version.version"] {
         assert!(have.remove(own), "{own} missing on PostgreSQL");
     }
     assert_eq!(have, want);
