@@ -377,7 +377,10 @@ where
             .map(|()| value)
             .map_err(|e| BusError::from(e).into()),
         Err(e) => {
-            if let Err(err) = pg.batch("ROLLBACK") {
+            // The change counter moves after a rollback too: a waiter that
+            // read nothing past the fence of a message rolled back here looks
+            // again now rather than at the next commit.
+            if let Err(err) = pg.batch(&format!("ROLLBACK; {}", pg::BUMP)) {
                 tracing::warn!(target: "bus", %err, "rollback failed");
             }
             Err(e)

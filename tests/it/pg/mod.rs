@@ -130,6 +130,18 @@ fn the_fence_keeps_a_late_commit_ahead_of_the_cursor() -> TestResult {
         .collect();
     assert_eq!(after, ["late", "early"]);
     assert_eq!(messages::last_seq(reader.conn())?, early_seq);
+    // A send rolled back holds the fence until then, and its rollback moves
+    // the change counter, so a waiter looks again at once.
+    let version = messages::data_version(reader.conn())?;
+    let rolled_back = second.write_send(|tx| {
+        messages::insert(tx, &message("m-void", "worker-1", "void")).map_err(BusError::from)?;
+        Err::<(), _>(BusError::from(intercomm::bus::store::StoreError::Pg(
+            "rolled back".to_owned(),
+        )))
+    });
+    assert!(rolled_back.is_err());
+    assert_ne!(messages::data_version(reader.conn())?, version);
+    assert_eq!(messages::inbox(reader.conn(), "master", 0, 10)?.len(), 2);
     Ok(())
 }
 
@@ -213,8 +225,15 @@ fn the_quick_send_stores_only_a_clear_send() -> TestResult {
         "an unknown recipient"
     );
     assert_eq!(messages::count(bus.conn())?, 0, "nothing written");
+    let watcher = project.bus()?;
+    let version = messages::data_version(watcher.conn())?;
     let seq = send("m-1", "master", &token, 100)?.ok_or("a clear send was refused")?;
     assert_eq!(messages::inbox(bus.conn(), "master", 0, 10)?[0].seq, seq);
+    assert_ne!(
+        messages::data_version(watcher.conn())?,
+        version,
+        "waiters are told of the send"
+    );
     assert_eq!(
         send("m-1", "master", &token, 100)?,
         None,
