@@ -45,7 +45,7 @@ use super::store::{Arg, Result, StoreError};
 mod restart;
 mod url;
 pub use restart::{PROBE_EVERY, RECONNECT_WAIT, RESTART_GRACE_MS};
-pub use url::{BusUrl, DEFAULT_SCHEMA};
+pub use url::{BusUrl, DEFAULT_SCHEMA, IDLE_IN_TRANSACTION_MS, LOCK_TIMEOUT_MS};
 
 /// The transaction lock of every bus write (see the module doc). The bus's
 /// own locks are negative; instances' session locks take positive keys

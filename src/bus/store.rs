@@ -323,7 +323,20 @@ impl Conn {
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
+        use postgres::error::SqlState;
         Self::Pg(match e.as_db_error() {
+            Some(db) if *db.code() == SqlState::LOCK_NOT_AVAILABLE => format!(
+                "{}: the bus stayed locked by another process for {} s (a write or a \
+                 migration that did not end); try again",
+                db.code().code(),
+                super::pg::LOCK_TIMEOUT_MS / 1000
+            ),
+            Some(db) if *db.code() == SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT => format!(
+                "{}: the server ended this connection after {} s idle inside a transaction \
+                 (nothing of it was committed)",
+                db.code().code(),
+                super::pg::IDLE_IN_TRANSACTION_MS / 1000
+            ),
             Some(db) => format!("{}: {}", db.code().code(), db.message()),
             None => e.to_string(),
         })

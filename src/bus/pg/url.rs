@@ -14,13 +14,30 @@ use super::super::store::Result;
 /// The schema used when the URL names none.
 pub const DEFAULT_SCHEMA: &str = "intercomm";
 
-/// Keepalive settings asked of the server at connect (PostgreSQL GUCs):
-/// first probe after 5 s idle, then every 2 s, gone after 3 unanswered, and
-/// unacknowledged data for 11 s ends the connection. Measured on
-/// PostgreSQL 15: a silently cut client's session lock was free 9.8 s
-/// after the cut with these, and still held after 38 s with the defaults.
-const KEEPALIVE_OPTIONS: &str = "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 \
-     -c tcp_keepalives_count=3 -c tcp_user_timeout=11000";
+/// Session settings asked of the server at connect (PostgreSQL GUCs).
+///
+/// Keepalives: first probe after 5 s idle, then every 2 s, gone after 3
+/// unanswered, and unacknowledged data for 11 s ends the connection.
+/// Measured on PostgreSQL 15: a silently cut client's session lock was free
+/// 9.8 s after the cut with these, and still held after 38 s with the
+/// defaults.
+///
+/// No hang behind a stuck process: a lock wait gives up after
+/// [`LOCK_TIMEOUT_MS`] (SQLite's busy timeout, [`crate::bus::BUSY_TIMEOUT`]),
+/// and a session left idle inside a transaction for
+/// [`IDLE_IN_TRANSACTION_MS`] (a process stopped or hung half-way through a
+/// write) is ended by the server, which frees the write lock and the seq
+/// fence it held. A bus transaction runs its statements back to back.
+const SESSION_OPTIONS: &str = "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 \
+     -c tcp_keepalives_count=3 -c tcp_user_timeout=11000 \
+     -c lock_timeout=5000 -c idle_in_transaction_session_timeout=10000";
+
+/// How long a statement waits for a lock another session holds (the
+/// `lock_timeout` of [`SESSION_OPTIONS`]), in milliseconds.
+pub const LOCK_TIMEOUT_MS: u64 = 5_000;
+/// How long a session may sit idle inside a transaction before the server
+/// ends it (`idle_in_transaction_session_timeout`), in milliseconds.
+pub const IDLE_IN_TRANSACTION_MS: u64 = 10_000;
 
 /// A `postgres://` bus URL: libpq's URL syntax, plus an optional
 /// `schema=NAME` query parameter (default [`DEFAULT_SCHEMA`]) naming the
@@ -106,8 +123,8 @@ impl BusUrl {
             tls.client_mode()
         });
         let options = match config.get_options() {
-            Some(own) => format!("{own} {KEEPALIVE_OPTIONS} -c search_path={schema}"),
-            None => format!("{KEEPALIVE_OPTIONS} -c search_path={schema}"),
+            Some(own) => format!("{own} {SESSION_OPTIONS} -c search_path={schema}"),
+            None => format!("{SESSION_OPTIONS} -c search_path={schema}"),
         };
         config
             .options(&options)

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use intercomm::bus::messages::{self, MessageType, NewMessage};
 use intercomm::bus::store::args;
-use intercomm::bus::{Bus, BusError, BusUrl};
+use intercomm::bus::{Bus, BusError, BusUrl, pg};
 use intercomm::location::BusPaths;
 use serde_json::json;
 
@@ -142,6 +142,80 @@ fn the_fence_keeps_a_late_commit_ahead_of_the_cursor() -> TestResult {
     assert!(rolled_back.is_err());
     assert_ne!(messages::data_version(reader.conn())?, version);
     assert_eq!(messages::inbox(reader.conn(), "master", 0, 10)?.len(), 2);
+    Ok(())
+}
+
+/// A process stuck half-way through a write (here: its closure never
+/// returns) holds the write lock and the seq fence, and stalls no one for
+/// long: another write gives up after the lock timeout with an error that
+/// says why, and the server ends the stuck session after its idle time
+/// inside the transaction, so the fence moves on and a reader gets the mail
+/// sent meanwhile. Nothing of the stuck transaction is stored.
+#[test]
+fn a_stuck_writer_stalls_writers_and_readers_only_for_a_while() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let project = Project::plain()?;
+    project.register_master_and_worker();
+    let paths = project.paths();
+    let (inside_tx, inside) = mpsc::channel();
+    let (go_tx, go) = mpsc::channel::<()>();
+    let stuck = std::thread::spawn(move || -> Result<(), String> {
+        let mut bus = Bus::open_or_create(&paths).map_err(|e| e.to_string())?;
+        bus.write(|tx| {
+            messages::insert(tx, &message("m-stuck", "worker-1", "stuck"))
+                .map_err(BusError::from)?;
+            let _ = inside_tx.send(());
+            let _ = go.recv_timeout(Duration::from_secs(60));
+            Ok::<_, BusError>(())
+        })
+        .map_err(|e| e.to_string())
+    });
+    inside.recv_timeout(Duration::from_secs(30))?;
+    let mut writer = project.bus()?;
+    let started = std::time::Instant::now();
+    let refused = writer
+        .write(|tx| {
+            messages::insert(tx, &message("m-locked", "worker-1", "locked")).map_err(BusError::from)
+        })
+        .err()
+        .ok_or("a write went through while another held the write lock")?
+        .to_string();
+    assert!(
+        refused.contains("stayed locked by another process"),
+        "{refused}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(pg::LOCK_TIMEOUT_MS - 100),
+        "it waited the lock timeout first"
+    );
+    writer.write_send(|tx| {
+        messages::insert(tx, &message("m-sent", "worker-1", "sent")).map_err(BusError::from)
+    })?;
+    let reader = project.bus()?;
+    assert!(
+        messages::inbox(reader.conn(), "master", 0, 10)?.is_empty(),
+        "read past the stuck writer's fence"
+    );
+    let mut delivered = Vec::new();
+    for _ in 0..600 {
+        delivered = messages::inbox(reader.conn(), "master", 0, 10)?;
+        if !delivered.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let contents: Vec<&str> = delivered.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(
+        contents,
+        ["sent"],
+        "the fence moved on once the server ended the stuck session"
+    );
+    let _ = go_tx.send(());
+    let ended = stuck.join().map_err(|_| "stuck writer panicked")?;
+    assert!(ended.is_err(), "the stuck transaction committed: {ended:?}");
+    assert_eq!(messages::count(reader.conn())?, 1, "nothing of it stored");
     Ok(())
 }
 
