@@ -76,6 +76,13 @@ async fn round(lab: &mut Lab) -> TestResult {
         );
     }
 
+    // Each host has a name of its own, not this machine's: its ssh answers
+    // it (the approved command below shows its worker has it too).
+    for (i, h) in lab.hosts.iter().enumerate() {
+        assert_ne!(h.hostname, this_host()?, "{}", h.name);
+        assert_eq!(lab.ssh(i, &["hostname"])?.trim(), h.hostname, "{}", h.name);
+    }
+
     // Scan: both panes, each on its host.
     let scan = ok(lab.client(m), "intercomm_scan", json!({})).await?;
     for (id, host) in [(&id1, "h1"), (&id2, "h2")] {
@@ -124,12 +131,14 @@ async fn round(lab: &mut Lab) -> TestResult {
     assert_eq!(lab.sessions_on(1), std::slice::from_ref(&id2), "h2 tmux");
 
     // Approve: a Bash permission prompt on h1, answered with keys there;
-    // the command commits on a branch in the worker's worktree on h1.
+    // the command commits on a branch in the worker's worktree on h1, then
+    // writes the host name it runs under (git's reflog identity is made
+    // from that name: see lab's `write_hosts_file`).
     let marker = lab.dir.join("committed-on-h1");
     let work = format!(
         "RUNBASH git checkout -q -b w1-work && echo from-h1 > work.txt && git add work.txt \
          && git -c user.name=w -c user.email=w@example.invalid commit -q -m work-on-h1 \
-         && touch {}",
+         && hostname > {}",
         marker.display()
     );
     ok(
@@ -162,6 +171,11 @@ async fn round(lab: &mut Lab) -> TestResult {
     assert!(
         eventually(20, || marker.exists()).await,
         "the approved command never ran on h1"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&marker)?.trim(),
+        lab.hosts[0].hostname,
+        "the host name {id1}'s command ran under"
     );
 
     // The worker's branch is fetched back to the master before it is recorded.
@@ -243,10 +257,17 @@ async fn cut_off(lab: &mut Lab) -> TestResult {
 
     assert_eq!(doctor_on_hosts(lab)?, [("ok".to_owned(), true)]);
     // On PostgreSQL, a process on h1 that only its bus connection can show
-    // alive (its host name is not this machine's).
-    let resident = match lab.bus_url() {
-        Some(_) => {
+    // alive: its registration records h1's own name, not this machine's.
+    let resident = match lab.bus_url().map(str::to_owned) {
+        Some(url) => {
             let (_, rid) = lab.resident(0).await?;
+            let name = &lab.hosts[0].hostname;
+            assert_ne!(name, &this_host()?);
+            assert_eq!(
+                &instance_host(lab, &url, &rid)?,
+                name,
+                "{rid}'s registration"
+            );
             assert_eq!(
                 state_of(lab, m, &rid).await?,
                 "alive",
@@ -332,6 +353,30 @@ fn doctor_on_hosts(lab: &Lab) -> TestResult<Vec<(String, bool)>> {
                 .collect()
         })
         .unwrap_or_default())
+}
+
+/// This machine's host name (as intercomm reads it).
+fn this_host() -> TestResult<String> {
+    Ok(std::fs::read_to_string("/proc/sys/kernel/hostname")?
+        .trim()
+        .to_owned())
+}
+
+/// The host name recorded by `id`'s registration (its instance row), read
+/// from the PostgreSQL bus at `url`.
+fn instance_host(lab: &Lab, url: &str, id: &str) -> TestResult<String> {
+    let paths = intercomm::location::BusPaths::new(&lab.project, &lab.project)
+        .with_bus(Some(intercomm::bus::BusUrl::parse(url)?));
+    let bus = intercomm::bus::Bus::open_existing(&paths)?.ok_or("no bus")?;
+    let hosts: Vec<String> = bus.conn().query(
+        "SELECT host FROM instances WHERE id = ?1",
+        intercomm::bus::store::args![id],
+        |r| r.get(0),
+    )?;
+    Ok(hosts
+        .into_iter()
+        .next()
+        .ok_or(format!("no instance {id} on the bus"))?)
 }
 
 /// The messages to `id` past its read cursor, read from the bus (the file,

@@ -19,14 +19,18 @@
 //!   lab's own PostgreSQL server on the test namespace's end of host 1's
 //!   veth pair, which every host routes to: no file bus is made then, and
 //!   the remote workers' `intercomm mcp` and the agents' boots reach the
-//!   bus over the network as on real hosts. The hosts share this machine's
-//!   host name (so a process on them is checked by its pid), except a
-//!   [`Lab::resident`], which gets one of its own.
+//!   bus over the network as on real hosts;
+//! - per host, a host name of its own (`h<n>-<pid>`, a UTS namespace around
+//!   its sshd, so everything started over its ssh has it: tmux, the
+//!   stand-in, the agent; a [`Lab::resident`] gets it too), and an
+//!   /etc/hosts naming it (`/etc/netns/<namespace>/hosts`, see
+//!   [`write_hosts_file`]): no process on a host passes for one of this
+//!   machine's.
 //!
 //! Everything is undone in `Drop`, also when the test fails: every process
 //! of the user (by pid, from /proc), the sshds and everything else in the
-//! namespaces, the namespaces (their veth pairs go with them), the user,
-//! the folder. Names carry the test's pid, so a run killed half-way is swept
+//! namespaces, the namespaces (their veth pairs go with them) and their
+//! /etc/netns files, the user, the folder. Names carry the test's pid, so a run killed half-way is swept
 //! by the next one ([`sweep_stale`]). Missing root or tools fail the test
 //! with the reason; nothing is skipped.
 
@@ -159,14 +163,52 @@ fn kill_netns(ns: &str) {
     }
 }
 
+/// The folder whose files `ip netns exec NS` bind-mounts over /etc's
+/// (ip-netns(8)).
+fn netns_etc(ns: &str) -> PathBuf {
+    Path::new("/etc/netns").join(ns)
+}
+
+/// Gives namespace `ns` its own /etc/hosts, naming `hostname`. Without it,
+/// a host name that no file names is asked of DNS, whose server the
+/// namespace cannot reach, and every lookup waits for the resolver's
+/// timeouts: git looks its host name up for a default identity (the
+/// reflog entry of `git checkout -b`, a worktree's), measured at 10.0 s per
+/// call in such a namespace, 0.02 s with this file.
+fn write_hosts_file(ns: &str, hostname: &str) -> TestResult {
+    let etc = netns_etc(ns);
+    std::fs::create_dir_all(&etc)?;
+    std::fs::write(
+        etc.join("hosts"),
+        format!("127.0.0.1 localhost\n127.0.1.1 {hostname}\n::1 localhost\n"),
+    )?;
+    Ok(())
+}
+
+/// Ends namespace `ns`: its processes, itself (its veth pairs go with it)
+/// and its files under /etc/netns (the folder too once empty).
+fn remove_netns(ns: &str) {
+    kill_netns(ns);
+    let _ = sh("ip", &["netns", "del", ns]);
+    let _ = std::fs::remove_dir_all(netns_etc(ns));
+    let _ = std::fs::remove_dir("/etc/netns");
+}
+
 /// Removes users, namespaces and folders of earlier runs whose test process
 /// is gone. Only the lab's own names.
 pub fn sweep_stale() {
     if let Ok(list) = sh("ip", &["netns", "list"]) {
         for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
             if owner_pid(name).is_some_and(|pid| !pid_alive(pid)) {
-                kill_netns(name);
-                let _ = sh("ip", &["netns", "del", name]);
+                remove_netns(name);
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir("/etc/netns") {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if owner_pid(&name).is_some_and(|pid| !pid_alive(pid)) {
+                remove_netns(&name);
             }
         }
     }
@@ -209,6 +251,9 @@ fn pg_bin() -> Option<String> {
 /// One host: its namespace, addresses and veth names.
 pub struct Host {
     pub name: String,
+    /// Its own host name (`h<n>-<test pid>`), which every process started
+    /// over its ssh reads, so that nothing on it passes for this machine's.
+    pub hostname: String,
     pub ns: String,
     /// The address its sshd listens on.
     pub addr: String,
@@ -378,12 +423,14 @@ impl Lab {
         let inside = format!("ih{pid}b{i}");
         let here = format!("{}.{}", self.subnet(), 4 * i + 1);
         let addr = format!("{}.{}", self.subnet(), 4 * i + 2);
+        let hostname = format!("{name}-{pid}");
         let dir = self.dir.join(&name);
         // `<dir>/bin` comes first on the login's PATH: empty, unless a test
         // puts another `intercomm` there (see [`Lab::fake_agent`]).
         std::fs::create_dir_all(dir.join("bin"))?;
         sh("ip", &["netns", "add", &ns])?;
         self.namespaces.push(ns.clone());
+        write_hosts_file(&ns, &hostname)?;
         sh(
             "ip",
             &["link", "add", &out, "type", "veth", "peer", "name", &inside],
@@ -438,17 +485,20 @@ impl Lab {
         let config_path = dir.join("sshd_config");
         std::fs::write(&config_path, config)?;
         std::fs::create_dir_all("/run/sshd")?;
-        // -D keeps it in the foreground of its namespace; it is killed with
-        // the namespace's processes.
+        // In a UTS namespace of its own named `hostname`, which everything
+        // started over ssh inherits. -D keeps it in the foreground of its
+        // namespace; it is killed with the namespace's processes.
         Command::new("ip")
-            .args(["netns", "exec", &ns, "/usr/sbin/sshd", "-D", "-f"])
+            .args(["netns", "exec", &ns, "unshare", "--uts", "/bin/sh", "-c"])
+            .arg(r#"hostname "$0" && exec /usr/sbin/sshd -D -f "$1" -E "$2""#)
+            .arg(&hostname)
             .arg(&config_path)
-            .arg("-E")
             .arg(dir.join("sshd.log"))
             .stdin(std::process::Stdio::null())
             .spawn()?;
         self.hosts.push(Host {
             name,
+            hostname,
             ns,
             addr,
             veth_in: inside,
@@ -549,18 +599,7 @@ impl Lab {
         for h in &self.hosts {
             let started = Instant::now();
             loop {
-                let probe = self
-                    .as_user(Command::new("ssh").args([
-                        "-F",
-                        &self.ssh_config().display().to_string(),
-                        "-o",
-                        "BatchMode=yes",
-                        "-o",
-                        "ConnectTimeout=2",
-                        &format!("{}@{}", self.user, h.addr),
-                        "true",
-                    ]))
-                    .output()?;
+                let probe = self.ssh_command(h, &["true"]).output()?;
                 if probe.status.success() {
                     break;
                 }
@@ -577,6 +616,24 @@ impl Lab {
             }
         }
         Ok(())
+    }
+
+    /// `ssh` to host `h` as the lab's user running `remote` there.
+    fn ssh_command(&self, h: &Host, remote: &[&str]) -> Command {
+        let mut cmd = Command::new("ssh");
+        self.as_user(&mut cmd)
+            .arg("-F")
+            .arg(self.ssh_config())
+            .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=2"])
+            .arg(format!("{}@{}", self.user, h.addr))
+            .args(remote);
+        cmd
+    }
+
+    /// Runs `remote` on host `i` (from 0) over its ssh, as the lab's user;
+    /// its stdout, or an error with its stderr.
+    pub fn ssh(&self, i: usize, remote: &[&str]) -> TestResult<String> {
+        Ok(run(&mut self.ssh_command(&self.hosts[i], remote))?)
     }
 
     pub fn ssh_config(&self) -> PathBuf {
@@ -659,7 +716,7 @@ impl Lab {
     }
 
     /// An `intercomm mcp` living on host `i` (its network namespace, and a
-    /// UTS namespace with a host name of its own, as on another machine),
+    /// UTS namespace with the host's name, as on another machine),
     /// registered as a worker on the lab's PostgreSQL bus: only its
     /// connection's liveness lock can say it is alive. Its client index and
     /// its instance id.
@@ -669,7 +726,7 @@ impl Lab {
         std_cmd
             .args(["netns", "exec", &h.ns, "unshare", "--uts", "/bin/sh", "-c"])
             .arg(r#"hostname "$0" && exec runuser -u "$1" -- "$2" mcp"#)
-            .arg(format!("{}-{}", h.name, std::process::id()))
+            .arg(&h.hostname)
             .arg(&self.user)
             .arg(bin())
             .env_clear()
@@ -850,8 +907,7 @@ impl Drop for Lab {
             kill_user(&self.user);
         }
         for ns in &self.namespaces {
-            kill_netns(ns);
-            let _ = sh("ip", &["netns", "del", ns]);
+            remove_netns(ns);
         }
         if let Some(dir) = &self.pg_dir {
             let _ = run(Command::new("runuser")
