@@ -227,7 +227,9 @@ pub fn insert_if_clear(
 
 /// The seq fence on PostgreSQL (`bus_fence()`, see the module doc): every
 /// message with a seq at or below it that will ever be visible already is
-/// to a statement that starts after this one. `None` on SQLite, whose
+/// to a statement that starts after this one, in a READ COMMITTED
+/// transaction (each statement its own snapshot; [`super::Bus::write`]
+/// asks for it) or none. `None` on SQLite, whose
 /// writers are serialised, so every seq handed out is visible.
 pub fn fence(conn: &Conn) -> Result<Option<i64>> {
     match conn {
