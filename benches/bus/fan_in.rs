@@ -309,9 +309,13 @@ pub fn run(cfg: &Config, rows: &mut Vec<Row>, notes: &mut Vec<String>) -> R<bool
         "msgs/s",
         fan.iter().map(|r| r.msgs_per_s).collect(),
         0,
-        "> 12,000",
-        "3,655",
-        |v| v > 12_000.0,
+        if cfg.on_pg { "≥ 2,000" } else { "> 12,000" },
+        if cfg.on_pg { "" } else { "3,655" },
+        if cfg.on_pg {
+            |v| v >= 2_000.0
+        } else {
+            |v| v > 12_000.0
+        },
     ));
     rows.push(Row::info(
         "  raw limit: same inserts, 1 connection, 1 txn each (best of 3)",

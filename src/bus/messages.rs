@@ -15,7 +15,7 @@
 //! last seq handed out, held until its commit is visible; readers read only
 //! up to [`fence`], the highest seq with no such lock at or below it.
 
-use super::store::{Conn, Result, Row, args};
+use super::store::{Arg, Conn, Result, Row, args};
 use serde::{Deserialize, Serialize};
 
 use crate::names::BROADCAST;
@@ -143,14 +143,7 @@ pub fn insert(conn: &Conn, m: &NewMessage<'_>) -> Result<i64> {
             let stored = conn.query_opt(
                 "INSERT INTO messages (id, from_id, to_id, type, content, in_reply_to)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING RETURNING seq",
-                args![
-                    m.id,
-                    m.from,
-                    m.to,
-                    m.kind.as_str(),
-                    m.content,
-                    m.in_reply_to
-                ],
+                &pg_values(m, &[]),
                 |r| r.get::<i64>(0),
             )?;
             match stored {
@@ -163,6 +156,22 @@ pub fn insert(conn: &Conn, m: &NewMessage<'_>) -> Result<i64> {
             }
         }
     }
+}
+
+/// The values of message `m` as PostgreSQL stores it, `?1` to `?6`: id,
+/// from, to, type, content, in_reply_to (`ts` is the server's clock); then
+/// `more`, from `?7`.
+fn pg_values<'m>(m: &'m NewMessage<'_>, more: &[Arg<'m>]) -> Vec<Arg<'m>> {
+    let mut values = vec![
+        Arg::Text(m.id),
+        Arg::Text(m.from),
+        Arg::Text(m.to),
+        Arg::Text(m.kind.as_str()),
+        Arg::Text(m.content),
+        m.in_reply_to.map_or(Arg::Null, Arg::Text),
+    ];
+    values.extend_from_slice(more);
+    values
 }
 
 /// Stores a send on PostgreSQL in one statement (its own transaction), if
@@ -206,16 +215,7 @@ pub fn insert_if_clear(
              SELECT rcpt.*, (SELECT seq FROM stored) FROM rcpt",
             super::instances::columns(conn)
         ),
-        args![
-            m.id,
-            m.from,
-            m.to,
-            m.kind.as_str(),
-            m.content,
-            m.in_reply_to,
-            token,
-            limit
-        ],
+        &pg_values(m, args![token, limit]),
     )?;
     let Some(row) = rows.first().map(|r| Row::Pg(r)) else {
         return Ok(None);
@@ -227,7 +227,9 @@ pub fn insert_if_clear(
 
 /// The seq fence on PostgreSQL (`bus_fence()`, see the module doc): every
 /// message with a seq at or below it that will ever be visible already is
-/// to a statement that starts after this one. `None` on SQLite, whose
+/// to a statement that starts after this one, in a READ COMMITTED
+/// transaction (each statement its own snapshot; [`super::Bus::write`]
+/// asks for it) or none. `None` on SQLite, whose
 /// writers are serialised, so every seq handed out is visible.
 pub fn fence(conn: &Conn) -> Result<Option<i64>> {
     match conn {

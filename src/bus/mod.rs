@@ -364,10 +364,14 @@ fn pg_write<T, E>(
 where
     E: From<BusError>,
 {
+    // READ COMMITTED whatever the server's default: a read takes the seq
+    // fence in one statement and its rows in a later one, whose snapshot
+    // must be newer than the fence (see `messages::fence`).
+    const BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
     if lock_first {
-        pg.batch(&format!("BEGIN; {}", pg.write_lock_sql()))
+        pg.batch(&format!("{BEGIN}; {}", pg.write_lock_sql()))
     } else {
-        pg.batch("BEGIN")
+        pg.batch(BEGIN)
     }
     .map_err(BusError::from)?;
     pg.set_in_tx(true);
