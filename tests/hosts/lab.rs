@@ -24,25 +24,41 @@
 //!   its sshd, so everything started over its ssh has it: tmux, the
 //!   stand-in, the agent; a [`Lab::resident`] gets it too), and an
 //!   /etc/hosts naming it (`/etc/netns/<namespace>/hosts`, see
-//!   [`write_hosts_file`]): no process on a host passes for one of this
-//!   machine's.
+//!   [`setup::write_hosts_file`]): no process on a host passes for one of
+//!   this machine's.
 //!
 //! Everything is undone in `Drop`, also when the test fails: every process
 //! of the user (by pid, from /proc), the sshds and everything else in the
 //! namespaces, the namespaces (their veth pairs go with them) and their
-//! /etc/netns files, the user, the folder. Names carry the test's pid, so a run killed half-way is swept
-//! by the next one ([`sweep_stale`]). Missing root or tools fail the test
-//! with the reason; nothing is skipped.
+//! /etc/netns files, the user, the folder. Names carry the test's pid, so a
+//! run killed half-way is swept by the next one
+//! ([`teardown::sweep_stale`]). Missing root or tools fail the test with
+//! the reason; nothing is skipped.
+//!
+//! This file is the lab's API for the tests; [`setup`] builds it,
+//! [`teardown`] undoes it, [`pg`] runs its PostgreSQL server. (They are
+//! named by `#[path]` so that benches/hosts.rs, which includes this file by
+//! its path, finds them too.)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
+
+#[path = "lab/pg.rs"]
+mod pg;
+#[path = "lab/setup.rs"]
+mod setup;
+#[path = "lab/teardown.rs"]
+mod teardown;
+
+pub use setup::Host;
+use teardown::{kill_all, kill_user, remove_netns, sweep_stale};
 
 pub type Client = RunningService<rmcp::RoleClient, ()>;
 pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -85,188 +101,6 @@ fn sh(program: &str, args: &[&str]) -> Result<String, String> {
 /// The binary under test.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_intercomm"))
-}
-
-fn pid_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// The pid in a lab name `icmh<pid>…`, if it is one.
-fn owner_pid(name: &str) -> Option<u32> {
-    let digits: String = name
-        .strip_prefix(PREFIX)?
-        .chars()
-        .skip_while(|c| *c == '-')
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
-}
-
-/// Pids of processes running as `uid`.
-fn pids_of_uid(uid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/status"))
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find(|l| l.starts_with("Uid:"))
-                        .and_then(|l| l.split_whitespace().nth(1))
-                        .and_then(|u| u.parse::<u32>().ok())
-                })
-                == Some(uid)
-        })
-        .collect()
-}
-
-fn kill_all(pids: &[u32]) {
-    for pid in pids {
-        let _ = sh("kill", &["-KILL", &pid.to_string()]);
-    }
-}
-
-/// Kills every process of user `name` and of namespace `ns`, by pid.
-fn kill_user(name: &str) {
-    let Ok(uid) = sh("id", &["-u", name]) else {
-        return;
-    };
-    let Ok(uid) = uid.trim().parse::<u32>() else {
-        return;
-    };
-    for _ in 0..5 {
-        let pids = pids_of_uid(uid);
-        if pids.is_empty() {
-            break;
-        }
-        kill_all(&pids);
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn kill_netns(ns: &str) {
-    for _ in 0..5 {
-        let pids: Vec<u32> = sh("ip", &["netns", "pids", ns])
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect();
-        if pids.is_empty() {
-            break;
-        }
-        kill_all(&pids);
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The folder whose files `ip netns exec NS` bind-mounts over /etc's
-/// (ip-netns(8)).
-fn netns_etc(ns: &str) -> PathBuf {
-    Path::new("/etc/netns").join(ns)
-}
-
-/// Gives namespace `ns` its own /etc/hosts, naming `hostname`. Without it,
-/// a host name that no file names is asked of DNS, whose server the
-/// namespace cannot reach, and every lookup waits for the resolver's
-/// timeouts: git looks its host name up for a default identity (the
-/// reflog entry of `git checkout -b`, a worktree's), measured at 10.0 s per
-/// call in such a namespace, 0.02 s with this file.
-fn write_hosts_file(ns: &str, hostname: &str) -> TestResult {
-    let etc = netns_etc(ns);
-    std::fs::create_dir_all(&etc)?;
-    std::fs::write(
-        etc.join("hosts"),
-        format!("127.0.0.1 localhost\n127.0.1.1 {hostname}\n::1 localhost\n"),
-    )?;
-    Ok(())
-}
-
-/// Ends namespace `ns`: its processes, itself (its veth pairs go with it)
-/// and its files under /etc/netns (the folder too once empty).
-fn remove_netns(ns: &str) {
-    kill_netns(ns);
-    let _ = sh("ip", &["netns", "del", ns]);
-    let _ = std::fs::remove_dir_all(netns_etc(ns));
-    let _ = std::fs::remove_dir("/etc/netns");
-}
-
-/// Removes users, namespaces and folders of earlier runs whose test process
-/// is gone. Only the lab's own names.
-pub fn sweep_stale() {
-    if let Ok(list) = sh("ip", &["netns", "list"]) {
-        for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
-            if owner_pid(name).is_some_and(|pid| !pid_alive(pid)) {
-                remove_netns(name);
-            }
-        }
-    }
-    if let Ok(entries) = std::fs::read_dir("/etc/netns") {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if owner_pid(&name).is_some_and(|pid| !pid_alive(pid)) {
-                remove_netns(&name);
-            }
-        }
-    }
-    if let Ok(passwd) = std::fs::read_to_string("/etc/passwd") {
-        for user in passwd.lines().filter_map(|l| l.split(':').next()) {
-            if owner_pid(user).is_some_and(|pid| !pid_alive(pid)) {
-                kill_user(user);
-                let _ = sh("userdel", &[user]);
-            }
-        }
-    }
-    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if owner_pid(&name).is_some_and(|pid| !pid_alive(pid)) {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    }
-}
-
-/// PostgreSQL's server binaries: `$PG_BIN`, else the newest
-/// `/usr/lib/postgresql/<major>/bin` (as scripts/pg-test-cluster picks them).
-fn pg_bin() -> Option<String> {
-    if let Ok(bin) = std::env::var("PG_BIN") {
-        return Some(bin);
-    }
-    let mut majors: Vec<u32> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .filter(|m| Path::new(&format!("/usr/lib/postgresql/{m}/bin/initdb")).exists())
-        .collect();
-    majors.sort_unstable();
-    majors
-        .last()
-        .map(|m| format!("/usr/lib/postgresql/{m}/bin"))
-}
-
-/// One host: its namespace, addresses and veth names.
-pub struct Host {
-    pub name: String,
-    /// Its own host name (`h<n>-<test pid>`), which every process started
-    /// over its ssh reads, so that nothing on it passes for this machine's.
-    pub hostname: String,
-    pub ns: String,
-    /// The address its sshd listens on.
-    pub addr: String,
-    /// The veth end inside its namespace (where a cut is made).
-    pub veth_in: String,
-    pub dir: PathBuf,
-}
-
-impl Host {
-    /// Its tmux server's socket (the login's INTERCOMM_TMUX_SOCKET).
-    pub fn tmux_socket(&self) -> PathBuf {
-        self.dir.join("tmux.sock")
-    }
 }
 
 /// The lab (see the module doc).
@@ -362,272 +196,6 @@ impl Lab {
             lab.start_pg()?;
         }
         Ok(lab)
-    }
-
-    fn make_user(&mut self) -> TestResult {
-        std::fs::create_dir_all(self.home.join(".ssh"))?;
-        sh(
-            "useradd",
-            &[
-                "-M",
-                "-d",
-                &self.home.display().to_string(),
-                "-s",
-                "/bin/sh",
-                &self.user,
-            ],
-        )?;
-        self.user_made = true;
-        // sshd without PAM refuses a locked account ('!'); '*' allows keys only.
-        sh("usermod", &["-p", "*", &self.user])?;
-        self.uid = sh("id", &["-u", &self.user])?.trim().parse()?;
-        self.gid = sh("id", &["-g", &self.user])?.trim().parse()?;
-        std::fs::create_dir_all(&self.logs)?;
-        Ok(())
-    }
-
-    fn make_keys(&self) -> TestResult {
-        let client = self.dir.join("client");
-        std::fs::create_dir_all(&client)?;
-        let key = client.join("id_ed25519");
-        sh(
-            "ssh-keygen",
-            &[
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                "intercomm-lab",
-                "-f",
-                &key.display().to_string(),
-            ],
-        )?;
-        std::fs::copy(
-            client.join("id_ed25519.pub"),
-            self.home.join(".ssh").join("authorized_keys"),
-        )?;
-        Ok(())
-    }
-
-    fn subnet(&self) -> String {
-        format!("172.30.{}", std::process::id() % 250)
-    }
-
-    fn make_host(&mut self, i: usize) -> TestResult {
-        let pid = std::process::id();
-        let name = format!("h{i}");
-        let ns = format!("{PREFIX}-{pid}-{i}");
-        let out = format!("ih{pid}a{i}");
-        let inside = format!("ih{pid}b{i}");
-        let here = format!("{}.{}", self.subnet(), 4 * i + 1);
-        let addr = format!("{}.{}", self.subnet(), 4 * i + 2);
-        let hostname = format!("{name}-{pid}");
-        let dir = self.dir.join(&name);
-        // `<dir>/bin` comes first on the login's PATH: empty, unless a test
-        // puts another `intercomm` there (see [`Lab::fake_agent`]).
-        std::fs::create_dir_all(dir.join("bin"))?;
-        sh("ip", &["netns", "add", &ns])?;
-        self.namespaces.push(ns.clone());
-        write_hosts_file(&ns, &hostname)?;
-        sh(
-            "ip",
-            &["link", "add", &out, "type", "veth", "peer", "name", &inside],
-        )?;
-        sh("ip", &["link", "set", &inside, "netns", &ns])?;
-        sh("ip", &["addr", "add", &format!("{here}/30"), "dev", &out])?;
-        sh("ip", &["link", "set", &out, "up"])?;
-        let in_ns = |args: &[&str]| -> Result<String, String> {
-            run(Command::new("ip").args(["netns", "exec", &ns]).args(args))
-        };
-        in_ns(&["ip", "addr", "add", &format!("{addr}/30"), "dev", &inside])?;
-        in_ns(&["ip", "link", "set", &inside, "up"])?;
-        in_ns(&["ip", "link", "set", "lo", "up"])?;
-        // Everything else goes to the test's namespace, so every host
-        // reaches every address there (a bus server on one of them).
-        in_ns(&["ip", "route", "add", "default", "via", &here])?;
-        let key = dir.join("ssh_host_ed25519_key");
-        sh(
-            "ssh-keygen",
-            &[
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                &name,
-                "-f",
-                &key.display().to_string(),
-            ],
-        )?;
-        let bin_dir = bin().parent().map(Path::to_path_buf).unwrap_or_default();
-        let config = format!(
-            "ListenAddress {addr}:22\n\
-             HostKey {key}\n\
-             PidFile {dir}/sshd.pid\n\
-             AuthorizedKeysFile {home}/.ssh/authorized_keys\n\
-             PubkeyAuthentication yes\n\
-             PasswordAuthentication no\n\
-             KbdInteractiveAuthentication no\n\
-             UsePAM no\n\
-             StrictModes no\n\
-             AllowUsers {user}\n\
-             SetEnv INTERCOMM_TMUX_SOCKET={dir}/tmux.sock PATH={dir}/bin:{bin}:/usr/bin:/bin INTERCOMM_LOG=debug\n\
-             LogLevel ERROR\n",
-            key = key.display(),
-            dir = dir.display(),
-            home = self.home.display(),
-            user = self.user,
-            bin = bin_dir.display(),
-        );
-        let config_path = dir.join("sshd_config");
-        std::fs::write(&config_path, config)?;
-        std::fs::create_dir_all("/run/sshd")?;
-        // In a UTS namespace of its own named `hostname`, which everything
-        // started over ssh inherits. -D keeps it in the foreground of its
-        // namespace; it is killed with the namespace's processes.
-        Command::new("ip")
-            .args(["netns", "exec", &ns, "unshare", "--uts", "/bin/sh", "-c"])
-            .arg(r#"hostname "$0" && exec /usr/sbin/sshd -D -f "$1" -E "$2""#)
-            .arg(&hostname)
-            .arg(&config_path)
-            .arg(dir.join("sshd.log"))
-            .stdin(std::process::Stdio::null())
-            .spawn()?;
-        self.hosts.push(Host {
-            name,
-            hostname,
-            ns,
-            addr,
-            veth_in: inside,
-            dir,
-        });
-        Ok(())
-    }
-
-    /// `INTERCOMM_HOSTS_BUS=postgres`: a throwaway PostgreSQL server (Debian's
-    /// postgresql-15, as the `postgres` user) on the test namespace's end of
-    /// host 1's veth pair, which every host routes to, trusting the lab's
-    /// subnet; every intercomm process of the lab gets its URL.
-    fn start_pg(&mut self) -> TestResult {
-        let bin = pg_bin()
-            .ok_or("no PostgreSQL server binaries (apt-get install postgresql, or set PG_BIN)")?;
-        let dir = std::env::temp_dir().join(format!("{PREFIX}-{}-pg", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
-        sh("chown", &["postgres:", &dir.display().to_string()])?;
-        self.pg_dir = Some(dir.clone());
-        let data = dir.join("data").display().to_string();
-        run(Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(format!("{bin}/initdb"))
-            .args([
-                "--no-sync",
-                "-N",
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
-                "-D",
-                &data,
-            ]))?;
-        let hba = dir.join("data").join("pg_hba.conf");
-        let mut rules = std::fs::read_to_string(&hba)?;
-        rules.push_str("host all all 172.30.0.0/16 trust\n");
-        std::fs::write(&hba, rules)?;
-        let addr = format!("{}.5", self.subnet());
-        let port = 20000 + std::process::id() % 20000;
-        run(Command::new("runuser").args(["-u", "postgres", "--"]).arg(format!("{bin}/pg_ctl")).args([
-            "-D", &data, "-l", &dir.join("server.log").display().to_string(), "-w", "-t", "30", "-o",
-            &format!("-p {port} -k {} -c listen_addresses={addr} -c fsync=off -c max_connections=200", dir.display()),
-            "start",
-        ]))?;
-        self.bus_env.push((
-            "INTERCOMM_BUS".to_owned(),
-            format!("postgres://postgres@{addr}:{port}/postgres"),
-        ));
-        Ok(())
-    }
-
-    fn write_client_config(&self) -> TestResult {
-        let client = self.dir.join("client");
-        let mut known = String::new();
-        for h in &self.hosts {
-            let public = std::fs::read_to_string(h.dir.join("ssh_host_ed25519_key.pub"))?;
-            let fields: Vec<&str> = public.split_whitespace().take(2).collect();
-            known.push_str(&format!("{} {}\n", h.addr, fields.join(" ")));
-        }
-        std::fs::write(client.join("known_hosts"), known)?;
-        std::fs::write(
-            client.join("ssh_config"),
-            format!(
-                "Host *\n  IdentityFile {c}/id_ed25519\n  IdentitiesOnly yes\n  \
-                 UserKnownHostsFile {c}/known_hosts\n  StrictHostKeyChecking yes\n  \
-                 GlobalKnownHostsFile /dev/null\n",
-                c = client.display()
-            ),
-        )?;
-        Ok(())
-    }
-
-    fn make_project(&self) -> TestResult {
-        std::fs::create_dir_all(&self.project)?;
-        let git = |args: &[&str]| run(Command::new("git").arg("-C").arg(&self.project).args(args));
-        git(&["init", "-q", "-b", "main"])?;
-        std::fs::write(self.project.join("README.md"), "lab project\n")?;
-        git(&["add", "README.md"])?;
-        git(&[
-            "-c",
-            "user.name=lab",
-            "-c",
-            "user.email=lab@example.invalid",
-            "commit",
-            "-q",
-            "-m",
-            "first",
-        ])?;
-        Ok(())
-    }
-
-    /// Waits until every host's sshd answers a login (at most 20 s).
-    pub fn wait_for_sshd(&self) -> TestResult {
-        for h in &self.hosts {
-            let started = Instant::now();
-            loop {
-                let probe = self.ssh_command(h, &["true"]).output()?;
-                if probe.status.success() {
-                    break;
-                }
-                if started.elapsed() > Duration::from_secs(20) {
-                    let log = std::fs::read_to_string(h.dir.join("sshd.log")).unwrap_or_default();
-                    return Err(format!(
-                        "sshd of {} never answered: {} / sshd log: {log}",
-                        h.name,
-                        String::from_utf8_lossy(&probe.stderr)
-                    )
-                    .into());
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-        Ok(())
-    }
-
-    /// `ssh` to host `h` as the lab's user running `remote` there.
-    fn ssh_command(&self, h: &Host, remote: &[&str]) -> Command {
-        let mut cmd = Command::new("ssh");
-        self.as_user(&mut cmd)
-            .arg("-F")
-            .arg(self.ssh_config())
-            .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=2"])
-            .arg(format!("{}@{}", self.user, h.addr))
-            .args(remote);
-        cmd
     }
 
     /// Runs `remote` on host `i` (from 0) over its ssh, as the lab's user;
@@ -909,19 +477,7 @@ impl Drop for Lab {
         for ns in &self.namespaces {
             remove_netns(ns);
         }
-        if let Some(dir) = &self.pg_dir {
-            let _ = run(Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .args([
-                    &format!("{}/pg_ctl", pg_bin().unwrap_or_default()),
-                    "-D",
-                    &dir.join("data").display().to_string(),
-                    "-m",
-                    "immediate",
-                    "stop",
-                ]));
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        self.stop_pg();
         if self.user_made {
             kill_user(&self.user);
             if let Err(e) = sh("userdel", &[&self.user]) {
