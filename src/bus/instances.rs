@@ -216,19 +216,26 @@ pub fn get(conn: &Conn, id: &str) -> Result<Option<Instance>> {
     )
 }
 
-/// Who holds `id`: `(role, active, session_id)`; the per-call identity
-/// check, lighter than [`get`].
-pub fn holder(conn: &Conn, id: &str) -> Result<Option<(Role, bool, String)>> {
+/// The rule of who holds an instance row: the row is active and carries
+/// the caller's session token. SQL over a row of `instances`, `token` being
+/// the token's placeholder in the statement: [`holder`] reports it for the
+/// per-call gate, and a statement that writes only for the holder (the
+/// quick send, [`super::messages::insert_if_clear`]) puts it in its
+/// `WHERE`, so the two never disagree.
+pub(super) fn held_with(token: &str) -> String {
+    format!("active = 1 AND session_id = {token}")
+}
+
+/// Who holds `id`: its role, and whether session `token` holds it
+/// ([`held_with`]); the per-call identity check, lighter than [`get`].
+pub fn holder(conn: &Conn, id: &str, token: &str) -> Result<Option<(Role, bool)>> {
     conn.query_opt(
-        "SELECT role, active, session_id FROM instances WHERE id = ?1",
-        args![id],
-        |r| {
-            Ok((
-                Role::parse(&r.get::<String>(0)?),
-                r.get::<i64>(1)? != 0,
-                r.get(2)?,
-            ))
-        },
+        &format!(
+            "SELECT role, CASE WHEN {} THEN 1 ELSE 0 END FROM instances WHERE id = ?1",
+            held_with("?2")
+        ),
+        args![id, token],
+        |r| Ok((Role::parse(&r.get::<String>(0)?), r.get::<i64>(1)? != 0)),
     )
 }
 

@@ -206,14 +206,14 @@ pub fn insert_if_clear(
              stored AS (
                 INSERT INTO messages (id, from_id, to_id, type, content, in_reply_to)
                 SELECT ?1, ?2, ?3, ?4, ?5, ?6
-                 WHERE EXISTS (SELECT 1 FROM instances
-                                WHERE id = ?2 AND active = 1 AND session_id = ?7)
+                 WHERE EXISTS (SELECT 1 FROM instances WHERE id = ?2 AND {})
                    AND EXISTS (SELECT 1 FROM rcpt)
                    AND (SELECT last - cur FROM span) < ?8
                 ON CONFLICT (id) DO NOTHING
                 RETURNING seq)
              SELECT rcpt.*, (SELECT seq FROM stored) FROM rcpt",
-            super::instances::columns(conn)
+            super::instances::columns(conn),
+            super::instances::held_with("?7")
         ),
         &pg_values(m, args![token, limit]),
     )?;

@@ -463,9 +463,9 @@ pub fn status(ctx: &mut Ctx) -> Result<Status> {
     // after a forced takeover the old master is no longer "master".
     let mut lost = None;
     if let Some((id, role)) = held
-        && !instances::holder(conn, &id)
+        && !instances::holder(conn, &id, &token)
             .map_err(db)?
-            .is_some_and(|(_, active, session)| active && session == token)
+            .is_some_and(|(_, held)| held)
     {
         you = None;
         let row = instances::get(conn, &id).map_err(db)?;

@@ -292,9 +292,9 @@ impl Gate {
     /// Checks the identity on `conn` and records the call when due. Sets
     /// `lost` when this process no longer holds its id.
     fn check(&self, conn: &crate::bus::Conn, lost: &mut bool) -> Result<Acting> {
-        let holder = instances::holder(conn, self.identity.id()).map_err(db)?;
+        let holder = instances::holder(conn, self.identity.id(), &self.token).map_err(db)?;
         match (&self.identity, holder) {
-            (Identity::Holder { id, .. }, Some((role, true, session))) if session == self.token => {
+            (Identity::Holder { id, .. }, Some((role, true))) => {
                 if let Some(now) = self.touch_at {
                     instances::touch(conn, id, &self.token, now).map_err(db)?;
                 }
@@ -308,7 +308,7 @@ impl Gate {
                 *lost = true;
                 Err(lost_identity(id, *role, row.as_ref()))
             }
-            (Identity::Operator { id }, Some((role, _, _))) => Ok(Acting {
+            (Identity::Operator { id }, Some((role, _))) => Ok(Acting {
                 id: id.clone(),
                 role,
             }),
