@@ -229,8 +229,8 @@ pub fn insert_if_clear(
 /// message with a seq at or below it that will ever be visible already is
 /// to a statement that starts after this one, in a READ COMMITTED
 /// transaction (each statement its own snapshot; [`super::Bus::write`]
-/// asks for it) or none. `None` on SQLite, whose
-/// writers are serialised, so every seq handed out is visible.
+/// asks for it) or none. `None` on SQLite, whose writers are serialised,
+/// so every seq handed out is visible.
 pub fn fence(conn: &Conn) -> Result<Option<i64>> {
     match conn {
         Conn::Sqlite(_) => Ok(None),
