@@ -70,6 +70,10 @@ pub struct Probe {
     /// The TLS version of this connection (`pg_stat_ssl`), e.g. `TLSv1.3`;
     /// `None` when it is not encrypted.
     pub tls: Option<String>,
+    /// The subject of the client certificate the server took
+    /// (`pg_stat_ssl.client_dn`), e.g. `/CN=ic`; `None` when none was
+    /// presented (or the server asked for none).
+    pub client_dn: Option<String>,
 }
 
 /// Connects to `url` and reads the server's and the schema's versions.
@@ -85,7 +89,7 @@ pub fn probe(url: &BusUrl) -> Result<Probe> {
     };
     let num: u32 = text(1).parse().unwrap_or(0);
     let ssl = conn.query(
-        "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
+        "SELECT version, client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
         &[],
     )?;
     Ok(Probe {
@@ -95,6 +99,10 @@ pub fn probe(url: &BusUrl) -> Result<Probe> {
         tls: ssl.first().map(|r| match r.first() {
             Some(Value::Text(v)) => v.clone(),
             _ => "TLS".to_owned(),
+        }),
+        client_dn: ssl.first().and_then(|r| match r.get(1) {
+            Some(Value::Text(dn)) => Some(dn.clone()),
+            _ => None,
         }),
     })
 }

@@ -15,8 +15,13 @@
 //! trusts (rustls-native-certs: OpenSSL's files, or `SSL_CERT_FILE` /
 //! `SSL_CERT_DIR`). Unlike libpq, `~/.postgresql/root.crt` is not read.
 //! A Unix-socket host never uses TLS (the server offers none there; libpq
-//! ignores `sslmode` for sockets too). Client certificates (`sslcert`,
-//! `sslkey`) are not supported.
+//! ignores `sslmode` for sockets too).
+//!
+//! `sslcert=PATH` and `sslkey=PATH` (both or neither) name a client
+//! certificate and its key, presented when the server asks for one
+//! (`pg_hba.conf`'s `cert` method, or `clientcert=verify-ca|verify-full`):
+//! see [`client_cert`]. Unlike libpq, `~/.postgresql/postgresql.crt` is not
+//! read.
 //!
 //! The host name checked by `verify-full` is the URL's host (an IP address
 //! is checked against the certificate's IP addresses); `hostaddr=` only
@@ -41,6 +46,10 @@ use rustls::{
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::store::StoreError;
+
+mod client_cert;
+
+use client_cert::ClientCert;
 
 /// libpq's `sslmode` values that intercomm implements (`allow` is not one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,12 +101,30 @@ impl fmt::Display for SslMode {
     }
 }
 
-/// A bus URL's TLS settings: its `sslmode` and `sslrootcert`.
+/// A bus URL's TLS settings: its `sslmode`, `sslrootcert`, and `sslcert`
+/// with `sslkey`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSettings {
     mode: SslMode,
     /// The CA file; `None` for the system's CAs.
     root_cert: Option<PathBuf>,
+    /// The client certificate to present, if any.
+    client: Option<ClientCert>,
+}
+
+/// `value` of URL parameter `key` as a path: absolute (workers and hooks
+/// start in other folders) and not empty.
+fn absolute(key: &str, value: &str) -> Result<PathBuf, String> {
+    if value.is_empty() {
+        return Err(format!("{key}= names no file"));
+    }
+    if !value.starts_with('/') {
+        return Err(format!(
+            "{key}={value} is a relative path: give it from / (workers and hooks start in other \
+             folders)"
+        ));
+    }
+    Ok(PathBuf::from(value))
 }
 
 /// How far the server's certificate is checked.
@@ -118,16 +145,27 @@ impl TlsSettings {
         };
         let root_cert = match root_cert {
             None | Some("system") => None,
-            Some("") => return Err("sslrootcert= names no file".to_owned()),
-            Some(path) if !path.starts_with('/') => {
-                return Err(format!(
-                    "sslrootcert={path} is a relative path: give it from / (workers and hooks \
-                     start in other folders)"
-                ));
-            }
-            Some(path) => Some(PathBuf::from(path)),
+            Some(path) => Some(absolute("sslrootcert", path)?),
         };
-        Ok(Self { mode, root_cert })
+        Ok(Self {
+            mode,
+            root_cert,
+            client: None,
+        })
+    }
+
+    /// With the URL's `sslcert` and `sslkey` values (percent-decoded): both
+    /// or neither, absolute paths; the files are read at each connect.
+    pub fn with_client_cert(self, cert: Option<&str>, key: Option<&str>) -> Result<Self, String> {
+        Ok(Self {
+            client: ClientCert::new(cert, key)?,
+            ..self
+        })
+    }
+
+    /// The client certificate file (`sslcert`), when one is presented.
+    pub fn client_cert(&self) -> Option<&std::path::Path> {
+        self.client.as_ref().map(ClientCert::cert_path)
     }
 
     /// The `sslmode` asked for.
@@ -203,12 +241,15 @@ impl TlsSettings {
             .build()
             .map_err(|e| StoreError::Pg(format!("cannot check the bus server: {e}")))?,
         };
-        Ok(ClientConfig::builder_with_provider(provider)
+        let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| StoreError::Pg(format!("no TLS version to offer: {e}")))?
             .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth())
+            .with_custom_certificate_verifier(verifier);
+        let Some(client) = &self.client else {
+            return Ok(builder.with_no_client_auth());
+        };
+        client.present(builder).map_err(StoreError::Pg)
     }
 
     /// The trusted CAs: every certificate of `sslrootcert`, or the system's.
@@ -254,12 +295,42 @@ impl TlsSettings {
         Ok(store)
     }
 
-    /// A connect error, told as what failed when TLS did.
+    /// A connect error, told as what failed when TLS did, or when the
+    /// server wanted a client certificate.
     fn explain(&self, e: postgres::Error) -> StoreError {
-        match self.tls_failure(&e) {
-            Some(text) => StoreError::Pg(text),
-            None => StoreError::from(e),
+        if let Some(text) = self.tls_failure(&e).or_else(|| self.cert_refused(&e)) {
+            return StoreError::Pg(text);
         }
+        StoreError::from(e)
+    }
+
+    /// The server's refusal of a connection without a client certificate,
+    /// or of the one presented (PostgreSQL 15's messages for `pg_hba.conf`'s
+    /// `cert` method and `clientcert=`).
+    fn cert_refused(&self, e: &postgres::Error) -> Option<String> {
+        let db = e.as_db_error()?;
+        let said = db.message();
+        if said.contains("requires a valid client certificate") {
+            return Some(match self.client_cert() {
+                None => format!(
+                    "the bus server requires a client certificate and the URL names none \
+                     (server: {said}): add sslcert=PATH&sslkey=PATH"
+                ),
+                Some(cert) => format!(
+                    "the bus server did not take the client certificate in sslcert {} \
+                     (server: {said})",
+                    cert.display()
+                ),
+            });
+        }
+        let cert = self.client_cert()?;
+        said.contains("certificate authentication failed").then(|| {
+            format!(
+                "the bus server refused the client certificate in sslcert {} (server: {said}): \
+                 its CN must be the user's name, or map it in pg_ident.conf",
+                cert.display()
+            )
+        })
     }
 
     fn tls_failure(&self, e: &postgres::Error) -> Option<String> {
@@ -283,6 +354,16 @@ impl TlsSettings {
     fn describe(&self, e: &rustls::Error) -> String {
         let mode = self.mode;
         let rustls::Error::InvalidCertificate(cert) = e else {
+            if let (rustls::Error::AlertReceived(alert), Some(client)) = (e, self.client_cert())
+                && about_a_certificate(*alert)
+            {
+                return format!(
+                    "the TLS handshake with the bus server failed (sslmode={mode}): it refused \
+                     the client certificate in sslcert {} ({alert:?}): is it signed by a CA of \
+                     the server's ssl_ca_file, and valid now?",
+                    client.display()
+                );
+            }
             return format!("the TLS handshake with the bus server failed (sslmode={mode}): {e}");
         };
         match cert {
@@ -324,6 +405,23 @@ impl TlsSettings {
             other => format!("the bus server's certificate was refused (sslmode={mode}): {other}"),
         }
     }
+}
+
+/// Whether a TLS alert the server sent is about the certificate the client
+/// presented (RFC 8446, 6.2).
+fn about_a_certificate(alert: rustls::AlertDescription) -> bool {
+    use rustls::AlertDescription as A;
+    matches!(
+        alert,
+        A::BadCertificate
+            | A::UnsupportedCertificate
+            | A::CertificateRevoked
+            | A::CertificateExpired
+            | A::CertificateUnknown
+            | A::CertificateRequired
+            | A::UnknownCA
+            | A::DecryptError
+    )
 }
 
 /// A name as webpki presents it (`DnsName("db.example")`,

@@ -339,7 +339,8 @@ fn claude_setup(setup: &Setup) -> Vec<Check> {
 }
 
 /// The PostgreSQL bus: reachable, the server's version, the schema's,
-/// whether the connection is encrypted; a warning where the bus is on
+/// whether the connection is encrypted and with which client certificate
+/// (the server's word, `pg_stat_ssl`); a warning where the bus is on
 /// another machine and its certificate's host is not checked
 /// (`sslmode=verify-full`), or where the URL holds a password.
 fn postgres_bus(url: &bus::BusUrl) -> Check {
@@ -352,16 +353,21 @@ fn postgres_bus(url: &bus::BusUrl) -> Check {
                 format!("{url}: {e}"),
                 Some(
                     "check INTERCOMM_BUS (or --bus), that the server runs and accepts this user \
-                     (password in ~/.pgpass or PGPASSFILE), and the URL's sslmode and sslrootcert \
-                     (docs/BEYOND.md, TLS)",
+                     (password in ~/.pgpass or PGPASSFILE), and the URL's sslmode, sslrootcert, \
+                     sslcert and sslkey (docs/BEYOND.md, TLS)",
                 ),
             );
         }
     };
     let mode = url.tls().mode();
+    let client = match (&probe.client_dn, url.tls().client_cert()) {
+        (Some(dn), _) => format!(", client certificate {dn}"),
+        (None, Some(_)) => ", sslcert not asked for by the server".to_owned(),
+        (None, None) => String::new(),
+    };
     let server = match &probe.tls {
         Some(version) => format!(
-            "PostgreSQL {}; TLS ({mode}, {version})",
+            "PostgreSQL {}; TLS ({mode}, {version}{client})",
             probe.server_version
         ),
         None => format!(

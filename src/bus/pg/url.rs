@@ -42,8 +42,9 @@ pub const IDLE_IN_TRANSACTION_MS: u64 = 10_000;
 /// A `postgres://` bus URL: libpq's URL syntax, plus an optional
 /// `schema=NAME` query parameter (default [`DEFAULT_SCHEMA`]) naming the
 /// project's schema in the database (one schema per project). Its
-/// `sslmode` and `sslrootcert` are read here too ([`super::pg_tls`]; the
-/// `postgres` crate knows neither `verify-*` nor `sslrootcert`).
+/// `sslmode`, `sslrootcert`, `sslcert` and `sslkey` are read here too
+/// ([`super::pg_tls`]; the `postgres` crate knows neither `verify-*` nor
+/// the files).
 #[derive(Clone)]
 pub struct BusUrl(std::sync::Arc<UrlParts>);
 
@@ -86,22 +87,28 @@ impl BusUrl {
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut schema = DEFAULT_SCHEMA.to_owned();
         let (mut sslmode, mut sslrootcert) = (None, None);
+        let (mut sslcert, mut sslkey) = (None, None);
         let mut rest = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
                 Some(("schema", name)) => schema = name.to_owned(),
                 Some(("sslmode", mode)) => sslmode = Some(decoded("sslmode", mode)?),
                 Some(("sslrootcert", path)) => sslrootcert = Some(decoded("sslrootcert", path)?),
-                Some((key @ ("sslcert" | "sslkey" | "sslpassword"), _)) => {
-                    return Err(format!(
-                        "{key}= is not supported: the bus client has no client certificates"
-                    ));
+                Some(("sslcert", path)) => sslcert = Some(decoded("sslcert", path)?),
+                Some(("sslkey", path)) => sslkey = Some(decoded("sslkey", path)?),
+                Some(("sslpassword", _)) => {
+                    return Err(
+                        "sslpassword= is not supported: give sslkey an unencrypted key \
+                         file, readable by its owner only"
+                            .to_owned(),
+                    );
                 }
                 _ => rest.push(pair),
             }
         }
         check_schema(&schema)?;
-        let tls = TlsSettings::new(sslmode.as_deref(), sslrootcert.as_deref())?;
+        let tls = TlsSettings::new(sslmode.as_deref(), sslrootcert.as_deref())?
+            .with_client_cert(sslcert.as_deref(), sslkey.as_deref())?;
         let libpq = if rest.is_empty() {
             base.to_owned()
         } else {
@@ -159,7 +166,8 @@ impl BusUrl {
         &self.0.schema
     }
 
-    /// The URL's TLS settings (`sslmode`, `sslrootcert`).
+    /// The URL's TLS settings (`sslmode`, `sslrootcert`, `sslcert`,
+    /// `sslkey`).
     pub fn tls(&self) -> &TlsSettings {
         &self.0.tls
     }
@@ -339,7 +347,20 @@ mod tests {
         );
         let err = |u: &str| BusUrl::parse(u).err().unwrap_or_default();
         assert!(err("postgres://db/x?sslmode=verify").contains("sslmode=\"verify\" is not one of"));
-        assert!(err("postgres://db/x?sslcert=/c.pem").contains("sslcert= is not supported"));
+        assert!(
+            err("postgres://db/x?sslcert=/c.pem").contains("sslcert= is given without sslkey=")
+        );
+        assert!(
+            err("postgres://db/x?sslcert=/c.pem&sslkey=/c.key&sslpassword=pw")
+                .contains("sslpassword= is not supported")
+        );
+        let with_cert = BusUrl::parse(
+            "postgres://ic@db/x?sslmode=verify-full&sslcert=/a%20b.crt&sslkey=/c.key",
+        )?;
+        assert_eq!(
+            with_cert.tls().client_cert(),
+            Some(std::path::Path::new("/a b.crt"))
+        );
         Ok(())
     }
 }

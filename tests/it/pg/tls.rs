@@ -241,3 +241,221 @@ fn a_connection_comes_back_over_tls_after_a_restart() -> TestResult {
     assert!(after.is_some(), "came back without TLS");
     Ok(())
 }
+
+/// A cluster of this test's own whose TCP clients must present a client
+/// certificate (`pg-test-cluster start --tls-client-cert`: pg_hba.conf's
+/// `cert` method): the cluster, the CA, and the certificate and key
+/// (mode 0600) the script made for the user `postgres`.
+struct CertCluster {
+    cluster: OwnCluster,
+    ca: String,
+    cert: String,
+    key: String,
+}
+
+fn cert_cluster() -> TestResult<CertCluster> {
+    let (cluster, text) = OwnCluster::launch("--tls-client-cert")?;
+    Ok(CertCluster {
+        cluster,
+        ca: printed(&text, "INTERCOMM_TEST_PG_CA")?,
+        cert: printed(&text, "INTERCOMM_TEST_PG_CLIENT_CERT")?,
+        key: printed(&text, "INTERCOMM_TEST_PG_CLIENT_KEY")?,
+    })
+}
+
+impl CertCluster {
+    /// The URL, verified against the CA, with `client` appended (e.g.
+    /// `&sslcert=…&sslkey=…`).
+    fn url(&self, schema: &str, client: &str) -> String {
+        format!(
+            "{}?schema={schema}&sslmode=verify-full&sslrootcert={}{client}",
+            self.cluster.url, self.ca
+        )
+    }
+
+    fn with_cert(&self, schema: &str) -> String {
+        self.url(
+            schema,
+            &format!("&sslcert={}&sslkey={}", self.cert, self.key),
+        )
+    }
+}
+
+/// `openssl <args>` in `dir`, which must succeed.
+fn openssl(dir: &std::path::Path, args: &[&str]) -> TestResult {
+    let made = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()?;
+    assert!(made.status.success(), "openssl {args:?}: {made:?}");
+    Ok(())
+}
+
+/// With `sslcert` and `sslkey`, a server that demands a client certificate
+/// takes the connection: the CLI registers, sends and reads, the server
+/// says which certificate it took (`pg_stat_ssl.client_dn`), and doctor
+/// says so too.
+#[test]
+fn a_round_trip_with_a_client_certificate() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let server = cert_cluster()?;
+    let url = server.with_cert("tls_cert_trip");
+    let mut project = Project::plain()?;
+    project.bus = Some(url.clone());
+    project.register_master_and_worker();
+    project
+        .cli()
+        .args(["send", "--from", "worker-1", "master", "with a certificate"])
+        .assert()
+        .success();
+    project
+        .cli()
+        .args(["read", "--id", "master"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("with a certificate"));
+    let bus = project.bus()?;
+    let seen: Vec<(String, String)> = bus.conn().query(
+        "SELECT version, client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
+        &[],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (version, dn) = seen.into_iter().next().ok_or("the server sees no TLS")?;
+    assert_eq!(dn, "/CN=postgres");
+    project
+        .cli()
+        .arg("doctor")
+        .assert()
+        .stdout(predicates::str::contains(format!(
+            "TLS (verify-full, {version}, client certificate /CN=postgres)"
+        )));
+    Ok(())
+}
+
+/// The negative control of the round trip: the same server refuses a
+/// connection without the certificate, and the error says a certificate
+/// is wanted (never the URL's password); one signed by another CA is
+/// refused in the handshake, and the error names the file.
+#[test]
+fn a_cert_server_refuses_a_client_without_its_certificate() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let server = cert_cluster()?;
+    let with_password = server
+        .url("tls_nocert", "")
+        .replacen("postgres@", "postgres:hunter2@", 1);
+    let err = open_error(&with_password)?;
+    assert!(
+        err.contains("the bus server requires a client certificate and the URL names none"),
+        "{err}"
+    );
+    assert!(
+        err.contains("connection requires a valid client certificate"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    let other = tempfile::tempdir()?;
+    openssl(
+        other.path(),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=postgres",
+            "-keyout",
+            "self.key",
+            "-out",
+            "self.crt",
+        ],
+    )?;
+    let self_signed = other.path().join("self.crt");
+    let err = open_error(&server.url(
+        "tls_nocert",
+        &format!(
+            "&sslcert={}&sslkey={}",
+            self_signed.display(),
+            other.path().join("self.key").display()
+        ),
+    ))?;
+    assert!(
+        err.contains(&format!(
+            "it refused the client certificate in sslcert {}",
+            self_signed.display()
+        )),
+        "{err}"
+    );
+    Ok(())
+}
+
+/// Bad client-certificate settings are refused before any connection, each
+/// naming the file and what is wrong: a key others may read (as libpq), a
+/// key that is not the certificate's, `sslcert` without `sslkey`. The same
+/// URL with the right key connects (so the refusals are the files').
+#[test]
+fn bad_client_certificate_files_are_refused_before_connecting() -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+    if skip() {
+        return Ok(());
+    }
+    let server = cert_cluster()?;
+    let dir = tempfile::tempdir()?;
+    let open_key = dir.path().join("open.key");
+    std::fs::copy(&server.key, &open_key)?;
+    std::fs::set_permissions(&open_key, std::fs::Permissions::from_mode(0o644))?;
+    let url = |key: &std::path::Path| {
+        server.url(
+            "tls_badcert",
+            &format!("&sslcert={}&sslkey={}", server.cert, key.display()),
+        )
+    };
+    let err = open_error(&url(&open_key))?;
+    assert!(
+        err.contains(&format!(
+            "sslkey {} has group or world access (mode 0644)",
+            open_key.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("valid client certificate"), "{err}");
+    openssl(
+        dir.path(),
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-out",
+            "other.key",
+        ],
+    )?;
+    let other_key = dir.path().join("other.key");
+    std::fs::set_permissions(&other_key, std::fs::Permissions::from_mode(0o600))?;
+    let err = open_error(&url(&other_key))?;
+    assert!(
+        err.contains(&format!(
+            "sslkey {} is not the key of the certificate in sslcert {}",
+            other_key.display(),
+            server.cert
+        )),
+        "{err}"
+    );
+    let err = open_error(&server.url("tls_badcert", &format!("&sslcert={}", server.cert)))?;
+    assert!(
+        err.contains("sslcert= is given without sslkey=: name the certificate's private key"),
+        "{err}"
+    );
+    let (_dir, bus) = open_bus(&url(std::path::Path::new(&server.key)))?;
+    assert!(tls_of(&bus)?.is_some(), "connected without TLS");
+    Ok(())
+}
