@@ -23,6 +23,10 @@
 //! see [`client_cert`]. Unlike libpq, `~/.postgresql/postgresql.crt` is not
 //! read.
 //!
+//! `prefer` falls back to a plain connection when the TLS handshake fails
+//! (the server's TLS is one rustls cannot speak, e.g. TLSv1.1 only), as
+//! libpq does; the other modes fail.
+//!
 //! The host name checked by `verify-full` is the URL's host (an IP address
 //! is checked against the certificate's IP addresses); `hostaddr=` only
 //! says where to connect, as in libpq.
@@ -209,13 +213,27 @@ impl TlsSettings {
     /// Connects with `config` (whose `ssl_mode` says whether TLS is tried:
     /// [`Self::client_mode`], or `disable` for a socket). A TLS failure is
     /// told as what failed: the certificate's CA, its host name, its dates,
-    /// or a server without TLS.
+    /// or a server without TLS. With `prefer`, a failed TLS handshake is
+    /// followed by a plain connection (libpq's "retry without SSL").
     pub(super) fn connect(&self, config: &postgres::Config) -> Result<Client, StoreError> {
-        let connected = match config.get_ssl_mode() {
-            ClientMode::Disable => config.connect(postgres::NoTls),
-            _ => config.connect(MakeRustlsConnect::new(self.client_config()?)),
-        };
-        connected.map_err(|e| self.explain(e))
+        let mode = config.get_ssl_mode();
+        if mode == ClientMode::Disable {
+            return config.connect(postgres::NoTls).map_err(|e| self.explain(e));
+        }
+        match config.connect(MakeRustlsConnect::new(self.client_config()?)) {
+            Ok(client) => Ok(client),
+            Err(e) if mode == ClientMode::Prefer && handshake_failed(&e) => {
+                tracing::warn!(
+                    target: "bus",
+                    err = %self.explain(e),
+                    "sslmode=prefer: the TLS handshake failed; connecting without TLS"
+                );
+                let mut plain = config.clone();
+                plain.ssl_mode(ClientMode::Disable);
+                plain.connect(postgres::NoTls).map_err(|e| self.explain(e))
+            }
+            Err(e) => Err(self.explain(e)),
+        }
     }
 
     fn client_config(&self) -> Result<ClientConfig, StoreError> {
@@ -422,6 +440,18 @@ fn about_a_certificate(alert: rustls::AlertDescription) -> bool {
             | A::UnknownCA
             | A::DecryptError
     )
+}
+
+/// Whether `e` is a failed TLS handshake (a rustls error in its causes).
+fn handshake_failed(e: &postgres::Error) -> bool {
+    let mut cause: Option<&(dyn StdError + 'static)> = e.source();
+    while let Some(err) = cause {
+        if rustls_error(err).is_some() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 /// A name as webpki presents it (`DnsName("db.example")`,

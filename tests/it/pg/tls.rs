@@ -459,3 +459,28 @@ fn bad_client_certificate_files_are_refused_before_connecting() -> TestResult {
     assert!(tls_of(&bus)?.is_some(), "connected without TLS");
     Ok(())
 }
+
+/// `prefer` (and the default) fall back to a plain connection when the TLS
+/// handshake fails, as libpq does: the server offers TLS (it answers the
+/// TLS request; `require` gets as far as the handshake and fails there),
+/// but only TLSv1.0-1.1, which rustls never speaks, and accepts plain.
+#[test]
+fn prefer_falls_back_to_plain_when_the_handshake_fails() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let (cluster, _text) = OwnCluster::launch("--tls-legacy")?;
+    let err = open_error(&format!(
+        "{}?schema=tls_legacy&sslmode=require",
+        cluster.url
+    ))?;
+    assert!(
+        err.contains("the TLS handshake with the bus server failed (sslmode=require)"),
+        "{err}"
+    );
+    for query in ["sslmode=prefer", ""] {
+        let (_dir, bus) = open_bus(&format!("{}?schema=tls_legacy&{query}", cluster.url))?;
+        assert_eq!(tls_of(&bus)?, None, "{query}: encrypted after all");
+    }
+    Ok(())
+}
