@@ -337,9 +337,11 @@ fn a_round_trip_with_a_client_certificate() -> TestResult {
 /// The negative control of the round trip: the same server refuses a
 /// connection without the certificate, and the error says a certificate
 /// is wanted (never the URL's password); one signed by another CA is
-/// refused in the handshake, and the error names the file.
+/// refused in the handshake, and one of the right CA for another user
+/// (CN) by the server's `cert` check, each error naming the file.
 #[test]
 fn a_cert_server_refuses_a_client_without_its_certificate() -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
     if skip() {
         return Ok(());
     }
@@ -379,6 +381,10 @@ fn a_cert_server_refuses_a_client_without_its_certificate() -> TestResult {
         ],
     )?;
     let self_signed = other.path().join("self.crt");
+    std::fs::set_permissions(
+        other.path().join("self.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )?;
     let err = open_error(&server.url(
         "tls_nocert",
         &format!(
@@ -391,6 +397,72 @@ fn a_cert_server_refuses_a_client_without_its_certificate() -> TestResult {
         err.contains(&format!(
             "it refused the client certificate in sslcert {}",
             self_signed.display()
+        )),
+        "{err}"
+    );
+    // Signed by the server's CA, but for another user than the URL's (a v3
+    // certificate: webpki takes no other).
+    std::fs::write(
+        other.path().join("intruder.ext"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )?;
+    let ca_key = std::path::Path::new(&server.ca).with_file_name("ca.key");
+    openssl(
+        other.path(),
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=intruder",
+            "-keyout",
+            "intruder.key",
+            "-out",
+            "intruder.csr",
+        ],
+    )?;
+    openssl(
+        other.path(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "intruder.csr",
+            "-CA",
+            &server.ca,
+            "-CAkey",
+            ca_key.to_str().ok_or("path")?,
+            "-CAserial",
+            "intruder.srl",
+            "-CAcreateserial",
+            "-extfile",
+            "intruder.ext",
+            "-days",
+            "1",
+            "-out",
+            "intruder.crt",
+        ],
+    )?;
+    let intruder = other.path().join("intruder.crt");
+    let intruder_key = other.path().join("intruder.key");
+    std::fs::set_permissions(&intruder_key, std::fs::Permissions::from_mode(0o600))?;
+    let err = open_error(&server.url(
+        "tls_nocert",
+        &format!(
+            "&sslcert={}&sslkey={}",
+            intruder.display(),
+            intruder_key.display()
+        ),
+    ))?;
+    assert!(
+        err.contains(&format!(
+            "the bus server refused the client certificate in sslcert {} (server: certificate \
+             authentication failed for user \"postgres\")",
+            intruder.display()
         )),
         "{err}"
     );
