@@ -167,7 +167,7 @@ impl TlsSettings {
         })
     }
 
-    /// The client certificate file (`sslcert`), when one is presented.
+    /// The client certificate file (`sslcert`), when the URL names one.
     pub fn client_cert(&self) -> Option<&std::path::Path> {
         self.client.as_ref().map(ClientCert::cert_path)
     }
