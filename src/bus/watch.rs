@@ -4,8 +4,14 @@
 //! backoff from [`FIRST_PAUSE`] to [`MAX_PAUSE`] in between (the pause
 //! starts over after each change). Used by `intercomm_ask` (async) and by
 //! the hooks that wait for a decision or for mail (blocking).
+//!
+//! A waiter for mail also looks every [`LOOK_ANYWAY`] without a change
+//! ([`Changes::looking_anyway`]): on PostgreSQL a message can become
+//! readable with no commit at all, when the server ends a transaction whose
+//! connection was lost (a host cut off mid-send) and so releases the seq
+//! fence that held readers below it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::bus::Conn;
 
@@ -13,12 +19,19 @@ use crate::bus::Conn;
 pub const FIRST_PAUSE: Duration = Duration::from_millis(20);
 /// The longest pause between two looks.
 pub const MAX_PAUSE: Duration = Duration::from_millis(500);
+/// How long a waiter for mail goes without looking at its tables when
+/// nothing changed (see the module doc).
+pub const LOOK_ANYWAY: Duration = Duration::from_secs(5);
 
 /// One waiter's view of the bus: has anyone committed since the last look,
 /// and how long to sleep next.
 #[derive(Debug, Clone)]
 pub struct Changes {
     seen: Option<i64>,
+    /// When `changed` last said `true`.
+    looked: Instant,
+    /// Say `true` after this long without a change ([`Changes::looking_anyway`]).
+    anyway: Option<Duration>,
     pause: Duration,
     max: Duration,
 }
@@ -34,20 +47,39 @@ impl Changes {
     pub fn new(max: Duration) -> Self {
         Self {
             seen: None,
+            looked: Instant::now(),
+            anyway: None,
             pause: FIRST_PAUSE,
             max,
         }
     }
 
-    /// `true` on the first call and whenever another connection committed
-    /// since the previous call (then the next pause starts short again).
+    /// This waiter also looks after [`LOOK_ANYWAY`] without a change.
+    pub fn looking_anyway(self) -> Self {
+        Self {
+            anyway: Some(LOOK_ANYWAY),
+            ..self
+        }
+    }
+
+    /// `true` on the first call, whenever another connection committed
+    /// since the previous call (then the next pause starts short again),
+    /// and, [`Changes::looking_anyway`], after [`LOOK_ANYWAY`] without a
+    /// `true`.
     pub fn changed(&mut self, conn: &Conn) -> crate::bus::store::Result<bool> {
         let version = crate::bus::messages::data_version(conn)?;
         if self.seen == Some(version) {
-            return Ok(false);
+            if self
+                .anyway
+                .is_none_or(|after| self.looked.elapsed() < after)
+            {
+                return Ok(false);
+            }
+        } else {
+            self.seen = Some(version);
+            self.pause = FIRST_PAUSE;
         }
-        self.seen = Some(version);
-        self.pause = FIRST_PAUSE;
+        self.looked = Instant::now();
         Ok(true)
     }
 
@@ -56,5 +88,29 @@ impl Changes {
         let now = self.pause;
         self.pause = (self.pause * 3 / 2).min(self.max);
         now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiter_looks_on_a_change_and_anyway_after_a_while() -> crate::bus::store::Result<()> {
+        let conn = Conn::Sqlite(rusqlite::Connection::open_in_memory()?);
+        let mut plain = Changes::default();
+        let mut mail = Changes::default().looking_anyway();
+        for changes in [&mut plain, &mut mail] {
+            assert!(changes.changed(&conn)?, "the first call looks");
+            assert!(!changes.changed(&conn)?, "nothing changed");
+            changes.looked = Instant::now() - LOOK_ANYWAY;
+        }
+        assert!(
+            !plain.changed(&conn)?,
+            "a plain waiter looks on a change only"
+        );
+        assert!(mail.changed(&conn)?, "a waiter for mail looks anyway");
+        assert!(!mail.changed(&conn)?, "and then waits again");
+        Ok(())
     }
 }

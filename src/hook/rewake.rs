@@ -107,7 +107,7 @@ pub fn wait(ctx: &mut Ctx) -> Result<Reply, Error> {
     let since_requests = armed.and_then(|a| a.fired_at).unwrap_or(now);
     let lineage = Lineage::now();
     let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut changes = Changes::new(MAX_PAUSE);
+    let mut changes = Changes::new(MAX_PAUSE).looking_anyway();
     loop {
         if changes.changed(ctx.bus.conn()).map_err(db)? {
             if let Some(notice) = displaced(ctx)? {
