@@ -80,20 +80,7 @@ impl Lab {
         let client = self.dir.join("client");
         std::fs::create_dir_all(&client)?;
         let key = client.join("id_ed25519");
-        sh(
-            "ssh-keygen",
-            &[
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                "intercomm-lab",
-                "-f",
-                &key.display().to_string(),
-            ],
-        )?;
+        ed25519_key(&key, "intercomm-lab")?;
         std::fs::copy(
             client.join("id_ed25519.pub"),
             self.home.join(".ssh").join("authorized_keys"),
@@ -140,20 +127,7 @@ impl Lab {
         // reaches every address there (a bus server on one of them).
         in_ns(&["ip", "route", "add", "default", "via", &here])?;
         let key = dir.join("ssh_host_ed25519_key");
-        sh(
-            "ssh-keygen",
-            &[
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                &name,
-                "-f",
-                &key.display().to_string(),
-            ],
-        )?;
+        ed25519_key(&key, &name)?;
         let bin_dir = bin().parent().map(Path::to_path_buf).unwrap_or_default();
         let config = format!(
             "ListenAddress {addr}:22\n\
@@ -276,4 +250,24 @@ impl Lab {
             .args(remote);
         cmd
     }
+}
+
+/// A new ed25519 key pair at `key` (and `key`.pub), without a passphrase,
+/// commented `comment`.
+fn ed25519_key(key: &Path, comment: &str) -> TestResult {
+    sh(
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            comment,
+            "-f",
+            &key.display().to_string(),
+        ],
+    )?;
+    Ok(())
 }

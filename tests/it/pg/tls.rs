@@ -39,6 +39,27 @@ fn open_error(url: &str) -> TestResult<String> {
     }
 }
 
+/// A project on the bus at `url` where the CLI registers a master and a
+/// worker, and the worker's message `text` is sent and read back, every
+/// process on a connection of its own.
+fn round_trip(url: &str, text: &str) -> TestResult<Project> {
+    let mut project = Project::plain()?;
+    project.bus = Some(url.to_owned());
+    project.register_master_and_worker();
+    project
+        .cli()
+        .args(["send", "--from", "worker-1", "master", text])
+        .assert()
+        .success();
+    project
+        .cli()
+        .args(["read", "--id", "master"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(text));
+    Ok(project)
+}
+
 /// `sslmode=verify-full` against the cluster's CA: the CLI registers a
 /// master and a worker, sends and reads, every process on its own TLS
 /// connection; the server says the connections are encrypted, and doctor
@@ -53,20 +74,7 @@ fn a_round_trip_over_tls_verified_against_the_bus_ca() -> TestResult {
         "{}?schema=tls_trip&sslmode=verify-full&sslrootcert={ca}",
         cluster.url
     );
-    let mut project = Project::plain()?;
-    project.bus = Some(url.clone());
-    project.register_master_and_worker();
-    project
-        .cli()
-        .args(["send", "--from", "worker-1", "master", "over TLS"])
-        .assert()
-        .success();
-    project
-        .cli()
-        .args(["read", "--id", "master"])
-        .assert()
-        .success()
-        .stdout(predicates::str::contains("over TLS"));
+    let project = round_trip(&url, "over TLS")?;
     let bus = project.bus()?;
     let version = tls_of(&bus)?.ok_or("the server sees a plain connection")?;
     assert!(version.starts_with("TLS"), "{version}");
@@ -302,20 +310,7 @@ fn a_round_trip_with_a_client_certificate() -> TestResult {
     }
     let server = cert_cluster()?;
     let url = server.with_cert("tls_cert_trip");
-    let mut project = Project::plain()?;
-    project.bus = Some(url.clone());
-    project.register_master_and_worker();
-    project
-        .cli()
-        .args(["send", "--from", "worker-1", "master", "with a certificate"])
-        .assert()
-        .success();
-    project
-        .cli()
-        .args(["read", "--id", "master"])
-        .assert()
-        .success()
-        .stdout(predicates::str::contains("with a certificate"));
+    let project = round_trip(&url, "with a certificate")?;
     let bus = project.bus()?;
     let seen: Vec<(String, String)> = bus.conn().query(
         "SELECT version, client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
