@@ -229,14 +229,16 @@ pub(super) fn held_with(token: &str) -> String {
 /// Who holds `id`: its role, and whether session `token` holds it
 /// ([`held_with`]); the per-call identity check, lighter than [`get`].
 pub fn holder(conn: &Conn, id: &str, token: &str) -> Result<Option<(Role, bool)>> {
-    conn.query_opt(
-        &format!(
+    // Built once: this runs on every tool call.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
             "SELECT role, CASE WHEN {} THEN 1 ELSE 0 END FROM instances WHERE id = ?1",
             held_with("?2")
-        ),
-        args![id, token],
-        |r| Ok((Role::parse(&r.get::<String>(0)?), r.get::<i64>(1)? != 0)),
-    )
+        )
+    });
+    conn.query_opt(&SQL, args![id, token], |r| {
+        Ok((Role::parse(&r.get::<String>(0)?), r.get::<i64>(1)? != 0))
+    })
 }
 
 /// Every row, oldest registration first.
