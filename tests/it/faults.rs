@@ -2,7 +2,7 @@
 //! restarted, a worker's pane killed, a full or read-only bus filesystem.
 //! Sizes are reduced for CI; `INTERCOMM_STRESS=1` runs the full sizes.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -106,20 +106,7 @@ async fn killed_writers_lose_nothing_that_was_acknowledged() -> TestResult {
         "survivors went on: {survivors}"
     );
 
-    let mut got: HashMap<String, Vec<u32>> = HashMap::new();
-    let mut ids = BTreeSet::new();
-    for m in &read_all(&master).await? {
-        assert!(
-            ids.insert(m["id"].as_str().unwrap_or_default().to_owned()),
-            "delivered twice: {m}"
-        );
-        let (from, n) = m["content"]
-            .as_str()
-            .unwrap_or_default()
-            .split_once(' ')
-            .ok_or("content")?;
-        got.entry(from.to_owned()).or_default().push(n.parse()?);
-    }
+    let got = numbers_by_sender(&read_all(&master).await?)?;
     for (id, sent) in &acked {
         let read = got.get(id).cloned().unwrap_or_default();
         assert!(read.windows(2).all(|w| w[0] < w[1]), "{id}: order {read:?}");

@@ -546,13 +546,7 @@ async fn an_idle_master_stays_alive_and_reachable() -> TestResult {
         &[],
     )?;
     let status = ok(&worker, "intercomm_status", json!({})).await?;
-    let m = status["instances"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|i| i["id"] == "master")
-        .cloned()
-        .ok_or("master")?;
+    let m = instance(&status, "master")?;
     assert_eq!(m["state"], "alive");
     assert!(m["idle_ms"].as_i64() >= Some(3_600_000));
     let e = ok(&worker, "intercomm_escalate", json!({"message": "stuck"})).await?;
@@ -579,13 +573,7 @@ async fn status_shows_each_workers_own_worktree() -> TestResult {
     )
     .await?;
     let status = ok(&master, "intercomm_status", json!({})).await?;
-    let w1 = status["instances"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|i| i["id"] == "worker-1")
-        .cloned()
-        .ok_or("worker-1")?;
+    let w1 = instance(&status, "worker-1")?;
     assert_eq!(
         w1["worktree"],
         project

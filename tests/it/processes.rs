@@ -84,12 +84,7 @@ async fn fan_in_of_sixteen_processes_delivers_exactly_once_in_order() -> TestRes
 
 async fn state_of(observer: &Client, id: &str) -> TestResult<String> {
     let s = ok(observer, "intercomm_status", json!({})).await?;
-    let row = s["instances"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|i| i["id"] == id)
-        .ok_or_else(|| format!("{id} not listed"))?;
+    let row = instance(&s, id)?;
     Ok(row["state"].as_str().unwrap_or_default().to_owned())
 }
 

@@ -287,6 +287,42 @@ pub async fn err(client: &Client, tool: &str, args: Value) -> TestResult<Value> 
         .unwrap_or(Value::Null))
 }
 
+/// The messages of a read whose contents are `"<sender> <n>"`: each
+/// sender's `n`s in the order read. Asserts that no message id comes twice.
+pub fn numbers_by_sender(
+    messages: &[Value],
+) -> TestResult<std::collections::HashMap<String, Vec<u32>>> {
+    let mut ids = std::collections::BTreeSet::new();
+    let mut by_sender: std::collections::HashMap<String, Vec<u32>> = Default::default();
+    for m in messages {
+        assert!(
+            ids.insert(m["id"].as_str().unwrap_or_default().to_owned()),
+            "delivered twice: {m}"
+        );
+        let (from, n) = m["content"]
+            .as_str()
+            .unwrap_or_default()
+            .split_once(' ')
+            .ok_or("content")?;
+        by_sender
+            .entry(from.to_owned())
+            .or_default()
+            .push(n.parse()?);
+    }
+    Ok(by_sender)
+}
+
+/// The row of instance `id` in an `intercomm_status` result.
+pub fn instance(status: &Value, id: &str) -> TestResult<Value> {
+    Ok(status["instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["id"] == id)
+        .cloned()
+        .ok_or(format!("{id} not in {status}"))?)
+}
+
 /// The text of a result's first content block.
 pub fn text(result: &CallToolResult) -> String {
     result

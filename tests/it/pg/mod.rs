@@ -9,7 +9,7 @@
 mod restart;
 mod tls;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -373,23 +373,7 @@ async fn sixteen_writer_processes_reach_a_reading_master_exactly_once_in_order()
     let (sent, got) = tokio::join!(futures::future::try_join_all(sends), reading);
     sent?;
     let got = got?;
-    let mut ids = BTreeSet::new();
-    let mut by_sender: HashMap<String, Vec<u32>> = HashMap::new();
-    for m in &got {
-        assert!(
-            ids.insert(m["id"].as_str().unwrap_or_default().to_owned()),
-            "delivered twice: {m}"
-        );
-        let (from, n) = m["content"]
-            .as_str()
-            .unwrap_or_default()
-            .split_once(' ')
-            .ok_or("content")?;
-        by_sender
-            .entry(from.to_owned())
-            .or_default()
-            .push(n.parse()?);
-    }
+    let by_sender = numbers_by_sender(&got)?;
     assert_eq!(got.len(), writers * per as usize, "every message, once");
     for (id, _) in &procs {
         let seen = by_sender.get(id).cloned().unwrap_or_default();
@@ -597,13 +581,7 @@ async fn a_second_master_waits_for_the_first_masters_connection() -> TestResult 
         "refused while the first lives: {e}"
     );
     let status = ok(&second, "intercomm_status", json!({})).await?;
-    let m = status["instances"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|i| i["id"] == "master")
-        .cloned()
-        .ok_or("master")?;
+    let m = instance(&status, "master")?;
     assert_eq!(m["alive"], true, "alive by its connection: {m}");
     std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])

@@ -113,17 +113,6 @@ async fn registered(client: &Client, role: &str) -> TestResult<(String, u64)> {
     Ok((id, r["pid"].as_u64().ok_or("pid")?))
 }
 
-/// The instance `id` in a status result.
-fn instance(status: &serde_json::Value, id: &str) -> TestResult<serde_json::Value> {
-    Ok(status["instances"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|i| i["id"] == id)
-        .cloned()
-        .ok_or(format!("{id} not in {status}"))?)
-}
-
 /// Nothing a client sees fails across `pg_ctl restart -m immediate`: a
 /// connection that holds no lock (so no idle check reconnects it first)
 /// finds its old connection closed at its next write's `BEGIN` and at its

@@ -12,13 +12,15 @@ fn tls_cluster() -> TestResult<(OwnCluster, String)> {
     Ok((cluster, printed(&text, "INTERCOMM_TEST_PG_CA")?))
 }
 
-/// The TLS version of a bus's own connection, `None` when it is plain
-/// (the server's `pg_stat_ssl`, not the client's word).
-fn tls_of(bus: &Bus) -> TestResult<Option<String>> {
-    let rows: Vec<String> = bus.conn().query(
-        "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
+/// The TLS version of a bus's own connection and the client certificate's
+/// DN (empty without one), `None` when it is plain (the server's
+/// `pg_stat_ssl`, not the client's word).
+fn tls_of(bus: &Bus) -> TestResult<Option<(String, String)>> {
+    let rows: Vec<(String, String)> = bus.conn().query(
+        "SELECT version, COALESCE(client_dn, '') FROM pg_stat_ssl
+          WHERE pid = pg_backend_pid() AND ssl",
         &[],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     Ok(rows.into_iter().next())
 }
@@ -76,7 +78,7 @@ fn a_round_trip_over_tls_verified_against_the_bus_ca() -> TestResult {
     );
     let project = round_trip(&url, "over TLS")?;
     let bus = project.bus()?;
-    let version = tls_of(&bus)?.ok_or("the server sees a plain connection")?;
+    let (version, _) = tls_of(&bus)?.ok_or("the server sees a plain connection")?;
     assert!(version.starts_with("TLS"), "{version}");
     let stored: Vec<String> = bus.conn().query(
         "SELECT content FROM messages WHERE to_id = 'master'",
@@ -312,12 +314,7 @@ fn a_round_trip_with_a_client_certificate() -> TestResult {
     let url = server.with_cert("tls_cert_trip");
     let project = round_trip(&url, "with a certificate")?;
     let bus = project.bus()?;
-    let seen: Vec<(String, String)> = bus.conn().query(
-        "SELECT version, client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
-        &[],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let (version, dn) = seen.into_iter().next().ok_or("the server sees no TLS")?;
+    let (version, dn) = tls_of(&bus)?.ok_or("the server sees no TLS")?;
     assert_eq!(dn, "/CN=postgres");
     project
         .cli()
